@@ -1,0 +1,27 @@
+"""The record every reader returns and the error every reader raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class DatasetError(Exception):
+    """Bad data; the message names the file (and line or field where there is one)."""
+
+
+@dataclass
+class Sample:
+    """One image and its targets.
+
+    ``size`` is (height, width) of the image as displayed (EXIF orientation
+    applied), read from the file header. ``keypoints`` are (K, 2) float32
+    (x, y) pixel coordinates of that displayed image, NaN where a point is not
+    labelled; ``labels`` is a float32 multi-hot vector (C,).
+    """
+
+    path: str
+    size: tuple[int, int]
+    keypoints: np.ndarray | None = None
+    labels: np.ndarray | None = None
