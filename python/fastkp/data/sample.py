@@ -25,3 +25,15 @@ class Sample:
     size: tuple[int, int]
     keypoints: np.ndarray | None = None
     labels: np.ndarray | None = None
+
+
+def check_inside(points: np.ndarray, size: tuple[int, int], where: str) -> None:
+    """Reject labelled points more than half the image size outside the image."""
+    h, w = size
+    x, y = points[:, 0], points[:, 1]
+    far = (x < -w / 2) | (x > 1.5 * w) | (y < -h / 2) | (y > 1.5 * h)
+    if far.any():
+        i = int(np.argmax(far))
+        raise DatasetError(
+            f"{where}: point {i} at ({x[i]:.1f}, {y[i]:.1f}) is far outside the {w}x{h} image"
+        )

@@ -1,0 +1,81 @@
+"""PASCAL VOC 2007 multi-label reader, as the fastai book ships it.
+
+``ROOT/train.csv`` has the columns ``fname,labels,is_valid`` (labels separated
+by spaces, is_valid ``True``/``False``); the images are in ``ROOT/train/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._errors import Skipper
+from ._parse import read_csv
+from .images import read_header
+from .sample import DatasetError, Sample
+
+COLUMNS = ("fname", "labels", "is_valid")
+IS_VALID = {"true": True, "1": True, "false": False, "0": False}
+
+
+def parse_is_valid(value: str, where: str) -> bool:
+    """``True``/``False`` as pandas writes them; also any case of true/false, and 1/0."""
+    try:
+        return IS_VALID[value.strip().lower()]
+    except KeyError:
+        raise DatasetError(f"{where}: is_valid {value!r} is not one of True, False, 1, 0") from None
+
+
+def load_pascal(
+    root: str | Path, csv: str = "train.csv", folder: str = "train", on_error: str = "raise"
+) -> tuple[list[Sample], list[Sample], list[str]]:
+    """Read ``root/csv`` and the headers of ``root/folder/*``; returns (train, valid, vocab).
+
+    ``vocab`` is the sorted set of all labels of the usable rows; ``Sample.labels``
+    is the float32 multi-hot vector over it.
+    """
+    skipper = Skipper(on_error, f"load_pascal({root})")
+    root = Path(root)
+    path = root / csv
+    rows = read_csv(path)
+    if not rows:
+        raise DatasetError(f"{path}: empty file, expected a header {','.join(COLUMNS)}")
+    header = [name.strip() for name in rows[0][1]]
+    if missing := [c for c in COLUMNS if c not in header]:
+        raise DatasetError(f"{path}: missing column(s) {missing} in header {header}")
+    col = {c: header.index(c) for c in COLUMNS}
+
+    kept: list[tuple[str, tuple[int, int], list[str], bool]] = []
+    for line, row in rows[1:]:
+        where = f"{path}: line {line}"
+        try:
+            if len(row) != len(header):
+                raise DatasetError(f"{where}: {len(row)} fields, the header has {len(header)}")
+            fname = row[col["fname"]].strip()
+            if not fname:
+                raise DatasetError(f"{where}: empty fname")
+            is_valid = parse_is_valid(row[col["is_valid"]], f"{where}: field is_valid")
+            image = root / folder / fname
+            kept.append((str(image), read_header(image).size, row[col["labels"]].split(), is_valid))
+        except DatasetError as err:
+            skipper.bad(err)
+    skipper.report()
+    if not kept:
+        raise DatasetError(f"{path}: no usable rows")
+
+    vocab = sorted({label for _, _, labels, _ in kept for label in labels})
+    if not vocab:
+        raise DatasetError(f"{path}: no labels in any usable row")
+    index = {label: i for i, label in enumerate(vocab)}
+    train: list[Sample] = []
+    valid: list[Sample] = []
+    for image, size, labels, is_valid in kept:
+        hot = np.zeros(len(vocab), np.float32)
+        hot[[index[label] for label in labels]] = 1.0
+        (valid if is_valid else train).append(Sample(image, size, labels=hot))
+    if not train:
+        raise DatasetError(f"{path}: empty training split (every usable row has is_valid true)")
+    if not valid:
+        raise DatasetError(f"{path}: empty validation split (no usable row has is_valid true)")
+    return train, valid, vocab
