@@ -1,0 +1,86 @@
+"""Command line: ``python -m fastkp.data.synth {biwi,pascal,landmarks} OUT [options]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .biwi import make_biwi
+from .landmarks import ALLOWED_K, make_landmarks
+from .pascal import make_pascal
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage error as one line on stderr, exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum {minimum}")
+        return value
+
+    return parse
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HEIGHTxWIDTH, e.g. 480x640") from None
+    if h < 16 or w < 16:
+        raise argparse.ArgumentTypeError(f"{text!r}: height and width must be >= 16")
+    return h, w
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m fastkp.data.synth",
+        description="Write a synthetic dataset in the format its fastkp reader reads.",
+    )
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="{biwi,pascal,landmarks}")
+
+    def common(name: str, help: str, n_help: str, n: int, n_min: int, size: str) -> argparse.ArgumentParser:
+        p = kinds.add_parser(name, help=help, description=help)
+        p.add_argument("out", metavar="OUT", help="folder to write (created if missing)")
+        p.add_argument("--n", type=_count(n_min), default=n, help=f"{n_help} (default {n}, at least {n_min})")
+        p.add_argument("--seed", type=_count(0), default=0, help="same seed, same bytes (default 0)")
+        p.add_argument("--size", type=_size, default=size, help=f"image HEIGHTxWIDTH (default {size})")
+        return p
+
+    biwi = common("biwi", "Biwi head-pose tree OUT/NN/frame_XXXXX_{rgb.jpg,pose.txt} + rgb.cal",
+                  "frames per person", 20, 1, "480x640")  # fmt: skip
+    biwi.add_argument("--persons", type=_count(2), default=4,
+                      help="person folders; 13 (validation) is always one of them (default 4)")  # fmt: skip
+    common("pascal", "PASCAL-style OUT/train.csv + OUT/train/*.jpg", "images", 200, 2, "375x500")
+    landmarks = common("landmarks", "landmark set OUT/landmarks.csv, flip.json, images/*.png",
+                       "images", 200, 2, "192x192")  # fmt: skip
+    landmarks.add_argument("--k", type=int, choices=ALLOWED_K, default=5, help="points per face (default 5)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_parser().parse_args(argv)
+    try:
+        if args.kind == "biwi":
+            make_biwi(args.out, args.persons, args.n, seed=args.seed, size=args.size)
+        elif args.kind == "pascal":
+            make_pascal(args.out, args.n, seed=args.seed, size=args.size)
+        else:
+            make_landmarks(args.out, args.n, k=args.k, seed=args.seed, size=args.size)
+    except OSError as err:
+        print(f"python -m fastkp.data.synth: error: cannot write {args.out}: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote a synthetic {args.kind} set to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
