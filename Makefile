@@ -1,0 +1,41 @@
+# Set-up and everyday commands. Every target builds what it needs first:
+# a project venv (.venv) with pinned torch, DALI and the build tools, then
+# fastkp itself, compiled against that torch (no build isolation).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# GPU architectures for the CUDA kernels; empty = CMakeLists.txt's release list.
+CUDA_ARCHS ?=
+CMAKE_ARGS := $(if $(CUDA_ARCHS),-Ccmake.define.FASTKP_CUDA_ARCHS=$(CUDA_ARCHS))
+PYTEST_ARGS ?=
+
+STAMP := $(VENV)/.fastkp-installed
+SOURCES := pyproject.toml CMakeLists.txt $(shell find csrc -type f 2>/dev/null)
+
+.PHONY: install test test-all bench train clean
+
+install: $(STAMP)
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+
+$(STAMP): $(VENV)/bin/python $(SOURCES)
+	$(PY) -m pip install "torch==2.14.1" "torchvision==0.29.1" "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.30" ninja
+	$(PY) -m pip install --no-build-isolation $(CMAKE_ARGS) -e ".[dali,test]"
+	touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m pytest benchmarks -o python_files="bench_*.py" --benchmark-only --benchmark-columns=min,median,mean,rounds $(PYTEST_ARGS)
+
+train: $(STAMP)
+	$(PY) -m fastkp.train --amp
+
+clean:
+	rm -rf build $(VENV)

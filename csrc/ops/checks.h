@@ -1,0 +1,22 @@
+// Argument validation shared by the CPU and CUDA implementations, so both
+// reject bad input with the same message naming the argument.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <optional>
+
+namespace fastkp {
+
+// at::Reduction values, as the schema's `int reduction` carries them.
+enum class Reduction : int64_t { None = 0, Mean = 1, Sum = 2 };
+
+void check_floating(const at::Tensor& t, const char* op, const char* arg);
+void check_sigmoid_range(const at::Tensor& x, double lo, double hi);
+void check_sigmoid_range_backward(const at::Tensor& grad, const at::Tensor& x, double lo, double hi);
+Reduction check_bce(const at::Tensor& input, const at::Tensor& target,
+                    const std::optional<at::Tensor>& weight,
+                    const std::optional<at::Tensor>& pos_weight, int64_t reduction);
+void check_bce_grad(const at::Tensor& grad, const at::Tensor& input, Reduction reduction);
+
+}  // namespace fastkp

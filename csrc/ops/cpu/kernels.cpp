@@ -1,0 +1,248 @@
+// CPU inner loops. Built once per CPU_CAPABILITY (DEFAULT, AVX2, AVX512) with
+// matching compiler flags; ATen's Vectorized then maps to that instruction set.
+#include "kernels.h"
+
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+
+#include <array>
+#include <type_traits>
+
+#include "vec_math.h"
+
+namespace fastkp::cpu {
+namespace CPU_CAPABILITY {
+namespace {
+
+using at::vec::Vectorized;
+namespace m = fastkp::math;
+
+// float and double run through Vectorized; half types convert per element
+// and compute in float.
+template <typename T>
+constexpr bool kVectorized = std::is_same_v<T, at::opmath_type<T>>;
+
+// The SIMD path needs every output contiguous and every input contiguous or
+// broadcast (stride 0) along the run.
+template <typename T>
+bool simd_ok(const Run& r, int n_out, int n_in) {
+  for (int k = 0; k < n_out + n_in; ++k) {
+    int64_t s = r.strides[k];
+    if (s != int64_t(sizeof(T)) && !(k >= n_out && s == 0)) return false;
+  }
+  return true;
+}
+
+template <typename T, int NIn>
+struct VecInputs {
+  using V = Vectorized<T>;
+  std::array<const char*, NIn> ptr;
+  std::array<bool, NIn> bcast;
+  std::array<V, NIn> splat;
+
+  VecInputs(const Run& r, int first) {
+    for (int k = 0; k < NIn; ++k) {
+      ptr[k] = r.data[first + k];
+      bcast[k] = r.strides[first + k] == 0;
+      splat[k] = V(*reinterpret_cast<const T*>(ptr[k]));
+    }
+  }
+  std::array<V, NIn> load(int64_t i, int64_t count = V::size()) const {
+    std::array<V, NIn> v;
+    for (int k = 0; k < NIn; ++k) {
+      v[k] = bcast[k] ? splat[k] : V::loadu(ptr[k] + i * int64_t(sizeof(T)), count);
+    }
+    return v;
+  }
+};
+
+template <typename T, int NIn>
+std::array<at::opmath_type<T>, NIn> load_scalar(const Run& r, int first, int64_t i) {
+  std::array<at::opmath_type<T>, NIn> v;
+  for (int k = 0; k < NIn; ++k) {
+    v[k] = static_cast<at::opmath_type<T>>(
+        *reinterpret_cast<const T*>(r.data[first + k] + i * r.strides[first + k]));
+  }
+  return v;
+}
+
+// out[k][i] = op(in[0][i], ...)[k] over the run. `op` is generic over the
+// value type so the same expression serves scalars and SIMD registers.
+template <typename T, int NOut, int NIn, typename Op>
+void elementwise(const Run& r, const Op& op) {
+  if constexpr (kVectorized<T>) {
+    if (simd_ok<T>(r, NOut, NIn)) {
+      using V = Vectorized<T>;
+      VecInputs<T, NIn> in(r, NOut);
+      int64_t i = 0;
+      for (; i + V::size() <= r.n; i += V::size()) {
+        auto out = op(in.load(i));
+        for (int k = 0; k < NOut; ++k) out[k].store(r.data[k] + i * int64_t(sizeof(T)));
+      }
+      if (i < r.n) {
+        int64_t count = r.n - i;
+        auto out = op(in.load(i, count));
+        for (int k = 0; k < NOut; ++k) out[k].store(r.data[k] + i * int64_t(sizeof(T)), count);
+      }
+      return;
+    }
+  }
+  for (int64_t i = 0; i < r.n; ++i) {
+    auto out = op(load_scalar<T, NIn>(r, NOut, i));
+    for (int k = 0; k < NOut; ++k) {
+      *reinterpret_cast<T*>(r.data[k] + i * r.strides[k]) = static_cast<T>(out[k]);
+    }
+  }
+}
+
+// Sum of op(in...) over the run, accumulated in SIMD lanes over short blocks
+// and in double across blocks (accurate for any run length).
+template <typename T, int NIn, typename Op>
+double sum(const Run& r, const Op& op) {
+  double total = 0;
+  int64_t i = 0;
+  if constexpr (kVectorized<T>) {
+    if (simd_ok<T>(r, 0, NIn)) {
+      using V = Vectorized<T>;
+      constexpr int64_t kBlock = 64 * V::size();
+      VecInputs<T, NIn> in(r, 0);
+      int64_t simd_end = r.n - r.n % V::size();
+      while (i < simd_end) {
+        int64_t block_end = std::min(simd_end, i + kBlock);
+        V acc(T(0));
+        for (; i < block_end; i += V::size()) acc = acc + op(in.load(i));
+        alignas(64) T lanes[V::size()];
+        acc.store(lanes);
+        for (int j = 0; j < V::size(); ++j) total += lanes[j];
+      }
+    }
+  }
+  for (; i < r.n; ++i) total += double(op(load_scalar<T, NIn>(r, 0, i)));
+  return total;
+}
+
+template <typename T>
+void sigmoid_range_forward_impl(const Run& r, double lo, double hi) {
+  using A = at::opmath_type<T>;
+  const A lo_ = A(lo), scale = A(hi - lo);
+  elementwise<T, 1, 1>(r, [&](const auto& in) {
+    using U = std::decay_t<decltype(in[0])>;
+    return std::array<U, 1>{m::sigmoid_range_forward(in[0], U(lo_), U(scale))};
+  });
+}
+
+template <typename T>
+void sigmoid_range_backward_impl(const Run& r, double lo, double hi) {
+  using A = at::opmath_type<T>;
+  const A scale = A(hi - lo);
+  elementwise<T, 1, 2>(r, [&](const auto& in) {
+    using U = std::decay_t<decltype(in[0])>;
+    return std::array<U, 1>{m::sigmoid_range_backward(in[0], in[1], U(scale))};
+  });
+}
+
+// in = x, target, [weight], [pos_weight].
+template <bool W, bool P, typename U, size_t N>
+U bce_loss_at(const std::array<U, N>& in) {
+  U pw(1);
+  if constexpr (P) pw = in[2 + W];
+  U loss = m::bce_loss<P>(in[0], in[1], pw);
+  if constexpr (W) loss = loss * in[2];
+  return loss;
+}
+
+template <typename T, bool W, bool P>
+double bce_forward_impl(const Run& r, bool write_loss) {
+  constexpr int NIn = 2 + W + P;
+  if (write_loss) {
+    elementwise<T, 1, NIn>(r, [](const auto& in) {
+      using U = std::decay_t<decltype(in[0])>;
+      return std::array<U, 1>{bce_loss_at<W, P>(in)};
+    });
+    return 0;
+  }
+  return sum<T, NIn>(r, [](const auto& in) { return bce_loss_at<W, P>(in); });
+}
+
+template <typename T, bool W, bool P, bool GT>
+void bce_backward_impl(const Run& r, double scale) {
+  using A = at::opmath_type<T>;
+  constexpr int NIn = 3 + W + P;  // grad, x, target, [weight], [pos_weight]
+  const A scale_ = A(scale);
+  elementwise<T, 1 + GT, NIn>(r, [&](const auto& in) {
+    using U = std::decay_t<decltype(in[0])>;
+    const U& x = in[1];
+    U pw(1);
+    if constexpr (P) pw = in[3 + W];
+    U g = in[0] * U(scale_);
+    if constexpr (W) g = g * in[3];
+    std::array<U, 1 + GT> out;
+    out[0] = m::bce_grad_input<P>(x, in[2], pw) * g;
+    if constexpr (GT) out[GT] = m::bce_grad_target<P>(x, pw) * g;
+    return out;
+  });
+}
+
+template <typename F>
+void dispatch(c10::ScalarType dtype, const F& f) {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "fastkp_cpu", [&] {
+    f(scalar_t(0));
+  });
+}
+
+// Turns run-time flags into template arguments.
+template <typename F>
+auto with_bool(bool b, const F& f) {
+  return b ? f(std::true_type{}) : f(std::false_type{});
+}
+
+void sigmoid_range_forward(c10::ScalarType dtype, const Run& r, double lo, double hi) {
+  dispatch(dtype, [&](auto t) { sigmoid_range_forward_impl<decltype(t)>(r, lo, hi); });
+}
+
+void sigmoid_range_backward(c10::ScalarType dtype, const Run& r, double lo, double hi) {
+  dispatch(dtype, [&](auto t) { sigmoid_range_backward_impl<decltype(t)>(r, lo, hi); });
+}
+
+double bce_forward(c10::ScalarType dtype, const Run& r, BceFlags f) {
+  double total = 0;
+  dispatch(dtype, [&](auto t) {
+    total = with_bool(f.weight, [&](auto w) {
+      return with_bool(f.pos_weight, [&](auto p) {
+        return bce_forward_impl<decltype(t), decltype(w)::value, decltype(p)::value>(r, f.write_loss);
+      });
+    });
+  });
+  return total;
+}
+
+void bce_backward(c10::ScalarType dtype, const Run& r, BceFlags f, double scale) {
+  dispatch(dtype, [&](auto t) {
+    with_bool(f.weight, [&](auto w) {
+      with_bool(f.pos_weight, [&](auto p) {
+        with_bool(f.grad_target, [&](auto gt) {
+          bce_backward_impl<decltype(t), decltype(w)::value, decltype(p)::value,
+                            decltype(gt)::value>(r, scale);
+          return 0;
+        });
+        return 0;
+      });
+      return 0;
+    });
+  });
+}
+
+}  // namespace
+
+#define FASTKP_STR2(x) #x
+#define FASTKP_STR(x) FASTKP_STR2(x)
+
+// One table per capability; each build lives in its own namespace.
+const Kernels& table() {
+  static const Kernels k{FASTKP_STR(CPU_CAPABILITY), sigmoid_range_forward,
+                         sigmoid_range_backward, bce_forward, bce_backward};
+  return k;
+}
+
+}  // namespace CPU_CAPABILITY
+}  // namespace fastkp::cpu

@@ -1,0 +1,182 @@
+// CUDA implementation of fastkp::bce_with_logits and its backward.
+#include <ATen/Dispatch.h>
+#include <ATen/ops/empty.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <limits>
+#include <type_traits>
+
+#include "../checks.h"
+#include "../math.h"
+#include "launch.cuh"
+
+namespace fastkp::cuda {
+namespace {
+
+using OptTensor = std::optional<at::Tensor>;
+
+bool present(const OptTensor& t) { return t.has_value() && t->defined(); }
+
+// in = x, target, [weight], [pos_weight]
+template <typename A, bool W, bool P>
+struct Loss {
+  static constexpr int kIn = 2 + W + P;
+  __device__ A operator()(const A (&in)[kIn]) const {
+    A pw(1);
+    if constexpr (P) pw = in[2 + W];
+    A loss = math::bce_loss<P>(in[0], in[1], pw);
+    if constexpr (W) loss = loss * in[2];
+    return loss;
+  }
+  __device__ void operator()(const A (&in)[kIn], A (&out)[1]) const { out[0] = (*this)(in); }
+};
+
+// in = grad, x, target, [weight], [pos_weight]; out = grad_x, [grad_target]
+template <typename A, bool W, bool P, bool GT>
+struct Grad {
+  static constexpr int kIn = 3 + W + P;
+  A scale;
+  __device__ void operator()(const A (&in)[kIn], A (&out)[1 + GT]) const {
+    A pw(1);
+    if constexpr (P) pw = in[3 + W];
+    A g = in[0] * scale;
+    if constexpr (W) g = g * in[3];
+    out[0] = math::bce_grad_input<P>(in[1], in[2], pw) * g;
+    if constexpr (GT) out[GT] = math::bce_grad_target<P>(in[1], pw) * g;
+  }
+};
+
+template <typename F>
+auto with_bool(bool b, const F& f) {
+  return b ? f(std::true_type{}) : f(std::false_type{});
+}
+
+// The kernels read every operand at full size: broadcast weights are expanded.
+at::Tensor full(const at::Tensor& t, const at::Tensor& like) {
+  return t.expand(like.sizes()).contiguous();
+}
+
+// Fills ins[first..] with target, [weight], [pos_weight] after x.
+template <typename T, int NOut, int NIn>
+void set_inputs(Operands<T, NOut, NIn>& p, int first, const at::Tensor& x, const at::Tensor& t,
+                const at::Tensor& w, const at::Tensor& pw) {
+  int k = first;
+  for (const at::Tensor* op : {&x, &t, &w, &pw}) {
+    if (op->defined()) {
+      p.in[k] = op->const_data_ptr<T>();
+      p.scalar[k] = false;
+      ++k;
+    }
+  }
+}
+
+at::Tensor forward_impl(const at::Tensor& input, const at::Tensor& target, const OptTensor& weight,
+                        const OptTensor& pos_weight, Reduction red, at::Tensor out) {
+  c10::cuda::CUDAGuard guard(input.device());
+  auto x = input.contiguous();
+  auto t = target.contiguous();
+  auto w = present(weight) ? full(*weight, x) : at::Tensor();
+  auto pw = present(pos_weight) ? full(*pos_weight, x) : at::Tensor();
+  const int64_t n = x.numel();
+  if (red == Reduction::None) {
+    out.resize_(x.sizes());
+  } else {
+    out.resize_({});
+  }
+  auto dst = out.is_contiguous() ? out : at::empty(out.sizes(), x.options());
+  if (red == Reduction::Mean && n == 0) {
+    dst.fill_(std::numeric_limits<double>::quiet_NaN());
+  } else {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fastkp_bce", [&] {
+      using A = at::opmath_type<scalar_t>;
+      with_bool(w.defined(), [&](auto W) {
+        with_bool(pw.defined(), [&](auto P) {
+          using F = Loss<A, decltype(W)::value, decltype(P)::value>;
+          constexpr int kIn = F::kIn;
+          if (red == Reduction::None) {
+            Operands<scalar_t, 1, kIn> p;
+            p.out[0] = dst.data_ptr<scalar_t>();
+            set_inputs(p, 0, x, t, w, pw);
+            elementwise(n, p, F{});
+          } else {
+            Operands<scalar_t, 0, kIn> p;
+            set_inputs(p, 0, x, t, w, pw);
+            double scale = red == Reduction::Mean ? 1.0 / double(n) : 1.0;
+            sum(n, p, F{}, scale, dst);
+          }
+          return 0;
+        });
+        return 0;
+      });
+    });
+  }
+  if (!dst.is_same(out)) out.copy_(dst);
+  return out;
+}
+
+at::Tensor forward(const at::Tensor& input, const at::Tensor& target, const OptTensor& weight,
+                   const OptTensor& pos_weight, int64_t reduction) {
+  Reduction red = check_bce(input, target, weight, pos_weight, reduction);
+  return forward_impl(input, target, weight, pos_weight, red, at::empty({0}, input.options()));
+}
+
+at::Tensor& forward_out(const at::Tensor& input, const at::Tensor& target, const OptTensor& weight,
+                        const OptTensor& pos_weight, int64_t reduction, at::Tensor& out) {
+  Reduction red = check_bce(input, target, weight, pos_weight, reduction);
+  check_floating(out, "fastkp.bce_with_logits", "out");
+  TORCH_CHECK(out.scalar_type() == input.scalar_type() && out.device() == input.device(),
+              "fastkp.bce_with_logits: out must have input's dtype and device");
+  forward_impl(input, target, weight, pos_weight, red, out);
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Tensor& input,
+                                            const at::Tensor& target, const OptTensor& weight,
+                                            const OptTensor& pos_weight, int64_t reduction,
+                                            bool target_grad) {
+  Reduction red = check_bce(input, target, weight, pos_weight, reduction);
+  check_bce_grad(grad, input, red);
+  c10::cuda::CUDAGuard guard(input.device());
+  auto x = input.contiguous();
+  auto t = target.contiguous();
+  auto g = grad.contiguous();
+  auto w = present(weight) ? full(*weight, x) : at::Tensor();
+  auto pw = present(pos_weight) ? full(*pos_weight, x) : at::Tensor();
+  const int64_t n = x.numel();
+  auto grad_input = at::empty(x.sizes(), x.options());
+  auto grad_target = at::empty(target_grad ? x.sizes() : at::IntArrayRef{0}, x.options());
+  const double scale = red == Reduction::Mean ? 1.0 / double(std::max<int64_t>(n, 1)) : 1.0;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fastkp_bce_backward", [&] {
+    using A = at::opmath_type<scalar_t>;
+    with_bool(w.defined(), [&](auto W) {
+      with_bool(pw.defined(), [&](auto P) {
+        with_bool(target_grad, [&](auto GT) {
+          constexpr bool kGT = decltype(GT)::value;
+          using F = Grad<A, decltype(W)::value, decltype(P)::value, kGT>;
+          Operands<scalar_t, 1 + kGT, F::kIn> p;
+          p.out[0] = grad_input.data_ptr<scalar_t>();
+          if constexpr (kGT) p.out[1] = grad_target.data_ptr<scalar_t>();
+          p.in[0] = g.const_data_ptr<scalar_t>();
+          p.scalar[0] = red != Reduction::None;
+          set_inputs(p, 1, x, t, w, pw);
+          elementwise(n, p, F{A(scale)});
+          return 0;
+        });
+        return 0;
+      });
+      return 0;
+    });
+  });
+  return {grad_input, grad_target};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(fastkp, CUDA, m) {
+  m.impl("bce_with_logits", &forward);
+  m.impl("bce_with_logits.out", &forward_out);
+  m.impl("bce_with_logits_backward", &backward);
+}
+
+}  // namespace fastkp::cuda
