@@ -98,10 +98,14 @@ def _first(root: Path, person: str = "01", suffix: str = "rgb.jpg") -> Path:
     return sorted((root / person).glob(f"frame_*_{suffix}"))[0]
 
 
+def _replace(path: Path, data: bytes | None) -> str:
+    """Overwrite ``path`` (delete it for None); returns the name the error must mention."""
+    path.unlink() if data is None else path.write_bytes(data)
+    return path.name
+
+
 def _set_pose(root: Path, text: str) -> str:
-    pose = _first(root, suffix="pose.txt")
-    pose.write_text(text)
-    return pose.name
+    return _replace(_first(root, suffix="pose.txt"), text.encode())
 
 
 def _set_translation(root: Path, t: str) -> str:
@@ -111,8 +115,8 @@ def _set_translation(root: Path, t: str) -> str:
     return pose.name
 
 
-def _set_cal(root: Path, text: str) -> str:
-    (root / "02" / "rgb.cal").write_text(text)
+def _set_cal(root: Path, text: str | None) -> str:
+    _replace(root / "02" / "rgb.cal", None if text is None else text.encode())
     return "02/rgb.cal"
 
 
@@ -120,9 +124,10 @@ GOOD_CAL = "517 0 320\n0 517 240\n0 0 1\n\n0 0 0 0\n\n1 0 0\n0 1 0\n0 0 1\n\n0 0
 ROT = "1 0 0\n0 1 0\n0 0 1\n\n"
 
 BAD = {
-    "not an image": lambda r: (_first(r).write_bytes(b"GIF? no, text"), _first(r).name)[1],
-    "cut header": lambda r: (_first(r).write_bytes(_first(r).read_bytes()[:100]), _first(r).name)[1],
-    "missing image pose": lambda r: (_first(r, suffix="pose.txt").unlink(), "_pose.txt")[1],
+    "not an image": lambda r: _replace(_first(r), b"GIF? no, text"),
+    "cut header": lambda r: _replace(_first(r), _first(r).read_bytes()[:100]),
+    "pose missing": lambda r: _replace(_first(r, suffix="pose.txt"), None),
+    "pose not utf-8": lambda r: _replace(_first(r, suffix="pose.txt"), b"\xff\xfe\x00garbage"),
     "pose too few numbers": lambda r: _set_pose(r, ROT + "10 20\n"),
     "pose too many numbers": lambda r: _set_pose(r, ROT + "10 20 900 1\n"),
     "pose missing rotation row": lambda r: _set_pose(r, "1 0 0\n0 1 0\n\n10 20 900\n"),
@@ -134,8 +139,7 @@ BAD = {
     "tz zero": lambda r: _set_translation(r, "10 20 0"),
     "tz negative": lambda r: _set_translation(r, "10 20 -900"),
     "centre far outside": lambda r: _set_translation(r, "2000 0 900"),
-    "pose not utf-8": lambda r: (_first(r, suffix="pose.txt").write_bytes(b"\xff\xfe\x00garbage"), "_pose.txt")[1],
-    "cal missing": lambda r: ((r / "02" / "rgb.cal").unlink(), "02/rgb.cal")[1],
+    "cal missing": lambda r: _set_cal(r, None),
     "cal short": lambda r: _set_cal(r, GOOD_CAL.rsplit("\n", 2)[0] + "\n"),
     "cal extra number": lambda r: _set_cal(r, GOOD_CAL.replace("0 0 0 0", "0 0 0 0 0")),
     "cal nan": lambda r: _set_cal(r, GOOD_CAL.replace("517 0 320", "nan 0 320")),

@@ -269,9 +269,10 @@ def test_garbage_csv_raises_dataset_error_or_reads(tree, copy, garbage, changes,
             assert np.isfinite(labelled).all()
 
 
+keys = st.sampled_from(["names", "flip_index"])
 json_value = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 20) | st.floats() | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=20) | st.dictionaries(st.sampled_from(["names", "flip_index"]), inner),
+    lambda inner: st.lists(inner, max_size=20) | st.dictionaries(keys, inner),
 )
 flip_like = st.fixed_dictionaries({
     "names": st.lists(st.text(max_size=3), min_size=2, max_size=4),

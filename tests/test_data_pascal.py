@@ -62,7 +62,10 @@ def test_full_vocabulary_order():
     assert list(CLASSES) == sorted(CLASSES) and len(CLASSES) == 20
 
 
-@pytest.mark.parametrize("true, false", [("True", "False"), ("true", "false"), ("1", "0"), ("TRUE", " False ")])
+SPELLINGS = [("True", "False"), ("true", "false"), ("1", "0"), ("TRUE", " False ")]
+
+
+@pytest.mark.parametrize("true, false", SPELLINGS)
 def test_is_valid_spellings(copy, true, false):
     rows = _rows(copy)
     _write_rows(copy, [["fname", "labels", "is_valid"]] + [
@@ -179,7 +182,7 @@ def test_on_error_is_validated(tree):
 # ---- garbage CSVs ------------------------------------------------------------------------------
 
 field = st.one_of(
-    st.sampled_from(["000001.jpg", "000002.jpg", "nope.jpg", "", "True", "False", "maybe", "0", "1", "cat dog"]),
+    st.sampled_from(["000001.jpg", "nope.jpg", "", "True", "False", "maybe", "0", "1", "cat dog"]),
     st.text(max_size=12),
 )
 fname = st.sampled_from(["000001.jpg", "000002.jpg", "000003.jpg", "nope.jpg", ""])

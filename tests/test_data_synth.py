@@ -116,9 +116,8 @@ def test_ellipse_is_centred_in_pixel_corner_coordinates(centre, angle):
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(Path(fastkp.__file__).parents[1])}
-    return subprocess.run(
-        [sys.executable, "-m", "fastkp.data.synth", *args], capture_output=True, text=True, env=env, timeout=120
-    )
+    command = [sys.executable, "-m", "fastkp.data.synth", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_cli_writes_a_readable_tree(tmp_path):
