@@ -1,0 +1,209 @@
+"""The DALI loader: decode, warp with each sample's matrix, normalise.
+
+Per batch, ``fn.external_source`` hands DALI the encoded files and, from the
+epoch plan (:mod:`fastkp.pipeline.plan`), each sample's decode window, warp
+matrix and normalisation. The draws are made in vectorised numpy rather than
+with ``fn.transforms.*`` and DALI's generators so that the reference loader
+gets exactly the same ones for the same seed, the loader can emit the matrix
+each sample received, and the decode window can be derived from it. The
+keypoints, visibility and labels never pass through DALI: the plan computes
+them from the same matrices with the same code as the reference loader.
+
+Work per image: decode only the window of the source the output frame samples
+(``fn.decoders.image_slice``, a libjpeg-turbo / nvJPEG region decode that
+skips the rest of the image), one bilinear warp straight to the output size,
+and one ``fn.crop_mirror_normalize`` that applies the lighting and the ImageNet
+normalisation together and writes ``dtype`` in channels-last layout. ``device="cuda"`` runs the same graph with the
+``mixed`` (nvJPEG / hardware) decoder and GPU operators.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ..data import DatasetError, Sample
+from .augment import AugConfig
+from .output import check_device, check_dtype, make_batch
+from .geometry import to_3x3
+from .plan import BatchPlan, EpochPlanner
+
+_SAMPLE_NUMBER = re.compile(r"sample #(\d+)")
+
+
+def _read(path: str) -> np.ndarray:
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read the image ({err.strerror or err})") from None
+    if data.size == 0:
+        raise DatasetError(f"{path}: empty image file")
+    return data
+
+
+class DaliLoader:
+    """Iterable over the batches of one shard; see :func:`build_loader`."""
+
+    def __init__(self, planner: EpochPlanner, *, device: str, dtype: torch.dtype,
+                 num_threads: int) -> None:
+        import nvidia.dali  # noqa: F401  (fail here, not mid-epoch, when DALI is missing)
+
+        self.planner = planner
+        self.device = check_device(device)
+        self.dtype = check_dtype(dtype)
+        if int(num_threads) != num_threads or num_threads <= 0:
+            raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
+        self.num_threads = int(num_threads)
+        self.epoch = 0
+        self._pipe = None
+        self._plans: Iterator[BatchPlan] = iter(())
+        self._inflight: deque[BatchPlan] = deque()  # handed to DALI, output not yet taken
+        self._token: object | None = None  # the running epoch's iterator, None when none is open
+
+    def __len__(self) -> int:
+        return len(self.planner)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration epoch ``epoch`` (its shuffle and augmentation)."""
+        self.epoch = int(epoch)
+
+    def _next_batch(self):
+        plan = next(self._plans)  # StopIteration ends DALI's epoch
+        data = [_read(p) for p in plan.paths]
+        self._inflight.append(plan)
+        # CMN computes (v - mean) / std: the same as v * scale + offset
+        return (data, plan.roi_anchor, plan.roi_shape, to_3x3(plan.roi_matrix).astype(np.float32),
+                -plan.offset / plan.scale, 1.0 / plan.scale)
+
+    def _build(self):
+        from nvidia.dali import fn, pipeline_def, types
+
+        gpu = self.device.type == "cuda"
+        if self.planner.aug.pad_mode == "constant":
+            border = {"border_mode": "constant", "fill_value": 0.0}
+        else:
+            border = {"border_mode": "replicate"}
+
+        @pipeline_def(batch_size=self.planner.batch_size, num_threads=self.num_threads,
+                      device_id=self.device.index if gpu else None, exec_dynamic=True,
+                      prefetch_queue_depth=2)
+        def pipeline():
+            encoded, anchor, shape, matrix, mean, std = fn.external_source(
+                source=self._next_batch, num_outputs=6, batch=True)
+            image = fn.decoders.image_slice(encoded, anchor, shape, axis_names="WH",
+                                            output_type=types.RGB,
+                                            device="mixed" if gpu else "cpu")
+            # an affine matrix as a 3x3 homography: this kernel is faster on the CPU than
+            # fn.warp_affine's (same bilinear result, same pixel-corner origin)
+            image = fn.experimental.warp_perspective(image, matrix=matrix, size=self.planner.size,
+                                                     inverse_map=False, pixel_origin="corner",
+                                                     **border)
+            image = fn.crop_mirror_normalize(
+                image, mean=mean, std=std, output_layout="HWC",
+                dtype=types.FLOAT16 if self.dtype == torch.float16 else types.FLOAT)
+            return image, fn.peek_image_shape(encoded)
+
+        pipe = pipeline()
+        pipe.build()
+        return pipe
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        if self._pipe is None or self._token is not None:
+            # first epoch, a failed one, or one abandoned with batches still in flight
+            self._pipe = None
+            self._pipe = self._build()
+        self._plans = self.planner.epoch(self.epoch)
+        self._inflight.clear()
+        self.epoch += 1
+        self._token = token = object()
+        return self._batches(token)
+
+    def _batches(self, token: object) -> Iterator[dict[str, torch.Tensor]]:
+        stream = torch.cuda.current_stream(self.device) if self.device.type == "cuda" else None
+        for i in range(len(self.planner)):
+            if self._token is not token:
+                raise RuntimeError("this epoch's iterator was superseded by a newer iter(loader)")
+            try:
+                images, shapes = (self._pipe.run(stream.cuda_stream) if stream is not None
+                                  else self._pipe.run())
+            except DatasetError:  # from _read
+                self._pipe = None
+                raise
+            except RuntimeError as err:  # DALI's; the pipeline is no longer usable
+                self._pipe = None
+                named = self._named(err)
+                if named is None:
+                    raise
+                raise named from err
+            plan = self._inflight.popleft()
+            if i == len(self.planner) - 1:
+                self._pipe.reset()  # DALI has seen the plan run out: ready for the next epoch
+                self._token = None
+            _check_sizes(plan, shapes)
+            if stream is not None:
+                with torch.cuda.device(self.device):
+                    nhwc = torch.from_dlpack(images.as_tensor())
+            else:
+                nhwc = torch.from_dlpack(images.as_tensor())
+            yield make_batch(nhwc, plan.targets, self.device, self.dtype)
+
+    def _named(self, err: RuntimeError) -> DatasetError | None:
+        """DALI names a failing sample only by its number in the batch: name the file. The
+        failing batch is the oldest one in flight, since DALI reports errors in order."""
+        found = _SAMPLE_NUMBER.search(str(err))
+        if found is None or not self._inflight or int(found[1]) >= len(self._inflight[0].paths):
+            return None
+        path = self._inflight[0].paths[int(found[1])]
+        detail = next(line for line in str(err).splitlines() if found[0] in line).strip(" :")
+        return DatasetError(f"{path}: DALI could not decode the image, truncated or corrupt? "
+                            f"({detail})")
+
+
+def _check_sizes(plan: BatchPlan, shapes) -> None:
+    hw = np.array(shapes.as_tensor())[:, :2]
+    bad = np.flatnonzero(np.any(hw != plan.src_hw, axis=1))
+    if bad.size:
+        i = bad[0]
+        raise DatasetError(f"{plan.paths[i]}: image is {tuple(hw[i])} (height, width) as displayed, "
+                           f"but its Sample.size says {tuple(plan.src_hw[i])}")
+
+
+def build_loader(
+    samples: Sequence[Sample],
+    *,
+    size: tuple[int, int] = (240, 320),
+    batch_size: int = 64,
+    train: bool = True,
+    aug: AugConfig | None = None,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    num_threads: int = 2,
+    seed: int = 0,
+    shard_id: int = 0,
+    num_shards: int = 1,
+    flip_index: Sequence[int] | None = None,
+) -> DaliLoader:
+    """A DALI loader over ``samples``; each iteration is one epoch of this shard.
+
+    Yields dicts: ``images`` (B, 3, H, W) ``dtype``, channels_last, ImageNet-normalised;
+    ``keypoints`` float32 (B, K, 2) in [-1, 1] (``x' = 2x/W - 1``, pixel corner at 0; 0 where
+    not visible) and ``visible`` bool (B, K), when the samples have keypoints; ``labels``
+    float32 (B, C) when they have labels; ``index`` int64 (B,) into ``samples``; ``matrix``
+    float32 (B, 2, 3), the source-to-output pixel matrix each sample received.
+
+    ``train=True`` augments with ``aug`` (default ``AugConfig()``), reshuffles every epoch
+    from (seed, epoch), drops the last partial batch and gives every shard the same number of
+    batches. ``train=False`` only resizes (squashes to ``size``, :func:`resize_matrix`) and
+    yields every sample once across shards, keeping the last partial batch. ``flip_index[i]``
+    names the point that becomes point i when an image is flipped. ``device="cuda"`` decodes
+    with nvJPEG and augments on the GPU. Unreadable images raise
+    :class:`fastkp.data.DatasetError` naming the file.
+    """
+    planner = EpochPlanner(samples, size=size, batch_size=batch_size, train=train, aug=aug,
+                           seed=seed, shard_id=shard_id, num_shards=num_shards,
+                           flip_index=flip_index)
+    return DaliLoader(planner, device=device, dtype=dtype, num_threads=num_threads)

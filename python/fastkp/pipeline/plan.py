@@ -1,0 +1,165 @@
+"""The epoch plan both loaders follow: which samples each batch holds, their draws and targets.
+
+Training: every epoch draws a permutation and the augmentation of every sample
+from ``numpy.random.default_rng((seed, epoch))``, so a sample's augmentation
+depends on (seed, epoch, index) only. Each of ``num_shards`` shards takes an
+equal block of the permutation and drops its last partial batch, so all shards
+yield the same number of batches. Validation: no augmentation, shards take
+contiguous blocks of the samples in order, and the last partial batch is kept,
+so every sample is seen exactly once across shards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data import Sample
+from . import augment
+from .augment import AugConfig
+from .color import scale_offset
+from .geometry import compose, inside, invert, normalize_points, transform_points, translation
+
+
+@dataclass
+class BatchPlan:
+    """One batch: what to decode and how, and the targets to emit beside the images."""
+
+    paths: list[str]
+    src_hw: np.ndarray  # (B, 2) int64 displayed (height, width)
+    roi_anchor: np.ndarray  # (B, 2) int32 (x, y): decode only this window of the source ...
+    roi_shape: np.ndarray  # (B, 2) int32 (width, height)
+    roi_matrix: np.ndarray  # (B, 2, 3) float32 ... and warp it with this matrix
+    scale: np.ndarray  # (B, 3) float32, see color.scale_offset
+    offset: np.ndarray  # (B, 3) float32
+    targets: dict[str, np.ndarray]  # index, matrix, keypoints, visible, labels
+
+
+def _stack_optional(values: list[np.ndarray | None], name: str, ndim: int) -> np.ndarray | None:
+    present = [v is not None for v in values]
+    if not any(present):
+        return None
+    if not all(present):
+        raise ValueError(f"some samples have {name} and some have None")
+    arrays = [np.asarray(v, np.float32) for v in values]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) != 1 or arrays[0].ndim != ndim or (name == "keypoints" and arrays[0].shape[1] != 2):
+        raise ValueError(f"samples' {name} must share one shape, got {sorted(shapes)[:3]}")
+    return np.stack(arrays)
+
+
+def _roi(matrix: np.ndarray, src_hw: np.ndarray, out_hw: tuple[int, int]):
+    """Integer window (anchor, shape) of each source that the output frame samples, with a
+    one-pixel margin for bilinear taps. Decoding only this window is exact: a tap the warp
+    clamps to the image edge falls inside the window too."""
+    oh, ow = out_hw
+    corners = np.array([[0.0, 0.0], [ow, 0.0], [0.0, oh], [ow, oh]])
+    src_pts = transform_points(invert(matrix), corners)  # (B, 4, 2)
+    size = src_hw[:, ::-1].astype(np.float64)  # (w, h)
+    lo = np.clip(np.floor(src_pts.min(axis=1)) - 1, 0, size)
+    hi = np.clip(np.ceil(src_pts.max(axis=1)) + 1, 0, size)
+    empty = np.any(hi <= lo, axis=1)  # the view misses the image: decode it all
+    lo[empty], hi[empty] = 0, size[empty]
+    return lo.astype(np.int32), (hi - lo).astype(np.int32)
+
+
+class EpochPlanner:
+    """Validates the loader arguments and plans each epoch of one shard."""
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        *,
+        size: tuple[int, int],
+        batch_size: int,
+        train: bool,
+        aug: AugConfig | None,
+        seed: int,
+        shard_id: int,
+        num_shards: int,
+        flip_index: Sequence[int] | None,
+    ) -> None:
+        if len(samples) == 0:
+            raise ValueError("samples is empty")
+        if len(size) != 2 or any(int(s) != s or s <= 0 for s in size):
+            raise ValueError(f"size must be two positive ints (height, width), got {size!r}")
+        if int(batch_size) != batch_size or batch_size <= 0:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if int(num_shards) != num_shards or num_shards <= 0:
+            raise ValueError(f"num_shards must be a positive int, got {num_shards!r}")
+        if int(shard_id) != shard_id or not 0 <= shard_id < num_shards:
+            raise ValueError(f"shard_id must be in [0, {num_shards}), got {shard_id!r}")
+        if aug is not None and not isinstance(aug, AugConfig):
+            raise ValueError(f"aug must be an AugConfig or None, got {type(aug).__name__}")
+        self.size = (int(size[0]), int(size[1]))
+        self.batch_size = int(batch_size)
+        self.train = bool(train)
+        self.aug = aug or AugConfig()
+        self.seed = int(seed)
+        self.shard_id, self.num_shards = int(shard_id), int(num_shards)
+
+        self.paths = [str(s.path) for s in samples]
+        self.src_hw = np.array([s.size for s in samples], dtype=np.int64).reshape(len(samples), -1)
+        if self.src_hw.shape[1] != 2 or np.any(self.src_hw <= 0):
+            raise ValueError("every Sample.size must be a positive (height, width)")
+        self.keypoints = _stack_optional([s.keypoints for s in samples], "keypoints", 2)
+        self.labels = _stack_optional([s.labels for s in samples], "labels", 1)
+        self.flip_index = None
+        if flip_index is not None:
+            k = 0 if self.keypoints is None else self.keypoints.shape[1]
+            self.flip_index = np.asarray(flip_index, dtype=np.int64)
+            if sorted(self.flip_index.tolist()) != list(range(k)) or k == 0:
+                raise ValueError(f"flip_index must be a permutation of the {k} keypoints, got "
+                                 f"{list(flip_index)!r}")
+
+        n = len(samples)
+        if self.train:
+            self.per_shard = n // self.num_shards
+            self.num_batches = self.per_shard // self.batch_size
+            if self.num_batches == 0:
+                raise ValueError(f"{n} samples cannot fill one training batch of {self.batch_size} "
+                                 f"on each of {self.num_shards} shards")
+        else:
+            self.mine = np.array_split(np.arange(n), self.num_shards)[self.shard_id]
+            self.num_batches = -(-len(self.mine) // self.batch_size)
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def epoch(self, epoch: int) -> Iterator[BatchPlan]:
+        """The batches of this shard in ``epoch``."""
+        n = len(self.paths)
+        if self.train:
+            rng = np.random.default_rng((self.seed, epoch))
+            order = rng.permutation(n)
+            draws = augment.draw(rng, self.src_hw, self.size, self.aug)
+            start = self.shard_id * self.per_shard
+            mine = order[start : start + self.num_batches * self.batch_size]
+        else:
+            mine = self.mine
+            draws = augment.no_augmentation(self.src_hw, self.size)
+        for b in range(self.num_batches):
+            index = mine[b * self.batch_size : (b + 1) * self.batch_size]
+            yield self._plan(index, draws.take(index))
+
+    def _plan(self, index: np.ndarray, draws: augment.Draws) -> BatchPlan:
+        src_hw = self.src_hw[index]
+        anchor, shape = _roi(draws.matrix, src_hw, self.size)
+        roi_matrix = compose(draws.matrix, translation(anchor[:, 0], anchor[:, 1]))
+        scale, offset = scale_offset(draws.contrast, draws.brightness)
+        targets = {"index": index.astype(np.int64), "matrix": draws.matrix.astype(np.float32)}
+        if self.keypoints is not None:
+            points = self.keypoints[index]
+            if self.flip_index is not None:
+                points[draws.flipped] = points[draws.flipped][:, self.flip_index]
+            out = transform_points(draws.matrix, points.astype(np.float64))
+            visible = inside(out, self.size)
+            targets["keypoints"] = np.where(visible[..., None], normalize_points(out, self.size),
+                                            0.0).astype(np.float32)
+            targets["visible"] = visible
+        if self.labels is not None:
+            targets["labels"] = self.labels[index]
+        return BatchPlan([self.paths[i] for i in index], src_hw, anchor, shape,
+                         roi_matrix.astype(np.float32), scale, offset, targets)

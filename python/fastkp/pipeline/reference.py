@@ -1,0 +1,144 @@
+"""The reference loader: a plain ``torch.utils.data.DataLoader`` following the same plan.
+
+PIL decodes (EXIF orientation applied, any mode converted to RGB) and
+``torch.nn.functional.grid_sample`` warps each image with the matrix from the
+same epoch plan as the DALI loader (:mod:`fastkp.pipeline.plan`), so for the
+same arguments both loaders draw the same augmentation and emit the same
+targets; only the pixel arithmetic differs (bilinear either way). It is the
+correctness oracle of the tests and the baseline of the benchmark. Each worker
+builds whole batches; ``num_threads`` is the number of worker processes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+from ..data import DatasetError, Sample
+from .augment import AugConfig
+from .geometry import compose, invert
+from .output import check_device, check_dtype, make_batch
+from .plan import BatchPlan, EpochPlanner
+
+
+def decode_rgb(path: str) -> np.ndarray:
+    """(H, W, 3) uint8 pixels of the image as displayed (EXIF orientation applied)."""
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode.startswith("I;16"):  # 16-bit grey: scale to 8 bits as DALI does
+                im = Image.fromarray(np.round(np.asarray(im) / 257.0).astype(np.uint8))
+            return np.array(im.convert("RGB"))
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: missing image") from None
+    except (OSError, ValueError, SyntaxError) as err:
+        raise DatasetError(f"{path}: cannot decode the image ({err})") from None
+
+
+def grid_theta(matrix: np.ndarray, src_hw: Sequence[int], out_hw: Sequence[int]) -> np.ndarray:
+    """``affine_grid`` theta (2, 3) for the source -> output pixel ``matrix``: maps output
+    [-1, 1] coordinates to source [-1, 1] coordinates (``align_corners=False``)."""
+    (sh, sw), (oh, ow) = src_hw, out_hw
+    out_to_px = np.array([[ow / 2.0, 0.0, ow / 2.0], [0.0, oh / 2.0, oh / 2.0]])
+    px_to_unit = np.array([[2.0 / sw, 0.0, -1.0], [0.0, 2.0 / sh, -1.0]])
+    return compose(px_to_unit, invert(matrix), out_to_px)
+
+
+def warp(pixels: np.ndarray, matrix: np.ndarray, out_hw: Sequence[int], pad_mode: str) -> torch.Tensor:
+    """Bilinear warp of (H, W, 3) uint8 ``pixels`` by ``matrix``: (oh, ow, 3) float32 0..255."""
+    src = torch.from_numpy(pixels).permute(2, 0, 1)[None].float()
+    theta = torch.from_numpy(grid_theta(matrix, pixels.shape[:2], out_hw)).float()[None]
+    grid = F.affine_grid(theta, [1, 3, *out_hw], align_corners=False)
+    out = F.grid_sample(src, grid, mode="bilinear", align_corners=False,
+                        padding_mode="border" if pad_mode == "border" else "zeros")
+    return out[0].permute(1, 2, 0)
+
+
+class _Batches(torch.utils.data.Dataset):
+    """Map-style dataset whose keys are whole BatchPlans."""
+
+    def __init__(self, size: tuple[int, int], pad_mode: str, dtype: torch.dtype) -> None:
+        self.size, self.pad_mode, self.dtype = size, pad_mode, dtype
+
+    def __getitem__(self, plan: BatchPlan) -> dict[str, torch.Tensor]:
+        images = []
+        for path, hw, matrix in zip(plan.paths, plan.src_hw, plan.targets["matrix"]):
+            pixels = decode_rgb(path)
+            if pixels.shape[:2] != tuple(hw):
+                raise DatasetError(f"{path}: image is {pixels.shape[:2]} (height, width) as "
+                                   f"displayed, but its Sample.size says {tuple(hw)}")
+            images.append(warp(pixels, matrix.astype(np.float64), self.size, self.pad_mode))
+        nhwc = torch.stack(images) * torch.from_numpy(plan.scale)[:, None, None] \
+            + torch.from_numpy(plan.offset)[:, None, None]
+        return make_batch(nhwc, plan.targets, torch.device("cpu"), self.dtype)
+
+
+class _PlanSampler(torch.utils.data.Sampler):
+    """Yields the BatchPlans of ``epoch``; DataLoader may call iter() more than once."""
+
+    def __init__(self, planner: EpochPlanner) -> None:
+        self.planner = planner
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.planner)
+
+    def __iter__(self) -> Iterator[BatchPlan]:
+        return self.planner.epoch(self.epoch)
+
+
+class ReferenceLoader:
+    """Iterable over the batches of one shard; see :func:`build_loader`."""
+
+    def __init__(self, planner: EpochPlanner, *, device: str, dtype: torch.dtype,
+                 num_threads: int) -> None:
+        if int(num_threads) != num_threads or num_threads < 0:
+            raise ValueError(f"num_threads must be a non-negative int, got {num_threads!r}")
+        self.planner = planner
+        self.device = check_device(device)
+        self.epoch = 0
+        dataset = _Batches(planner.size, planner.aug.pad_mode, check_dtype(dtype))
+        self._sampler = _PlanSampler(planner)
+        self._loader = torch.utils.data.DataLoader(
+            dataset, sampler=self._sampler, batch_size=None, num_workers=int(num_threads),
+            persistent_workers=num_threads > 0, pin_memory=self.device.type == "cuda")
+
+    def __len__(self) -> int:
+        return len(self.planner)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next iteration epoch ``epoch`` (its shuffle and augmentation)."""
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        self._sampler.epoch = self.epoch
+        self.epoch += 1
+        for batch in self._loader:
+            yield {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+
+def build_loader(
+    samples: Sequence[Sample],
+    *,
+    size: tuple[int, int] = (240, 320),
+    batch_size: int = 64,
+    train: bool = True,
+    aug: AugConfig | None = None,
+    device: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    num_threads: int = 2,
+    seed: int = 0,
+    shard_id: int = 0,
+    num_shards: int = 1,
+    flip_index: Sequence[int] | None = None,
+) -> ReferenceLoader:
+    """Same arguments, batches and draws as :func:`fastkp.pipeline.build_loader`, from a
+    PIL + ``grid_sample`` ``DataLoader`` with ``num_threads`` worker processes (0: none)."""
+    planner = EpochPlanner(samples, size=size, batch_size=batch_size, train=train, aug=aug,
+                           seed=seed, shard_id=shard_id, num_shards=num_shards,
+                           flip_index=flip_index)
+    return ReferenceLoader(planner, device=device, dtype=dtype, num_threads=num_threads)
