@@ -188,6 +188,9 @@ def test_dataset_level_problems_raise_even_when_skipping(copy, tmp_path):
         load_biwi((tmp_path / "empty_root").mkdir() or tmp_path / "empty_root", on_error="skip")
     with pytest.raises(DatasetError, match="not a directory"):
         load_biwi(tmp_path / "absent", on_error="skip")
+    (tmp_path / "frameless" / "13").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="no NN/frame_XXXXX_rgb.jpg"):
+        load_biwi(tmp_path / "frameless", on_error="skip")
     with pytest.raises(DatasetError, match="99"):
         load_biwi(copy, valid_persons=("99",), on_error="skip")
     for pose in (copy / "13").glob("*_pose.txt"):

@@ -92,6 +92,8 @@ def load_biwi(
     if not root.is_dir():
         raise DatasetError(f"{root}: not a directory")
     persons = sorted(e.name for e in os.scandir(root) if e.is_dir() and e.name.isdigit())
+    if not persons:
+        raise DatasetError(f"{root}: no person folders (NN/frame_XXXXX_rgb.jpg)")
     if missing := sorted(valid_names - set(persons)):
         raise DatasetError(f"{root}: validation person folder(s) {missing} not found")
 
@@ -120,7 +122,7 @@ def load_biwi(
     if not found:
         raise DatasetError(f"{root}: no NN/frame_XXXXX_rgb.jpg images found")
     if not train:
-        raise DatasetError(f"{root}: empty training split (every usable frame is in {sorted(valid_names)})")
+        raise DatasetError(f"{root}: empty training split (no usable frames outside {sorted(valid_names)})")
     if not valid:
         raise DatasetError(f"{root}: empty validation split (no usable frames in {sorted(valid_names)})")
     return train, valid
