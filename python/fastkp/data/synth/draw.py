@@ -37,15 +37,13 @@ def gradient(rng: np.random.Generator, size: tuple[int, int], saturation: float 
     return img
 
 
-def clutter(rng: np.random.Generator, img: np.ndarray, count: int, saturation: float = 1.0) -> np.ndarray:
+def clutter(rng: np.random.Generator, img: np.ndarray, count: int) -> np.ndarray:
     """Draw ``count`` random rectangles, polygons and lines onto ``img`` (float (H, W, 3))."""
     h, w = img.shape[:2]
     canvas = Image.fromarray(to_uint8(img))
     pen = ImageDraw.Draw(canvas)
     for _ in range(count):
-        c = rng.uniform(0, 255, 3)
-        c = c.mean() + saturation * (c - c.mean())
-        fill = tuple(int(v) for v in c)
+        fill = tuple(int(v) for v in rng.integers(0, 256, 3))
         kind = rng.integers(3)
         x, y = rng.uniform(0, w, 2), rng.uniform(0, h, 2)
         if kind == 0:
@@ -80,6 +78,7 @@ def fill_ellipse(
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Round and clip a float image to uint8."""
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 
