@@ -38,11 +38,11 @@ TORCH_LIBRARY(fastkp, m) {
   m.def("sigmoid_range.out(Tensor x, float lo, float hi, *, Tensor(a!) out) -> Tensor(a!)");
   m.def("sigmoid_range_backward(Tensor grad, Tensor x, float lo, float hi) -> Tensor");
   m.def(
-      "bce_with_logits(Tensor input, Tensor target, Tensor? weight=None, Tensor? pos_weight=None, "
-      "int reduction=1) -> Tensor");
+      "bce_with_logits(Tensor input, Tensor target, Tensor? weight, Tensor? pos_weight, "
+      "int reduction) -> Tensor");
   m.def(
-      "bce_with_logits.out(Tensor input, Tensor target, Tensor? weight=None, "
-      "Tensor? pos_weight=None, int reduction=1, *, Tensor(a!) out) -> Tensor(a!)");
+      "bce_with_logits.out(Tensor input, Tensor target, Tensor? weight, "
+      "Tensor? pos_weight, int reduction, *, Tensor(a!) out) -> Tensor(a!)");
   // Returns (grad_input, grad_target); grad_target is empty unless target_grad.
   m.def(
       "bce_with_logits_backward(Tensor grad, Tensor input, Tensor target, Tensor? weight, "

@@ -115,11 +115,12 @@ def _bce_setup(ctx, inputs, output):
     input, target, weight, pos_weight, reduction = inputs
     ctx.save_for_backward(input, target, weight, pos_weight)
     ctx.reduction = reduction
+    ctx.weight_grad = any(w is not None and w.requires_grad for w in (weight, pos_weight))
 
 
 def _bce_backward(ctx, grad):
     input, target, weight, pos_weight = ctx.saved_tensors
-    if ctx.needs_input_grad[2] or ctx.needs_input_grad[3]:
+    if ctx.weight_grad:
         # PyTorch's own BCE has no such derivative either; say so instead of returning zeros.
         raise RuntimeError("fastkp.bce_with_logits: gradients with respect to weight or pos_weight are not supported")
     grad_input, grad_target = torch.ops.fastkp.bce_with_logits_backward(

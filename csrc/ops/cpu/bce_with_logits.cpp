@@ -78,7 +78,8 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Te
   config.add_output(grad_input);
   if (target_grad) config.add_output(grad_target);
   // A reduced loss's grad is one value, broadcast over every element.
-  config.add_const_input(red == Reduction::None ? grad : grad.reshape({}));
+  const at::Tensor grad_operand = red == Reduction::None ? grad : grad.reshape({});
+  config.add_const_input(grad_operand);
   auto iter = add_inputs(config, input, target, weight, pos_weight).build();
   const double scale = red == Reduction::Mean ? 1.0 / double(std::max<int64_t>(input.numel(), 1)) : 1.0;
   const auto dtype = input.scalar_type();
