@@ -28,9 +28,10 @@ import torch
 
 from ..data import DatasetError, Sample
 from .augment import AugConfig
-from .output import check_device, check_dtype, make_batch
 from .geometry import to_3x3
+from .output import check_device, check_dtype, make_batch
 from .plan import BatchPlan, EpochPlanner
+from .reference import decode_checked, size_mismatch
 
 _SAMPLE_NUMBER = re.compile(r"sample #(\d+)")
 
@@ -152,24 +153,30 @@ class DaliLoader:
             yield make_batch(nhwc, plan.targets, self.device, self.dtype)
 
     def _named(self, err: RuntimeError) -> DatasetError | None:
-        """DALI names a failing sample only by its number in the batch: name the file. The
-        failing batch is the oldest one in flight, since DALI reports errors in order."""
-        found = _SAMPLE_NUMBER.search(str(err))
-        if found is None or not self._inflight or int(found[1]) >= len(self._inflight[0].paths):
+        """Name the file behind a DALI error: the oldest batch in flight failed (DALI reports
+        errors in order). The decoder names the sample by its number in the batch, or, for
+        some failures (and a Sample.size larger than the image), not at all: then the reference
+        decoder finds the culprit."""
+        if not self._inflight:
             return None
-        path = self._inflight[0].paths[int(found[1])]
-        detail = next(line for line in str(err).splitlines() if found[0] in line).strip(" :")
-        return DatasetError(f"{path}: DALI could not decode the image, truncated or corrupt? "
-                            f"({detail})")
+        plan = self._inflight[0]
+        found = _SAMPLE_NUMBER.search(str(err))
+        if found is not None and int(found[1]) < len(plan.paths):
+            return DatasetError(f"{plan.paths[int(found[1])]}: DALI could not decode the image "
+                                "(truncated or corrupt?)")
+        for path, hw in zip(plan.paths, plan.src_hw):
+            try:
+                decode_checked(path, hw)
+            except DatasetError as bad:
+                return bad
+        return None
 
 
 def _check_sizes(plan: BatchPlan, shapes) -> None:
     hw = np.array(shapes.as_tensor())[:, :2]
     bad = np.flatnonzero(np.any(hw != plan.src_hw, axis=1))
     if bad.size:
-        i = bad[0]
-        raise DatasetError(f"{plan.paths[i]}: image is {tuple(hw[i])} (height, width) as displayed, "
-                           f"but its Sample.size says {tuple(plan.src_hw[i])}")
+        raise size_mismatch(plan.paths[bad[0]], hw[bad[0]], plan.src_hw[bad[0]])
 
 
 def build_loader(

@@ -39,6 +39,19 @@ def decode_rgb(path: str) -> np.ndarray:
         raise DatasetError(f"{path}: cannot decode the image ({err})") from None
 
 
+def size_mismatch(path: str, actual: Sequence[int], expected: Sequence[int]) -> DatasetError:
+    return DatasetError(f"{path}: image is {tuple(int(v) for v in actual)} (height, width) as "
+                        f"displayed, but its Sample.size says {tuple(int(v) for v in expected)}")
+
+
+def decode_checked(path: str, hw: Sequence[int]) -> np.ndarray:
+    """decode_rgb, and a DatasetError unless the image is ``hw`` (height, width)."""
+    pixels = decode_rgb(path)
+    if pixels.shape[:2] != tuple(hw):
+        raise size_mismatch(path, pixels.shape[:2], hw)
+    return pixels
+
+
 def grid_theta(matrix: np.ndarray, src_hw: Sequence[int], out_hw: Sequence[int]) -> np.ndarray:
     """``affine_grid`` theta (2, 3) for the source -> output pixel ``matrix``: maps output
     [-1, 1] coordinates to source [-1, 1] coordinates (``align_corners=False``)."""
@@ -67,10 +80,7 @@ class _Batches(torch.utils.data.Dataset):
     def __getitem__(self, plan: BatchPlan) -> dict[str, torch.Tensor]:
         images = []
         for path, hw, matrix in zip(plan.paths, plan.src_hw, plan.targets["matrix"]):
-            pixels = decode_rgb(path)
-            if pixels.shape[:2] != tuple(hw):
-                raise DatasetError(f"{path}: image is {pixels.shape[:2]} (height, width) as "
-                                   f"displayed, but its Sample.size says {tuple(hw)}")
+            pixels = decode_checked(path, hw)
             images.append(warp(pixels, matrix.astype(np.float64), self.size, self.pad_mode))
         nhwc = torch.stack(images) * torch.from_numpy(plan.scale)[:, None, None] \
             + torch.from_numpy(plan.offset)[:, None, None]
