@@ -1,11 +1,13 @@
 """Synthetic Biwi Kinect Head Pose tree: a drawn head on a cluttered background.
 
 Each person folder gets its own ``rgb.cal`` (fx, fy = 517.679 +- 3 %, cx, cy
-= image centre +- 4 px at 640x480, scaled with ``size``) and a fixed look
-(skin, hair, shirt). Each frame draws a random head rotation and a
-translation whose projection through that folder's intrinsics lies in the
-middle half of the image; the face ellipse is centred exactly on that
-projection (pixel-corner convention) and its size is ``75 mm * fx / tz``.
+= image centre +- 4 px at 640x480, scaled with ``size``). Each frame draws a
+random head rotation, a translation whose projection through that folder's
+intrinsics lies in the middle half of the image, and its own look (skin,
+hair, shirt), so that a few folders already span the appearance range and a
+model trained on them carries over to the validation person. The face
+ellipse is centred exactly on the projection (pixel-corner convention) and
+its size is ``75 mm * fx / tz``.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def _head(
 
 
 def _frame(
-    rng: np.random.Generator, size: tuple[int, int], k: np.ndarray, look: list[Colour]
+    rng: np.random.Generator, size: tuple[int, int], k: np.ndarray
 ) -> tuple[np.ndarray, str]:
     """One image and its pose text."""
     h, w = size
@@ -108,6 +110,8 @@ def _frame(
     centre = np.array([t[0] * k[0, 0] / t[2] + k[0, 2], t[1] * k[1, 1] / t[2] + k[1, 2]])
 
     img = clutter(rng, gradient(rng, size), int(rng.integers(3, 9)))
+    look = [SKIN[rng.integers(len(SKIN))], HAIR[rng.integers(len(HAIR))], tuple(rng.uniform(0, 255, 3))]
+    look = [jitter(rng, c, 12) for c in look]
     _head(img, centre, (HEAD_MM[0] * k[0, 0] / t[2], HEAD_MM[1] * k[0, 0] / t[2]), angles, look)
     pose = _rows(rotation(*angles)) + "\n" + _rows(t)
     return img, pose
@@ -132,13 +136,11 @@ def make_biwi(
         rng = np.random.default_rng([seed, int(name)])
         k, cal = _calibration(rng, size)
         (folder / "rgb.cal").write_text(cal)
-        look = [SKIN[rng.integers(len(SKIN))], HAIR[rng.integers(len(HAIR))], tuple(rng.uniform(0, 255, 3))]
-        look = [jitter(rng, c, 12) for c in look]
         gaps = rng.integers(0, 3, frames_per_person)
         gaps[0] = 0
         numbers = 3 + np.arange(frames_per_person) + np.cumsum(gaps)
         for number in numbers.tolist():
-            img, pose = _frame(np.random.default_rng([seed, int(name), number]), size, k, look)
+            img, pose = _frame(np.random.default_rng([seed, int(name), number]), size, k)
             save(img, folder / f"frame_{number:05d}_rgb.jpg")
             (folder / f"frame_{number:05d}_pose.txt").write_text(pose)
     return root
