@@ -20,7 +20,17 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 
-$(STAMP): $(VENV)/bin/python $(SOURCES)
+# fastkp-infer (the C++ inference program) decodes JPEGs with the system
+# libjpeg-turbo: install its headers when they are missing (Debian/Ubuntu).
+JPEG_HEADER := /usr/include/jpeglib.h
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(JPEG_HEADER):
+	@command -v apt-get >/dev/null || { echo "fastkp-infer needs libjpeg-turbo's development files (jpeglib.h); install them"; exit 1; }
+	$(SUDO) apt-get update
+	$(SUDO) apt-get install -y --no-install-recommends libjpeg-dev
+
+$(STAMP): $(VENV)/bin/python $(SOURCES) | $(JPEG_HEADER)
 	$(PY) -m pip install "torch==2.14.1" "torchvision==0.29.1" "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.30" ninja
 	$(PY) -m pip install --no-build-isolation $(CMAKE_ARGS) -e ".[dali,test]"
 	touch $@

@@ -1,0 +1,156 @@
+// fastkp-infer MODEL IMAGE... [--device cpu|cuda[:N]] [--threads N] [--bench N]
+//
+// Prints one JSON line per image (the lines `python -m fastkp.predict` prints);
+// a file that cannot be used gets one line on stderr. Exit status: 0 all went
+// well, 1 some image failed, 2 bad usage or an unusable model.
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <numeric>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "../json.h"
+#include "fastkp/infer.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: fastkp-infer MODEL IMAGE... [--device cpu|cuda[:N]] [--threads N] [--bench N]\n"
+    "  MODEL   a TorchScript file or pt2 package written by `python -m fastkp.export`\n"
+    "  IMAGE   JPEG or binary PGM/PPM files, or folders of them (searched recursively)\n"
+    "  --device      where the model runs (default cpu)\n"
+    "  --threads N   CPU threads for the model\n"
+    "  --bench N     time N runs of one batch made of all the images (same size) after warm-up,\n"
+    "                and print the timing as JSON instead of predictions\n"
+    "  --version     print the fastkp, torch and kernel versions\n";
+
+struct Args {
+  std::string model;
+  std::vector<std::string> images;
+  std::string device = "cpu";
+  int threads = 0;
+  int bench = 0;
+};
+
+struct UsageError {
+  std::string message;
+};
+
+int positive(const std::string& flag, const std::string& value) {
+  size_t used = 0;
+  int n = 0;
+  try {
+    n = std::stoi(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != value.size() || n < 1) throw UsageError{flag + " needs a positive integer, got '" + value + "'"};
+  return n;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw UsageError{arg + " needs a value"};
+      return argv[++i];
+    };
+    if (arg == "--device") a.device = value();
+    else if (arg == "--threads") a.threads = positive(arg, value());
+    else if (arg == "--bench") a.bench = positive(arg, value());
+    else if (arg.rfind("--", 0) == 0 && arg.size() > 2) throw UsageError{"unknown option " + arg};
+    else positional.push_back(arg);
+  }
+  if (positional.size() < 2) throw UsageError{"give a model and at least one image"};
+  a.model = positional[0];
+  a.images.assign(positional.begin() + 1, positional.end());
+  return a;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// One batch of all the images, timed over `runs` forward passes after warm-up.
+void bench(const fastkp::infer::Model& model, const std::vector<std::string>& paths, int runs) {
+  std::vector<fastkp::infer::Image> images;
+  for (const auto& p : paths) images.push_back(fastkp::infer::decode_image(p));
+  for (int i = 0; i < 3; ++i) model.predict(images);  // TorchScript optimises during its first runs
+  std::vector<double> ms;
+  for (int i = 0; i < runs; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    model.predict(images);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  double med = median(ms), mean = std::accumulate(ms.begin(), ms.end(), 0.0) / runs;
+  std::cout << "{\"bench\": {\"model\": " << fastkp::infer::json::quote(model.path())
+            << ", \"format\": \"" << fastkp::infer::format_name(model.metadata().format) << "\", \"device\": \""
+            << model.device().str() << "\", \"threads\": " << at::get_num_threads() << ", \"batch\": "
+            << images.size() << ", \"height\": " << images[0].height << ", \"width\": " << images[0].width
+            << ", \"runs\": " << runs << ", \"median_ms\": " << med << ", \"mean_ms\": " << mean
+            << ", \"min_ms\": " << *std::min_element(ms.begin(), ms.end())
+            << ", \"images_per_s\": " << images.size() * 1000.0 / med << "}}" << std::endl;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") return std::cout << kUsage, 0;
+    if (arg == "--version") return std::cout << fastkp::infer::runtime_info() << "\n", 0;
+  }
+  Args args;
+  std::vector<std::string> images;
+  try {
+    args = parse(argc, argv);
+    images = fastkp::infer::collect_images(args.images);
+  } catch (const UsageError& e) {
+    std::cerr << "fastkp-infer: " << e.message << "\n" << kUsage;
+    return 2;
+  } catch (const fastkp::infer::Error& e) {
+    std::cerr << "fastkp-infer: " << e.what() << "\n";
+    return 2;
+  }
+  if (args.threads > 0) at::set_num_threads(args.threads);
+  std::optional<fastkp::infer::Model> model;
+  try {
+    model.emplace(fastkp::infer::Model::load(args.model, c10::Device(args.device)));
+  } catch (const fastkp::infer::Error& e) {
+    std::cerr << "fastkp-infer: " << e.what() << "\n";
+    return 2;
+  } catch (const c10::Error& e) {  // an unparsable --device
+    std::cerr << "fastkp-infer: --device " << args.device << ": " << e.what_without_backtrace() << "\n";
+    return 2;
+  }
+  if (args.bench > 0) {
+    try {
+      bench(*model, images, args.bench);
+    } catch (const fastkp::infer::Error& e) {
+      std::cerr << "fastkp-infer: " << e.what() << "\n";
+      return 1;
+    }
+    return 0;
+  }
+  int status = 0;
+  for (const auto& path : images) {
+    try {
+      fastkp::infer::Image image = fastkp::infer::decode_image(path);
+      fastkp::infer::Prediction pred = model->predict(image);
+      std::cout << fastkp::infer::to_json(path, image, pred, model->metadata()) << std::endl;
+    } catch (const fastkp::infer::Error& e) {
+      std::cerr << "fastkp-infer: " << e.what() << std::endl;
+      status = 1;
+    }
+  }
+  return status;
+}

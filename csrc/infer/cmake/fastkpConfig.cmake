@@ -1,0 +1,18 @@
+# find_package(fastkp) for C++ programs that link fastkp::infer.
+#
+# Installed in <site-packages>/fastkp/share/cmake/fastkp; point CMake at it with
+#   -DCMAKE_PREFIX_PATH="$(python -c 'import fastkp.export; print(fastkp.export.cmake_prefix_path())')"
+# Torch comes from the same site-packages (the torch fastkp was built against).
+include(CMakeFindDependencyMacro)
+
+get_filename_component(_fastkp_site "${CMAKE_CURRENT_LIST_DIR}/../../../.." ABSOLUTE)
+list(APPEND CMAKE_PREFIX_PATH "${_fastkp_site}/torch/share/cmake")
+# A CUDA build of torch needs the CUDA toolkit and, from the pip wheel, its nvrtc.
+if(NOT DEFINED CUDAToolkit_ROOT AND NOT DEFINED ENV{CUDA_HOME} AND EXISTS /usr/local/cuda/bin/nvcc)
+  set(CUDAToolkit_ROOT /usr/local/cuda)
+endif()
+find_library(CUDA_nvrtc_LIBRARY NAMES nvrtc libnvrtc.so.13 libnvrtc.so.12
+             HINTS "${_fastkp_site}/nvidia/cu13/lib" "${_fastkp_site}/nvidia/cuda_nvrtc/lib")
+find_dependency(Torch)
+
+include("${CMAKE_CURRENT_LIST_DIR}/fastkpTargets.cmake")

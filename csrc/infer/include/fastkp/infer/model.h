@@ -1,0 +1,48 @@
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fastkp/infer/image.h"
+#include "fastkp/infer/metadata.h"
+#include "fastkp/infer/prediction.h"
+
+namespace fastkp::infer {
+
+// An exported model, loaded for one device. TorchScript files run with
+// torch::jit, pt2 packages with torch::inductor::AOTIModelPackageLoader; the
+// file's contents decide which. The fastkp operator library is linked in, so the
+// fused operators the models call are registered.
+class Model {
+ public:
+  static Model load(const std::string& path, c10::Device device = c10::Device(c10::kCPU));
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  const Metadata& metadata() const;
+  const std::string& path() const;
+  c10::Device device() const;
+
+  // images: uint8 (B, H, W, 3) RGB on any device. Returns float32 on the CPU:
+  // keypoints (B, K, 2) in pixels of the input images, or probabilities (B, C).
+  at::Tensor forward(const at::Tensor& images) const;
+
+  Prediction predict(const Image& image) const;
+  // One forward pass over images of the same size.
+  std::vector<Prediction> predict(const std::vector<Image>& images) const;
+
+ private:
+  struct Impl;
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// "fastkp X, torch Y, CPU kernels Z[, CUDA kernels for ...]": what this build runs with.
+std::string runtime_info();
+
+}  // namespace fastkp::infer

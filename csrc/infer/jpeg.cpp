@@ -1,0 +1,131 @@
+// JPEG decoding with libjpeg-turbo's libjpeg API, matching PIL's results.
+#include <csetjmp>
+#include <cstdio>  // jpeglib.h needs FILE and size_t declared first
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include <jpeglib.h>
+
+#include "decoders.h"
+
+namespace fastkp::infer::detail {
+namespace {
+
+struct ErrorManager {
+  jpeg_error_mgr base;
+  std::jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+[[noreturn]] void on_error(j_common_ptr cinfo) {
+  auto* err = reinterpret_cast<ErrorManager*>(cinfo->err);
+  (*cinfo->err->format_message)(cinfo, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+// Warnings (level -1) are corrupt data or a premature end of file: libjpeg would
+// go on with made-up pixels, PIL raises, so they are errors here too.
+void on_message(j_common_ptr cinfo, int level) {
+  if (level < 0) on_error(cinfo);
+}
+
+struct Decoded {
+  int height = 0, width = 0, components = 0;  // components: 3 (RGB) or 4 (CMYK)
+  std::vector<uint8_t> pixels;
+  std::vector<uint8_t> exif;  // the first APP1 "Exif" payload, as PIL keeps it
+  bool too_large = false;
+};
+
+// Decodes into *out or returns false with libjpeg's message in err->message.
+// Only trivially destructible locals live in this frame, because on_error
+// longjmps back into it.
+bool decode(const uint8_t* data, size_t size, Decoded* out, ErrorManager* err) {
+  jpeg_decompress_struct cinfo;
+  std::memset(&cinfo, 0, sizeof cinfo);
+  cinfo.err = jpeg_std_error(&err->base);
+  err->base.error_exit = on_error;
+  err->base.emit_message = on_message;
+  if (setjmp(err->jump)) {
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
+  jpeg_create_decompress(&cinfo);
+  try {  // C++ allocations below may throw; libjpeg errors longjmp past this block, skipping no destructors
+    jpeg_mem_src(&cinfo, data, static_cast<unsigned long>(size));
+    jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
+    jpeg_read_header(&cinfo, TRUE);
+    for (jpeg_saved_marker_ptr m = cinfo.marker_list; m != nullptr; m = m->next) {
+      if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 && std::memcmp(m->data, "Exif\0\0", 6) == 0) {
+        out->exif.assign(m->data, m->data + m->data_length);
+        break;
+      }
+    }
+    const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
+    cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_EXT_RGB;  // grayscale and YCbCr convert to RGB
+    if (static_cast<int64_t>(cinfo.image_width) * cinfo.image_height > kMaxPixels) {
+      out->too_large = true;
+      jpeg_destroy_decompress(&cinfo);
+      return true;
+    }
+    jpeg_start_decompress(&cinfo);
+    out->height = static_cast<int>(cinfo.output_height);
+    out->width = static_cast<int>(cinfo.output_width);
+    out->components = cinfo.output_components;
+    const size_t stride = static_cast<size_t>(out->width) * out->components;
+    out->pixels.resize(stride * out->height);
+    while (cinfo.output_scanline < cinfo.output_height) {
+      JSAMPROW row = out->pixels.data() + cinfo.output_scanline * stride;
+      jpeg_read_scanlines(&cinfo, &row, 1);
+    }
+  } catch (...) {
+    jpeg_destroy_decompress(&cinfo);
+    throw;
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return true;
+}
+
+// PIL reads CMYK JPEGs as inverted (Adobe) CMYK and converts to RGB with
+// r = (255 - k) - c * (255 - k) / 255 in its rounding; libjpeg hands over the raw,
+// inverted values, so c = 255 - raw.
+uint8_t cmyk_channel(uint8_t raw_c, uint8_t raw_k) {
+  int nk = raw_k;  // 255 - k
+  int c = 255 - raw_c;
+  int t = c * nk + 128;
+  int v = nk - (((t >> 8) + t) >> 8);
+  return static_cast<uint8_t>(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+}  // namespace
+
+Image decode_jpeg(const std::vector<uint8_t>& bytes) {
+  Decoded d;
+  ErrorManager err;
+  bool ok;
+  try {
+    ok = decode(bytes.data(), bytes.size(), &d, &err);
+  } catch (const std::bad_alloc&) {
+    throw std::runtime_error("out of memory decoding the JPEG");
+  }
+  if (!ok) throw std::runtime_error(std::string("corrupt JPEG (libjpeg: ") + err.message + ")");
+  if (d.too_large) throw std::runtime_error("image too large (more than " + std::to_string(kMaxPixels) + " pixels)");
+  Image img;
+  img.height = d.height;
+  img.width = d.width;
+  if (d.components == 3) {
+    img.rgb = std::move(d.pixels);
+  } else {
+    img.rgb.resize(static_cast<size_t>(d.height) * d.width * 3);
+    for (size_t i = 0, n = img.rgb.size() / 3; i < n; ++i) {
+      const uint8_t* p = &d.pixels[i * 4];
+      for (int ch = 0; ch < 3; ++ch) img.rgb[i * 3 + ch] = cmyk_channel(p[ch], p[3]);
+    }
+  }
+  int orientation = d.exif.empty() ? 1 : exif_orientation(d.exif.data(), d.exif.size());
+  return orientation == 1 ? img : apply_orientation(img, orientation);
+}
+
+}  // namespace fastkp::infer::detail

@@ -1,0 +1,139 @@
+// Model: TorchScript through torch::jit, pt2 through AOTIModelPackageLoader.
+#include "fastkp/infer/model.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#include <torch/cuda.h>
+#include <torch/headeronly/version.h>
+#include <torch/script.h>
+
+#include <cstring>
+#include <optional>
+
+#include "fastkp/infer/error.h"
+#include "messages.h"
+#include "ops/build_info.h"
+
+namespace fastkp::infer {
+
+struct Model::Impl {
+  std::string path;
+  Metadata metadata;
+  c10::Device device{c10::kCPU};
+  std::optional<torch::jit::Module> script;
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> package;
+};
+
+namespace {
+
+void check_device(const std::string& path, const Metadata& m, c10::Device device) {
+  if (!device.is_cpu() && !device.is_cuda()) throw Error(path + ": device " + device.str() + " is not supported");
+  if (device.is_cuda() && !torch::cuda::is_available())
+    throw Error(path + ": --device " + device.str() + " asked for, but no CUDA device is available");
+  if (m.format == Format::Pt2 && m.device != c10::DeviceTypeName(device.type(), /*lower_case=*/true))
+    throw Error(path + ": this pt2 package was compiled for " + m.device + ", not " + device.str() +
+                "; export it again with --device " + c10::DeviceTypeName(device.type(), true));
+}
+
+}  // namespace
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+Model Model::load(const std::string& path, c10::Device device) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->metadata = read_metadata(path);
+  impl->device = device;
+  check_device(path, impl->metadata, device);
+  try {
+    if (impl->metadata.format == Format::Pt2) {
+      impl->package = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+          path, "model", /*run_single_threaded=*/false, /*num_runners=*/1, device.is_cuda() ? device.index() : -1);
+    } else {
+      impl->script = torch::jit::load(path, device);
+      impl->script->eval();
+    }
+  } catch (const c10::Error& e) {
+    throw Error(path + ": cannot load the " + format_name(impl->metadata.format) + " model (" +
+                first_line(e.what_without_backtrace()) + ")");
+  }
+  return Model(std::move(impl));
+}
+
+const Metadata& Model::metadata() const { return impl_->metadata; }
+const std::string& Model::path() const { return impl_->path; }
+c10::Device Model::device() const { return impl_->device; }
+
+at::Tensor Model::forward(const at::Tensor& images) const {
+  if (images.scalar_type() != at::kByte || images.dim() != 4 || images.size(3) != 3 || images.numel() == 0)
+    throw Error(impl_->path + ": input must be a non-empty uint8 tensor (B, H, W, 3), got " +
+                std::string(c10::toString(images.scalar_type())) + " " + c10::str(images.sizes()));
+  c10::InferenceMode guard;
+  at::Tensor x = images.to(impl_->device).contiguous();
+  at::Tensor out;
+  try {
+    if (impl_->package) out = impl_->package->run({x}).at(0);
+    else out = impl_->script->forward({x}).toTensor();
+  } catch (const c10::Error& e) {
+    throw Error(impl_->path + ": the model failed (" + first_line(e.what_without_backtrace()) + ")");
+  }
+  return out.to(at::kCPU, at::kFloat).contiguous();
+}
+
+namespace {
+
+std::vector<Prediction> unpack(const at::Tensor& out, const Metadata& m) {
+  std::vector<Prediction> preds(out.size(0));
+  for (size_t i = 0; i < preds.size(); ++i) {
+    at::Tensor row = out[static_cast<int64_t>(i)];
+    const float* v = row.data_ptr<float>();
+    if (m.keypoints()) {
+      for (int64_t k = 0; k < row.size(0); ++k) preds[i].keypoints.push_back({v[2 * k], v[2 * k + 1]});
+    } else {
+      preds[i].probabilities.assign(v, v + row.numel());
+      for (size_t k = 0; k < preds[i].probabilities.size() && k < m.vocab.size(); ++k)
+        if (preds[i].probabilities[k] > m.threshold) preds[i].labels.push_back(m.vocab[k]);
+    }
+  }
+  return preds;
+}
+
+bool complete(const Image& image) {
+  return image.height > 0 && image.width > 0 &&
+         image.rgb.size() == static_cast<size_t>(image.height * image.width * 3);
+}
+
+}  // namespace
+
+std::vector<Prediction> Model::predict(const std::vector<Image>& images) const {
+  if (images.empty()) return {};
+  const int64_t h = images[0].height, w = images[0].width;
+  at::Tensor batch = at::empty({static_cast<int64_t>(images.size()), h, w, 3}, at::kByte);
+  for (size_t i = 0; i < images.size(); ++i) {
+    if (images[i].height != h || images[i].width != w || !complete(images[i]))
+      throw Error(impl_->path + ": a batch needs complete images of one size");
+    std::memcpy(batch[static_cast<int64_t>(i)].data_ptr(), images[i].rgb.data(), images[i].rgb.size());
+  }
+  return unpack(forward(batch), impl_->metadata);
+}
+
+Prediction Model::predict(const Image& image) const {
+  if (!complete(image)) throw Error(impl_->path + ": the image has no pixels or the wrong number of them");
+  // The model only reads its input, so the pixels are wrapped rather than copied.
+  at::Tensor pixels = at::from_blob(const_cast<uint8_t*>(image.rgb.data()), {1, image.height, image.width, 3}, at::kByte);
+  return unpack(forward(pixels), impl_->metadata).at(0);
+}
+
+std::string runtime_info() {
+  std::string s = std::string("fastkp ") + FASTKP_VERSION + ", torch " + std::to_string(TORCH_VERSION_MAJOR) + "." +
+                  std::to_string(TORCH_VERSION_MINOR) + "." + std::to_string(TORCH_VERSION_PATCH) +
+                  ", CPU kernels " + fastkp::cpu_capability();
+  if (fastkp::cuda_kernels_built()) s += std::string(", CUDA kernels for ") + fastkp::cuda_archs();
+  return s;
+}
+
+}  // namespace fastkp::infer

@@ -1,0 +1,59 @@
+// Binary PGM (P5) and PPM (P6) images with 8-bit samples: lossless input for tests and tools.
+#include <cctype>
+#include <stdexcept>
+#include <string>
+
+#include "decoders.h"
+
+namespace fastkp::infer::detail {
+namespace {
+
+class Header {
+ public:
+  explicit Header(const std::vector<uint8_t>& bytes) : b_(bytes) {}
+
+  // A decimal field after whitespace and # comments.
+  int64_t field(const char* name) {
+    while (pos_ < b_.size() && (std::isspace(b_[pos_]) || b_[pos_] == '#')) {
+      if (b_[pos_] == '#')
+        while (pos_ < b_.size() && b_[pos_] != '\n') ++pos_;
+      else
+        ++pos_;
+    }
+    int64_t value = 0;
+    size_t start = pos_;
+    while (pos_ < b_.size() && std::isdigit(b_[pos_]) && pos_ - start < 9) value = value * 10 + (b_[pos_++] - '0');
+    if (pos_ == start || (pos_ < b_.size() && !std::isspace(b_[pos_])))
+      throw std::runtime_error(std::string("damaged PNM header (") + name + ")");
+    return value;
+  }
+  // The single whitespace byte that ends the header; the pixels follow.
+  size_t data_start() { return pos_ + 1; }
+
+ private:
+  const std::vector<uint8_t>& b_;
+  size_t pos_ = 2;  // after the magic number
+};
+
+}  // namespace
+
+Image decode_pnm(const std::vector<uint8_t>& bytes) {
+  const bool gray = bytes[1] == '5';
+  Header header(bytes);
+  int64_t width = header.field("width"), height = header.field("height"), maxval = header.field("maxval");
+  if (width < 1 || height < 1) throw std::runtime_error("empty PNM image");
+  if (width * height > kMaxPixels) throw std::runtime_error("image too large");
+  if (maxval != 255) throw std::runtime_error("PNM maxval " + std::to_string(maxval) + " (only 255 is read)");
+  const size_t start = header.data_start(), channels = gray ? 1 : 3;
+  const size_t n = static_cast<size_t>(width * height);
+  if (bytes.size() < start || bytes.size() - start < n * channels) throw std::runtime_error("truncated PNM image");
+  Image img;
+  img.height = height;
+  img.width = width;
+  img.rgb.resize(n * 3);
+  for (size_t i = 0; i < n; ++i)
+    for (size_t ch = 0; ch < 3; ++ch) img.rgb[i * 3 + ch] = bytes[start + i * channels + (gray ? 0 : ch)];
+  return img;
+}
+
+}  // namespace fastkp::infer::detail

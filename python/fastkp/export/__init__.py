@@ -1,0 +1,38 @@
+"""Deployment: a checkpoint becomes one self-describing file that Python and C++ run.
+
+- :func:`export_checkpoint` (``python -m fastkp.export``): TorchScript or a
+  ``torch.export`` + AOTInductor pt2 package of a :class:`DeployModule`, whose
+  ``forward`` takes uint8 (B, H, W, 3) RGB images of any size and returns
+  keypoints in input pixels or probabilities; metadata in ``extra/fastkp.json``.
+- :func:`load` / :func:`read_metadata`: run it or describe it from Python.
+- :func:`cmake_prefix_path`: where ``find_package(fastkp)`` finds the C++
+  library ``fastkp::infer``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .exporter import deploy_module, export_checkpoint
+from .loader import DeployedModel, load
+from .metadata import ExportError, ModelMetadata, read_metadata
+from .module import DeployModule
+
+__all__ = [
+    "DeployModule",
+    "DeployedModel",
+    "ExportError",
+    "ModelMetadata",
+    "cmake_prefix_path",
+    "deploy_module",
+    "export_checkpoint",
+    "load",
+    "read_metadata",
+]
+
+
+def cmake_prefix_path() -> str:
+    """The install prefix of the compiled parts (lib/, include/, share/cmake/fastkp)."""
+    from .. import ops
+
+    return str(Path(ops.library_path()).resolve().parent.parent)

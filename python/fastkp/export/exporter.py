@@ -1,0 +1,35 @@
+"""Checkpoint -> deployable file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import RunConfig, load_model
+from .metadata import FORMATS, ModelMetadata, metadata_for
+from .module import DeployModule
+from .pt2 import save_pt2
+from .torchscript import save_torchscript
+
+
+def deploy_module(checkpoint: str | Path, export_format: str = "torchscript",
+                  device: str = "cpu") -> tuple[DeployModule, ModelMetadata, RunConfig]:
+    """The eager DeployModule of a checkpoint, with the metadata its export will carry."""
+    if export_format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}")
+    model, config = load_model(checkpoint)
+    meta = metadata_for(config, model, export_format, torch.device(device).type if export_format == "pt2" else "any")
+    return DeployModule(model, meta), meta, config
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path, export_format: str = "torchscript",
+                      freeze: bool = True, device: str = "cpu") -> ModelMetadata:
+    """Write ``out``: a TorchScript file (``freeze``: frozen graph) or, for ``"pt2"``, an
+    AOTInductor package compiled for ``device``. CheckpointError for a bad checkpoint."""
+    module, meta, _ = deploy_module(checkpoint, export_format, device)
+    if export_format == "pt2":
+        save_pt2(module, meta, Path(out), torch.device(device))
+    else:
+        save_torchscript(module, meta, Path(out), freeze)
+    return meta

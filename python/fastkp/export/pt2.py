@@ -1,0 +1,53 @@
+"""pt2 packages: ``torch.export`` of the DeployModule compiled by AOTInductor.
+
+The package holds a shared library compiled for one device (and the CPU
+instruction set of the exporting machine); ``fastkp.json`` is added as the PT2
+archive extra file ``extra/fastkp.json``. The fused operators stay calls to
+``torch.ops.fastkp.*`` (AOTInductor's proxy executor dispatches them), so the
+process running the package must have the fastkp operator library loaded.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+from torch.export import Dim
+from torch.export.pt2_archive import PT2ArchiveReader, PT2ArchiveWriter
+
+from .files import atomic_writer
+from .metadata import RECORD, ExportError, ModelMetadata
+from .module import DeployModule
+
+
+def export_program(module: DeployModule, device: torch.device) -> torch.export.ExportedProgram:
+    """``torch.export`` with batch, height and width dynamic (any number of images of any size)."""
+    h, w = module.size
+    example = torch.zeros(2, h + 3, w + 5, 3, dtype=torch.uint8, device=device)
+    dims = {0: Dim("batch", min=1), 1: Dim("height", min=1), 2: Dim("width", min=1)}
+    return torch.export.export(module.to(device), (example,), dynamic_shapes={"images": dims})
+
+
+def save_pt2(module: DeployModule, meta: ModelMetadata, out: Path, device: torch.device) -> None:
+    """Export, compile with AOTInductor and write the package with ``fastkp.json`` atomically."""
+    compiled = io.BytesIO()
+    torch._inductor.aoti_compile_and_package(export_program(module, device), package_path=compiled)
+    compiled.seek(0)
+    with atomic_writer(out) as f:
+        with PT2ArchiveReader(compiled) as src, PT2ArchiveWriter(f) as dst:
+            for name in src.get_file_names():
+                if not name.startswith(".data/"):  # the writer's own bookkeeping records
+                    dst.write_bytes(name, src.read_bytes(name))
+            dst.write_string(RECORD, meta.to_json())
+
+
+def load_pt2(path: Path, meta: ModelMetadata, device: torch.device):
+    """The compiled model of a pt2 package (a callable); it runs only on ``meta.device``."""
+    if device.type != meta.device:
+        raise ExportError(f"{path}: this pt2 package was compiled for {meta.device}, not {device.type}; "
+                          f"export it again with --device {device.type}")
+    try:
+        return torch._inductor.aoti_load_package(str(path), device_index=-1 if device.index is None else device.index)
+    except RuntimeError as e:
+        raise ExportError(f"{path}: cannot load the pt2 package ({str(e).splitlines()[0]})") from None
