@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -11,19 +14,30 @@ from .metadata import FILE_NAME, ExportError, ModelMetadata
 from .module import DeployModule
 
 
+@contextmanager
+def _deprecation_quiet() -> Iterator[None]:
+    """TorchScript warns that it is deprecated on every call; the pt2 format is the
+    successor (README, Deployment), so the warning is not repeated to users."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r".*torch\.jit\..* is deprecated", FutureWarning)
+        yield
+
+
 def save_torchscript(module: DeployModule, meta: ModelMetadata, out: Path, freeze: bool) -> None:
     """Script ``module`` (frozen: weights folded into the graph as constants, BatchNorm
     folded into the convolutions) and write it atomically with ``fastkp.json``."""
-    scripted = torch.jit.script(module)
-    if freeze:
-        scripted = torch.jit.freeze(scripted)
+    with _deprecation_quiet():
+        scripted = torch.jit.script(module)
+        if freeze:
+            scripted = torch.jit.freeze(scripted)
     with atomic_writer(out) as f:
         torch.jit.save(scripted, f, _extra_files={FILE_NAME: meta.to_json()})
 
 
 def load_torchscript(path: Path, device: torch.device) -> torch.jit.ScriptModule:
     try:
-        module = torch.jit.load(str(path), map_location=device)
+        with _deprecation_quiet():
+            module = torch.jit.load(str(path), map_location=device)
     except RuntimeError as e:
         raise ExportError(f"{path}: cannot load the TorchScript model ({str(e).splitlines()[0]})") from None
     return module.eval()
