@@ -1,0 +1,54 @@
+"""torchrun support: process group set-up and reductions (gloo on CPU, nccl on CUDA)."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def init_from_env(device: torch.device) -> tuple[int, int]:
+    """Join the process group torchrun describes in the environment; (rank, world_size)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def active() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    return dist.get_rank() if active() else 0
+
+
+def sum_dict(values: dict[str, torch.Tensor | float], device: torch.device) -> dict[str, float]:
+    """Add up scalar sums across ranks (one all_reduce for all of them)."""
+    keys = sorted(values)
+    vec = torch.stack([torch.as_tensor(values[k], dtype=torch.float64, device=device) for k in keys])
+    if active():
+        dist.all_reduce(vec)
+    return dict(zip(keys, vec.tolist()))
+
+
+def gather_arrays(arrays: list, device: torch.device) -> list:
+    """Concatenate per-rank lists of numpy arrays on every rank."""
+    if not active():
+        return arrays
+    out: list = [None] * dist.get_world_size()
+    dist.all_gather_object(out, arrays)
+    return [a for part in out for a in part]
+
+
+def barrier() -> None:
+    if active():
+        dist.barrier()
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
