@@ -30,7 +30,7 @@ def save_torchscript(module: DeployModule, meta: ModelMetadata, out: Path, freez
         scripted = torch.jit.script(module)
         if freeze:
             scripted = torch.jit.freeze(scripted)
-    with atomic_writer(out) as f:
+    with atomic_writer(out) as f, _deprecation_quiet():
         torch.jit.save(scripted, f, _extra_files={FILE_NAME: meta.to_json()})
 
 

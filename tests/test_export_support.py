@@ -1,0 +1,70 @@
+"""Shared helpers of the deployment tests (no tests here): checkpoints made without
+training, exported files, the C++ program, and images written to disk."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from fastkp.checkpoint import RunConfig, save_checkpoint
+from fastkp.model import FastkpModel
+
+INFER = Path(sysconfig.get_path("scripts")) / "fastkp-infer"
+VOCAB = ["cat", "dog", "person", "tvmonitor"]
+
+
+def make_checkpoint(path: Path, keypoints: bool, size: tuple[int, int] = (64, 64), seed: int = 0) -> Path:
+    """A ResNet-18 checkpoint with random weights and BatchNorm statistics spread out, so
+    that outputs depend clearly on the pixels; no training."""
+    torch.manual_seed(seed)
+    model = FastkpModel("resnet18", n_keypoints=3) if keypoints else FastkpModel("resnet18", n_classes=len(VOCAB))
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.normal_(0.0, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+    config = RunConfig(
+        task="landmarks" if keypoints else "pascal", arch="resnet18", size=size,
+        n_keypoints=3 if keypoints else None, vocab=None if keypoints else VOCAB,
+        y_range=(-1.0, 1.0) if keypoints else None, threshold=None if keypoints else 0.45,
+        torch_version=str(torch.__version__))
+    save_checkpoint(path, config, model=model.eval().state_dict())
+    return path
+
+
+def random_pixels(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Smooth structure plus noise: (h, w, 3) uint8."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 / max(w, 1), yy * 255 / max(h, 1), (xx + yy) * 128 / max(h + w, 1)], axis=-1)
+    return np.clip(base + rng.normal(0, 40, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def write_ppm(path: Path, pixels: np.ndarray) -> Path:
+    """Lossless: the C++ program reads exactly these pixels."""
+    h, w = pixels.shape[:2]
+    path.write_bytes(f"P6\n{w} {h}\n255\n".encode() + pixels.tobytes())
+    return path
+
+
+def write_jpeg(path: Path, pixels: np.ndarray, **save_args) -> Path:
+    Image.fromarray(pixels).save(path, quality=92, **save_args)
+    return path
+
+
+def run_infer(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess:
+    """fastkp-infer with ``args``; ``check``: exit status 0 expected."""
+    proc = subprocess.run([str(INFER), *map(str, args)], capture_output=True, text=True, timeout=300)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
