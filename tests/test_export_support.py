@@ -68,3 +68,37 @@ def run_infer(*args: str | Path, check: bool = True) -> subprocess.CompletedProc
 
 def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+class _Flatten(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+def make_probe(path: Path, hw: tuple[int, int]) -> Path:
+    """A model in the fastkp format whose 'probabilities' are sigmoid(normalised pixels):
+    its output reveals the exact pixels a program decoded (images of size ``hw``, so the
+    resize inside is the identity)."""
+    from fastkp.checkpoint import IMAGENET_MEAN, IMAGENET_STD
+    from fastkp.export import DeployModule, ModelMetadata
+    from fastkp.export.torchscript import save_torchscript
+
+    meta = ModelMetadata(
+        task="probe", arch="identity", input_size=tuple(hw), mean=IMAGENET_MEAN, std=IMAGENET_STD,
+        output="probabilities", n_keypoints=None, y_range=None, vocab=[str(i) for i in range(3 * hw[0] * hw[1])],
+        threshold=0.5, export_format="torchscript", device="any", resize="identity", fastkp_version="0",
+        torch_version=str(torch.__version__))
+    save_torchscript(DeployModule(_Flatten(), meta), meta, path, freeze=False)
+    return path
+
+
+def probe_pixels(record: dict) -> np.ndarray:
+    """The (h, w, 3) pixels a probe model saw, from its JSON record."""
+    from fastkp.checkpoint import IMAGENET_MEAN, IMAGENET_STD
+
+    h, w = record["height"], record["width"]
+    p = np.array(list(record["probabilities"].values()), dtype=np.float64).reshape(3, h, w)
+    x = np.log(p / (1 - p))
+    v = (x * np.array(IMAGENET_STD)[:, None, None] + np.array(IMAGENET_MEAN)[:, None, None]) * 255
+    assert np.abs(v - np.round(v)).max() < 0.05
+    return np.round(v).astype(np.uint8).transpose(1, 2, 0)
