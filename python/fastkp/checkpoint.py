@@ -46,7 +46,7 @@ class RunConfig:
     y_range: tuple[float, float] | None = None  # keypoints: (-1, 1)
     threshold: float | None = None  # classification decision threshold
     fastkp_version: str = __version__
-    torch_version: str = field(default_factory=lambda: torch.__version__)
+    torch_version: str = field(default_factory=lambda: str(torch.__version__))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -90,7 +90,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # zip errors, unpickling errors, truncated files
-        raise CheckpointError(f"{path}: not a readable fastkp checkpoint ({type(e).__name__}: {e})") from None
+        reason = (str(e).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"{path}: not a readable fastkp checkpoint ({type(e).__name__}: {reason})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a fastkp checkpoint (no '{FORMAT}' marker)")
     if ckpt.get("version") != VERSION:

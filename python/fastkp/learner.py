@@ -259,7 +259,8 @@ class Learner:
         if freeze_epochs > 0:
             phases.append(Phase(freeze_epochs, spread(slice(base_lr)), True, pct_start=0.99))
         base_lr /= 2
-        phases.append(Phase(epochs, spread(slice(base_lr / lr_mult, base_lr)), False, pct_start=0.3, div=5.0))
+        if epochs > 0:
+            phases.append(Phase(epochs, spread(slice(base_lr / lr_mult, base_lr)), False, pct_start=0.3, div=5.0))
         return self._run(phases, resume)
 
     def _scheduler(self, phase: Phase) -> torch.optim.lr_scheduler.OneCycleLR:

@@ -69,6 +69,7 @@ def main(args: argparse.Namespace) -> int:
     learn._log(
         f"fastkp: task {args.task} on {source}: {len(learn.train_samples)} train / {len(learn.valid_samples)} "
         f"valid images, {learn.config.arch} at {learn.config.size}, batch {learn.bs}, device {learn.device}"
+        f"{f', {learn.world} processes' if learn.world > 1 else ''}"
         f"{', amp ' + str(learn.amp_dtype).replace('torch.', '') if args.amp else ''}"
     )
     base = learn.constant_baseline()

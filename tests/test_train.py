@@ -1,0 +1,164 @@
+"""python -m fastkp.train end to end: learning, resume after kill -9, torchrun, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from fastkp.checkpoint import load_checkpoint
+from fastkp.data.synth import make_biwi, make_pascal
+from fastkp.learner import Learner
+
+TINY = ["--size", "32", "32", "--bs", "8", "--threads", "1", "--arch", "resnet18"]
+
+
+def train_cli(*args, env=None, check=True, timeout=600):
+    res = subprocess.run([sys.executable, "-m", "fastkp.train", *map(str, args)], capture_output=True,
+                         text=True, env=env, timeout=timeout)
+    if check:
+        assert res.returncode == 0, res.stderr[-3000:]
+    return res
+
+
+@pytest.fixture(scope="module")
+def tiny_biwi(tmp_path_factory) -> Path:
+    return make_biwi(tmp_path_factory.mktemp("tiny") / "biwi", persons=3, frames_per_person=16, size=(96, 128))
+
+
+def metrics_lines(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_biwi_learns_better_than_the_constant_predictor(tmp_path):
+    root = make_biwi(tmp_path / "biwi", persons=7, frames_per_person=200, size=(240, 320))
+    learn = Learner("biwi", root, size=(64, 96), bs=32, amp=True, out=tmp_path / "run", progress=False)
+    base = learn.constant_baseline()
+    history = learn.fine_tune(8, 1e-2, freeze_epochs=1)
+    best = min(h["rmse_px"] for h in history)
+    assert best < 0.85 * base["rmse_px"], (best, base)
+    ckpt = load_checkpoint(tmp_path / "run" / "best.pth")
+    assert ckpt["config"].task == "biwi" and ckpt["best"] == pytest.approx(best)
+    lines = metrics_lines(tmp_path / "run")
+    assert [m["epoch"] for m in lines] == list(range(1, 10))
+    assert {"train_loss", "valid_loss", "rmse", "rmse_px"} <= lines[0].keys()
+    for png in ("show_batch.png", "show_results.png", "losses.png"):
+        assert (tmp_path / "run" / png).stat().st_size > 1000
+    pred = learn.predict([learn.valid_samples[0].path])[0]
+    assert len(pred["keypoints"]) == 1 and all(0 <= v < 400 for v in pred["keypoints"][0])
+
+
+def test_pascal_learns_better_than_class_frequencies(tmp_path):
+    root = make_pascal(tmp_path / "pascal", n_images=480, size=(120, 160))
+    learn = Learner("pascal", root, arch="resnet18", size=(64, 64), bs=32, amp=True, out=tmp_path / "run",
+                    progress=False)
+    base = learn.constant_baseline()
+    history = learn.fine_tune(5, 1e-2, freeze_epochs=1)
+    best = max(h["mAP"] for h in history)
+    assert best > base["mAP"] + 0.1, (best, base)
+    assert 0.05 <= load_checkpoint(tmp_path / "run" / "best.pth")["config"].threshold <= 0.95
+    assert {"accuracy_multi", "mAP"} <= metrics_lines(tmp_path / "run")[0].keys()
+
+
+def test_kill_and_resume_ends_with_the_same_weights(tmp_path, tiny_biwi):
+    args = ["--data", tiny_biwi, *TINY, "--epochs", "2", "--freeze-epochs", "1", "--seed", "3"]
+    train_cli(*args, "--out", tmp_path / "whole")
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "fastkp.train", *map(str, args), "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out / "last.pth").exists():  # killed as soon as the first epoch is saved
+        assert proc.poll() is None and time.time() < deadline, "training ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert load_checkpoint(out / "last.pth")["epoch"] < 3
+    train_cli(*args, "--out", out, "--resume")
+
+    whole, resumed = load_checkpoint(tmp_path / "whole" / "last.pth"), load_checkpoint(out / "last.pth")
+    assert resumed["epoch"] == whole["epoch"] == 3
+    for name, tensor in whole["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), name
+    assert [m["epoch"] for m in metrics_lines(out)] == [1, 2, 3]
+    assert metrics_lines(out) == [
+        {**m, "time_s": r["time_s"], "train_img_s": r["train_img_s"]}
+        for m, r in zip(metrics_lines(tmp_path / "whole"), metrics_lines(out))
+    ]
+
+
+def test_torchrun_two_processes_on_cpu(tmp_path, tiny_biwi):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "fastkp.train", "--data", str(tiny_biwi), *TINY, "--bs", "4", "--epochs", "1",
+           "--freeze-epochs", "1", "--out", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert [m["epoch"] for m in metrics_lines(out)] == [1, 2]
+    assert load_checkpoint(out / "last.pth")["epoch"] == 2
+    assert "2 processes" in res.stdout
+    assert res.stdout.count("valid_loss") == 1  # only rank 0 prints
+
+
+def test_help_explains_every_flag():
+    res = train_cli("--help")
+    for flag in ("--task", "--data", "--arch", "--size", "--bs", "--epochs", "--freeze-epochs", "--lr", "--amp",
+                 "--no-channels-last", "--weights", "--compile", "--out", "--resume", "--seed", "--device",
+                 "--lr-find", "--threads"):
+        assert flag in res.stdout
+
+
+def one_error_line(res) -> str:
+    assert res.returncode != 0
+    assert "Traceback" not in res.stderr, res.stderr
+    return res.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "make_args, message",
+    [
+        (lambda tmp, data: ["--data", tmp / "nowhere"], "does not exist"),
+        (lambda tmp, data: ["--data", tmp], "no person folders"),
+        (lambda tmp, data: ["--data", data, "--size", "16", "16"], "at least 32 pixels"),
+        (lambda tmp, data: ["--data", data, *TINY, "--out", tmp / "none", "--resume"], "last.pth does not exist"),
+        (lambda tmp, data: ["--data", data, *TINY, "--weights", tmp / "r18.pth"], "no such file"),
+    ],
+)
+def test_user_errors_are_one_clear_line(tmp_path, tiny_biwi, make_args, message):
+    line = one_error_line(train_cli(*make_args(tmp_path, tiny_biwi), check=False))
+    assert line.startswith("fastkp.train: error:") and message in line
+
+
+def test_unknown_task_and_arch_are_refused():
+    for args in (["--task", "faces"], ["--arch", "vgg16"]):
+        res = train_cli(*args, check=False)
+        assert res.returncode == 2 and "invalid choice" in res.stderr
+
+
+def test_resume_refuses_corrupt_or_foreign_checkpoints(tmp_path, tiny_biwi):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last.pth").write_bytes(b"not a checkpoint at all")
+    line = one_error_line(train_cli("--data", tiny_biwi, *TINY, "--out", out, "--resume", check=False))
+    assert "last.pth" in line and "not a readable fastkp checkpoint" in line
+
+    pascal = make_pascal(tmp_path / "pascal", n_images=24, size=(64, 64))
+    train_cli("--task", "pascal", "--data", pascal, *TINY, "--epochs", "0", "--freeze-epochs", "1", "--out", out)
+    line = one_error_line(train_cli("--data", tiny_biwi, *TINY, "--out", out, "--resume", check=False))
+    assert "is a 'pascal' run, not 'biwi'" in line
+
+
+def test_nan_loss_stops_with_a_message_and_saves(tmp_path, tiny_biwi):
+    res = train_cli("--data", tiny_biwi, *TINY, "--lr", "1e30", "--epochs", "2", "--out", tmp_path, check=False)
+    assert res.returncode == 3, res.stderr[-2000:]
+    line = res.stderr.strip().splitlines()[-1]
+    assert "NaN" in line and "nan_stop.pth" in line
+    assert load_checkpoint(tmp_path / "nan_stop.pth")["config"].task == "biwi"
