@@ -3,18 +3,24 @@
 Per batch, ``fn.external_source`` hands DALI the encoded files and, from the
 epoch plan (:mod:`fastkp.pipeline.plan`), each sample's decode window, warp
 matrix and normalisation. The draws are made in vectorised numpy rather than
-with ``fn.transforms.*`` and DALI's generators so that the reference loader
-gets exactly the same ones for the same seed, the loader can emit the matrix
-each sample received, and the decode window can be derived from it. The
-keypoints, visibility and labels never pass through DALI: the plan computes
-them from the same matrices with the same code as the reference loader.
+with ``fn.transforms.*`` and DALI's random generators so that the reference
+loader gets exactly the same ones for the same seed, the loader can emit the
+matrix each sample received, and the decode window can be derived from it; a
+random crop (``min_scale``) is part of that matrix, as ``fn.transforms.crop``
+would make it. Keypoints, visibility and labels never pass through DALI: the
+plan computes them from the same matrices with the same code as the reference
+loader, and the tests check that DALI's pixels land on them.
 
-Work per image: decode only the window of the source the output frame samples
-(``fn.decoders.image_slice``, a libjpeg-turbo / nvJPEG region decode that
-skips the rest of the image), one bilinear warp straight to the output size,
-and one ``fn.crop_mirror_normalize`` that applies the lighting and the ImageNet
-normalisation together and writes ``dtype`` in channels-last layout. ``device="cuda"`` runs the same graph with the
-``mixed`` (nvJPEG / hardware) decoder and GPU operators.
+Work per image: decode only the window of the source that the output samples
+(``fn.decoders.image_slice``, a libjpeg-turbo / nvJPEG region decode; the
+whole image under the default augmentation, much less under crops and strong
+zoom), one bilinear warp straight to the output size, and one
+``fn.crop_mirror_normalize`` that applies the lighting and the ImageNet
+normalisation together and writes ``dtype`` in channels-last layout. The warp
+is ``fn.experimental.warp_perspective`` fed the affine matrix as a 3x3
+homography: on the CPU it costs about half of ``fn.warp_affine``.
+``device="cuda"`` runs the same graph with the ``mixed`` (nvJPEG / hardware)
+decoder and GPU operators.
 """
 
 from __future__ import annotations
@@ -46,6 +52,56 @@ def _read(path: str) -> np.ndarray:
     return data
 
 
+class _Feeder:
+    """The ``external_source`` callback: hands DALI the next planned batch and remembers the
+    batches in flight. It holds no reference to the loader or the pipeline, so dropping a
+    loader frees its pipeline at once rather than leaving a cycle for the garbage collector
+    (which could then run DALI's shutdown inside a forked DataLoader worker and hang)."""
+
+    def __init__(self) -> None:
+        self.plans: Iterator[BatchPlan] = iter(())
+        self.inflight: deque[BatchPlan] = deque()  # handed to DALI, output not yet taken
+
+    def __call__(self):
+        plan = next(self.plans)  # StopIteration ends DALI's epoch
+        data = [_read(p) for p in plan.paths]
+        self.inflight.append(plan)
+        # CMN computes (v - mean) / std: the same as v * scale + offset
+        return (data, plan.roi_anchor, plan.roi_shape, to_3x3(plan.roi_matrix).astype(np.float32),
+                -plan.offset / plan.scale, 1.0 / plan.scale)
+
+
+def _build_pipeline(feeder: _Feeder, *, size: tuple[int, int], batch_size: int, num_threads: int,
+                    device: torch.device, dtype: torch.dtype, pad_mode: str):
+    from nvidia.dali import fn, pipeline_def, types
+
+    gpu = device.type == "cuda"
+    if pad_mode == "constant":
+        border = {"border_mode": "constant", "fill_value": 0.0}
+    else:
+        border = {"border_mode": "replicate"}
+
+    @pipeline_def(batch_size=batch_size, num_threads=num_threads,
+                  device_id=device.index if gpu else None, exec_dynamic=True,
+                  prefetch_queue_depth=2)
+    def pipeline():
+        encoded, anchor, shape, matrix, mean, std = fn.external_source(
+            source=feeder, num_outputs=6, batch=True)
+        image = fn.decoders.image_slice(encoded, anchor, shape, axis_names="WH",
+                                        output_type=types.RGB, device="mixed" if gpu else "cpu")
+        # the affine matrix as a 3x3 homography (see the module docstring)
+        image = fn.experimental.warp_perspective(image, matrix=matrix, size=size, inverse_map=False,
+                                                 pixel_origin="corner", **border)
+        image = fn.crop_mirror_normalize(
+            image, mean=mean, std=std, output_layout="HWC",
+            dtype=types.FLOAT16 if dtype == torch.float16 else types.FLOAT)
+        return image, fn.peek_image_shape(encoded)
+
+    pipe = pipeline()
+    pipe.build()
+    return pipe
+
+
 class DaliLoader:
     """Iterable over the batches of one shard; see :func:`build_loader`."""
 
@@ -61,8 +117,7 @@ class DaliLoader:
         self.num_threads = int(num_threads)
         self.epoch = 0
         self._pipe = None
-        self._plans: Iterator[BatchPlan] = iter(())
-        self._inflight: deque[BatchPlan] = deque()  # handed to DALI, output not yet taken
+        self._feeder = _Feeder()
         self._token: object | None = None  # the running epoch's iterator, None when none is open
 
     def __len__(self) -> int:
@@ -72,53 +127,17 @@ class DaliLoader:
         """Make the next iteration epoch ``epoch`` (its shuffle and augmentation)."""
         self.epoch = int(epoch)
 
-    def _next_batch(self):
-        plan = next(self._plans)  # StopIteration ends DALI's epoch
-        data = [_read(p) for p in plan.paths]
-        self._inflight.append(plan)
-        # CMN computes (v - mean) / std: the same as v * scale + offset
-        return (data, plan.roi_anchor, plan.roi_shape, to_3x3(plan.roi_matrix).astype(np.float32),
-                -plan.offset / plan.scale, 1.0 / plan.scale)
-
-    def _build(self):
-        from nvidia.dali import fn, pipeline_def, types
-
-        gpu = self.device.type == "cuda"
-        if self.planner.aug.pad_mode == "constant":
-            border = {"border_mode": "constant", "fill_value": 0.0}
-        else:
-            border = {"border_mode": "replicate"}
-
-        @pipeline_def(batch_size=self.planner.batch_size, num_threads=self.num_threads,
-                      device_id=self.device.index if gpu else None, exec_dynamic=True,
-                      prefetch_queue_depth=2)
-        def pipeline():
-            encoded, anchor, shape, matrix, mean, std = fn.external_source(
-                source=self._next_batch, num_outputs=6, batch=True)
-            image = fn.decoders.image_slice(encoded, anchor, shape, axis_names="WH",
-                                            output_type=types.RGB,
-                                            device="mixed" if gpu else "cpu")
-            # an affine matrix as a 3x3 homography: this kernel is faster on the CPU than
-            # fn.warp_affine's (same bilinear result, same pixel-corner origin)
-            image = fn.experimental.warp_perspective(image, matrix=matrix, size=self.planner.size,
-                                                     inverse_map=False, pixel_origin="corner",
-                                                     **border)
-            image = fn.crop_mirror_normalize(
-                image, mean=mean, std=std, output_layout="HWC",
-                dtype=types.FLOAT16 if self.dtype == torch.float16 else types.FLOAT)
-            return image, fn.peek_image_shape(encoded)
-
-        pipe = pipeline()
-        pipe.build()
-        return pipe
-
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         if self._pipe is None or self._token is not None:
             # first epoch, a failed one, or one abandoned with batches still in flight
             self._pipe = None
-            self._pipe = self._build()
-        self._plans = self.planner.epoch(self.epoch)
-        self._inflight.clear()
+            self._feeder = _Feeder()
+            self._pipe = _build_pipeline(
+                self._feeder, size=self.planner.size, batch_size=self.planner.batch_size,
+                num_threads=self.num_threads, device=self.device, dtype=self.dtype,
+                pad_mode=self.planner.aug.pad_mode)
+        self._feeder.plans = self.planner.epoch(self.epoch)
+        self._feeder.inflight.clear()
         self.epoch += 1
         self._token = token = object()
         return self._batches(token)
@@ -140,7 +159,7 @@ class DaliLoader:
                 if named is None:
                     raise
                 raise named from err
-            plan = self._inflight.popleft()
+            plan = self._feeder.inflight.popleft()
             if i == len(self.planner) - 1:
                 self._pipe.reset()  # DALI has seen the plan run out: ready for the next epoch
                 self._token = None
@@ -157,9 +176,9 @@ class DaliLoader:
         errors in order). The decoder names the sample by its number in the batch, or, for
         some failures (and a Sample.size larger than the image), not at all: then the reference
         decoder finds the culprit."""
-        if not self._inflight:
+        if not self._feeder.inflight:
             return None
-        plan = self._inflight[0]
+        plan = self._feeder.inflight[0]
         found = _SAMPLE_NUMBER.search(str(err))
         if found is not None and int(found[1]) < len(plan.paths):
             return DatasetError(f"{plan.paths[int(found[1])]}: DALI could not decode the image "

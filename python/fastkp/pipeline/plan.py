@@ -45,7 +45,8 @@ def _stack_optional(values: list[np.ndarray | None], name: str, ndim: int) -> np
         raise ValueError(f"some samples have {name} and some have None")
     arrays = [np.asarray(v, np.float32) for v in values]
     shapes = {a.shape for a in arrays}
-    if len(shapes) != 1 or arrays[0].ndim != ndim or (name == "keypoints" and arrays[0].shape[1] != 2):
+    points = name == "keypoints"
+    if len(shapes) != 1 or arrays[0].ndim != ndim or (points and arrays[0].shape[1] != 2):
         raise ValueError(f"samples' {name} must share one shape, got {sorted(shapes)[:3]}")
     return np.stack(arrays)
 

@@ -11,6 +11,7 @@ builds whole batches; ``num_threads`` is the number of worker processes.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -61,7 +62,8 @@ def grid_theta(matrix: np.ndarray, src_hw: Sequence[int], out_hw: Sequence[int])
     return compose(px_to_unit, invert(matrix), out_to_px)
 
 
-def warp(pixels: np.ndarray, matrix: np.ndarray, out_hw: Sequence[int], pad_mode: str) -> torch.Tensor:
+def warp(pixels: np.ndarray, matrix: np.ndarray, out_hw: Sequence[int],
+         pad_mode: str) -> torch.Tensor:
     """Bilinear warp of (H, W, 3) uint8 ``pixels`` by ``matrix``: (oh, ow, 3) float32 0..255."""
     src = torch.from_numpy(pixels).permute(2, 0, 1)[None].float()
     theta = torch.from_numpy(grid_theta(matrix, pixels.shape[:2], out_hw)).float()[None]
@@ -127,6 +129,10 @@ class ReferenceLoader:
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         self._sampler.epoch = self.epoch
         self.epoch += 1
+        if self._loader.num_workers:
+            # Workers are forked: collect garbage cycles first, or a worker's collector may
+            # finalise objects it inherited, such as a DALI pipeline, whose threads it lacks.
+            gc.collect()
         for batch in self._loader:
             yield {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
