@@ -20,7 +20,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=FORMATS, default="torchscript",
                    help="torchscript (default) or pt2: torch.export + AOTInductor package")
     p.add_argument("--no-freeze", dest="freeze", action="store_false",
-                   help="TorchScript: keep weights as parameters instead of freezing the graph")
+                   help="do not freeze (fold weights and BatchNorm into the graph: torch.jit.freeze, "
+                        "or Inductor's freezing for pt2)")
     p.add_argument("--device", default="cpu",
                    help="pt2: the device the package is compiled for (cpu or cuda); TorchScript runs anywhere")
     return p

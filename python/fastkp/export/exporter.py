@@ -25,11 +25,12 @@ def deploy_module(checkpoint: str | Path, export_format: str = "torchscript",
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, export_format: str = "torchscript",
                       freeze: bool = True, device: str = "cpu") -> ModelMetadata:
-    """Write ``out``: a TorchScript file (``freeze``: frozen graph) or, for ``"pt2"``, an
-    AOTInductor package compiled for ``device``. CheckpointError for a bad checkpoint."""
+    """Write ``out``: a TorchScript file or, for ``"pt2"``, an AOTInductor package compiled
+    for ``device``; ``freeze`` folds weights and BatchNorm into the graph (faster on the
+    CPU, same answers). CheckpointError for a bad checkpoint."""
     module, meta, _ = deploy_module(checkpoint, export_format, device)
     if export_format == "pt2":
-        save_pt2(module, meta, Path(out), torch.device(device))
+        save_pt2(module, meta, Path(out), torch.device(device), freeze)
     else:
         save_torchscript(module, meta, Path(out), freeze)
     return meta

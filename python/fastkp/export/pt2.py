@@ -29,10 +29,13 @@ def export_program(module: DeployModule, device: torch.device) -> torch.export.E
     return torch.export.export(module.to(device), (example,), dynamic_shapes={"images": dims})
 
 
-def save_pt2(module: DeployModule, meta: ModelMetadata, out: Path, device: torch.device) -> None:
-    """Export, compile with AOTInductor and write the package with ``fastkp.json`` atomically."""
+def save_pt2(module: DeployModule, meta: ModelMetadata, out: Path, device: torch.device, freeze: bool) -> None:
+    """Export, compile with AOTInductor (``freeze``: Inductor's freezing, which folds the
+    weights and BatchNorm into the compiled convolutions) and write the package with
+    ``fastkp.json`` atomically."""
     compiled = io.BytesIO()
-    torch._inductor.aoti_compile_and_package(export_program(module, device), package_path=compiled)
+    torch._inductor.aoti_compile_and_package(export_program(module, device), package_path=compiled,
+                                             inductor_configs={"freezing": freeze})
     compiled.seek(0)
     with atomic_writer(out) as f:
         with PT2ArchiveReader(compiled) as src, PT2ArchiveWriter(f) as dst:
