@@ -193,6 +193,8 @@ def test_validation_epochs_are_exact_across_shards(photos):
                 np.testing.assert_allclose(m.numpy(), resize_matrix(photos[i].size, OUT), rtol=1e-6)
     assert sorted(seen) == list(range(len(photos)))
     assert sizes == [3, 1, 3, 3]  # shards of 4, 3 and 3 samples: the partial batch is kept
+    empty = build_loader(photos[:2], size=OUT, batch_size=3, train=False, shard_id=2, num_shards=3)
+    assert len(empty) == 0 and list(empty) == []
 
 
 def test_training_epochs_are_deterministic_and_reshuffled(photos):

@@ -128,6 +128,9 @@ class DaliLoader:
         self.epoch = int(epoch)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        if len(self.planner) == 0:  # a validation shard with no samples
+            self.epoch += 1
+            return iter(())
         if self._pipe is None or self._token is not None:
             # first epoch, a failed one, or one abandoned with batches still in flight
             self._pipe = None
