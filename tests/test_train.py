@@ -60,9 +60,9 @@ def test_pascal_learns_better_than_class_frequencies(tmp_path):
     learn = Learner("pascal", root, arch="resnet18", size=(64, 64), bs=32, amp=True, out=tmp_path / "run",
                     progress=False)
     base = learn.constant_baseline()
-    history = learn.fine_tune(5, 1e-2, freeze_epochs=1)
+    history = learn.fine_tune(9, 1e-2, freeze_epochs=1)
     best = max(h["mAP"] for h in history)
-    assert best > base["mAP"] + 0.1, (best, base)
+    assert best > 1.5 * base["mAP"] and best > base["mAP"] + 0.05, (best, base)
     assert 0.05 <= load_checkpoint(tmp_path / "run" / "best.pth")["config"].threshold <= 0.95
     assert {"accuracy_multi", "mAP"} <= metrics_lines(tmp_path / "run")[0].keys()
 

@@ -166,6 +166,7 @@ class Learner:
             except (ValueError, FileNotFoundError) as e:
                 raise UsageError(str(e)) from None
         self.model.to(self.device)
+        self.channels_last = channels_last
         if channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.model.freeze_body(True)  # as fastai's vision_learner: train the head first
@@ -335,15 +336,9 @@ class Learner:
         bar = tqdm(self.train_dl, desc=f"epoch {self.epoch + 1}", leave=False,
                    disable=not self.progress or self.rank != 0, file=sys.stderr)
         for batch in bar:
-            with self._autocast():
-                out = net(batch["images"])
-                loss = self._loss(out, batch)
-            if not torch.isfinite(loss):
+            loss = self.train_step(net, batch)
+            if loss is None:
                 self._stop_on_nan(n)
-            self.opt.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.opt)
-            self.scaler.update()
             sched.step()
             total += loss.detach()
             n += 1
@@ -368,6 +363,22 @@ class Learner:
             if improved:
                 save_checkpoint(self.out / "best.pth", self.config, **state)
             self._write_metrics()
+
+    def train_step(self, net, batch: dict) -> torch.Tensor | None:
+        """One optimisation step on a batch; None (and no step) when the loss is not finite."""
+        with self._autocast():
+            loss = self._loss(net(self._images(batch)), batch)
+        if not torch.isfinite(loss):
+            return None
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        return loss
+
+    def _images(self, batch: dict) -> torch.Tensor:
+        """The loader emits channels_last; NCHW training gets a contiguous copy."""
+        return batch["images"] if self.channels_last else batch["images"].contiguous()
 
     def _improved(self, m: dict) -> bool:
         key, better = ("rmse_px", lambda a, b: a < b) if self.task.kind == "keypoints" else ("mAP", lambda a, b: a > b)
@@ -430,7 +441,7 @@ class Learner:
         self.model.eval()
         for batch in loader:
             with self._autocast():
-                out = self._forward(batch["images"])
+                out = self._forward(self._images(batch))
             yield batch, out.float()
 
     def validate(self) -> dict[str, float]:
@@ -512,13 +523,8 @@ class Learner:
                 lr = start_lr * (end_lr / start_lr) ** (it / max(num_it - 1, 1))
                 for g in self.opt.param_groups:
                     g["lr"] = lr
-                with self._autocast():
-                    loss = self._loss(net(batch["images"]), batch)
-                self.opt.zero_grad(set_to_none=True)
-                self.scaler.scale(loss).backward()
-                self.scaler.step(self.opt)
-                self.scaler.update()
-                value = loss.item()
+                loss = self.train_step(net, batch)
+                value = loss.item() if loss is not None else math.inf
                 avg = 0.98 * avg + 0.02 * value
                 smooth = avg / (1 - 0.98 ** (it + 1))
                 lrs.append(lr)
