@@ -30,7 +30,7 @@ namespace {
 void check_device(const std::string& path, const Metadata& m, c10::Device device) {
   if (!device.is_cpu() && !device.is_cuda()) throw Error(path + ": device " + device.str() + " is not supported");
   if (device.is_cuda() && !torch::cuda::is_available())
-    throw Error(path + ": --device " + device.str() + " asked for, but no CUDA device is available");
+    throw Error(path + ": device " + device.str() + " asked for, but no CUDA device is available");
   if (m.format == Format::Pt2 && m.device != c10::DeviceTypeName(device.type(), /*lower_case=*/true))
     throw Error(path + ": this pt2 package was compiled for " + m.device + ", not " + device.str() +
                 "; export it again with --device " + c10::DeviceTypeName(device.type(), true));
@@ -60,6 +60,9 @@ Model Model::load(const std::string& path, c10::Device device) {
   } catch (const c10::Error& e) {
     throw Error(path + ": cannot load the " + format_name(impl->metadata.format) + " model (" +
                 first_line(e.what_without_backtrace()) + ")");
+  } catch (const std::exception& e) {  // the package loader also throws std::runtime_error
+    throw Error(path + ": cannot load the " + format_name(impl->metadata.format) + " model (" + first_line(e.what()) +
+                ")");
   }
   return Model(std::move(impl));
 }
@@ -80,6 +83,8 @@ at::Tensor Model::forward(const at::Tensor& images) const {
     else out = impl_->script->forward({x}).toTensor();
   } catch (const c10::Error& e) {
     throw Error(impl_->path + ": the model failed (" + first_line(e.what_without_backtrace()) + ")");
+  } catch (const std::exception& e) {
+    throw Error(impl_->path + ": the model failed (" + first_line(e.what()) + ")");
   }
   return out.to(at::kCPU, at::kFloat).contiguous();
 }

@@ -13,6 +13,7 @@ import json
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
 import torch
 
 from .. import __version__
@@ -126,17 +127,18 @@ def metadata_for(config: RunConfig, model: torch.nn.Module, export_format: str, 
         device=device,
         resize="squash, bilinear, align_corners=False, no antialias",
         fastkp_version=__version__,
-        torch_version=torch.__version__,
+        torch_version=str(torch.__version__),
     )
 
 
-def archive_kind(names: list[str]) -> str | None:
-    """'pt2', 'torchscript' or None from the record names of a zip (one top-level folder)."""
+def archive_kind(z: zipfile.ZipFile) -> str | None:
+    """'pt2', 'torchscript' or None for a zip whose records share one top-level folder."""
+    names = z.namelist()
     roots = {n.split("/", 1)[0] for n in names}
     if len(roots) != 1:
         return None
     root = roots.pop()
-    if f"{root}/archive_format" in names:
+    if f"{root}/archive_format" in names and z.read(f"{root}/archive_format") == b"pt2":
         return "pt2"
     if f"{root}/constants.pkl" in names:
         return "torchscript"
@@ -150,12 +152,11 @@ def read_metadata(path: str | Path) -> ModelMetadata:
         raise ExportError(f"{path}: no such model file")
     try:
         with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-            kind = archive_kind(names)
+            kind = archive_kind(z)
             if kind is None:
                 raise ExportError(f"{path}: not a TorchScript file or pt2 package{NOT_EXPORTED}")
-            record = f"{names[0].split('/', 1)[0]}/{RECORD}"
-            if record not in names:
+            record = f"{z.namelist()[0].split('/', 1)[0]}/{RECORD}"
+            if record not in z.namelist():
                 raise ExportError(f"{path}: a {kind} file without {RECORD}: not exported by fastkp.export")
             text = z.read(record)
     except (zipfile.BadZipFile, OSError, EOFError) as e:
