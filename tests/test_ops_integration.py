@@ -121,6 +121,7 @@ def test_torch_export():
         (lambda: ops.bce_with_logits(torch.randn(4), torch.rand(4), reduction="avg"), "reduction must be 'none', 'mean' or 'sum', got 'avg'"),
         (lambda: torch.ops.fastkp.bce_with_logits(torch.randn(4), torch.rand(4), None, None, 7), "reduction must be 0"),
         (lambda: fastkp.nn.BCEWithLogitsLoss(reduction="max"), "reduction must be"),
+        (lambda: torch.ops.fastkp.sigmoid_range.out(torch.randn(3), 0.0, 1.0, out=torch.empty(3).double()), "out has dtype Double but x has dtype Float"),
         (lambda: torch.ops.fastkp.sigmoid_range_backward(torch.randn(3), torch.randn(4), 0.0, 1.0), r"grad of shape \[3\]"),
     ],
 )

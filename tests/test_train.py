@@ -162,3 +162,40 @@ def test_nan_loss_stops_with_a_message_and_saves(tmp_path, tiny_biwi):
     line = res.stderr.strip().splitlines()[-1]
     assert "NaN" in line and "nan_stop.pth" in line
     assert load_checkpoint(tmp_path / "nan_stop.pth")["config"].task == "biwi"
+
+
+def test_lr_find_saves_a_plot_and_suggests_a_rate(tmp_path, tiny_biwi):
+    res = train_cli("--data", tiny_biwi, *TINY, "--lr-find", "--out", tmp_path)
+    assert "suggested learning rate" in res.stdout
+    assert (tmp_path / "lr_find.png").stat().st_size > 1000
+    assert not (tmp_path / "last.pth").exists()  # the sweep trains nothing for keeps
+
+
+def test_landmarks_with_local_weights(tmp_path):
+    import torchvision
+
+    from fastkp.data.synth import make_landmarks
+
+    root = make_landmarks(tmp_path / "lm", n_images=40, k=5, size=(64, 64))
+    weights = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
+    train_cli("--task", "landmarks", "--data", root, *TINY, "--weights", weights, "--epochs", "1",
+              "--freeze-epochs", "0", "--out", tmp_path / "run")
+    line = metrics_lines(tmp_path / "run")[0]
+    assert {"rmse", "rmse_px", "nme", "pck"} <= line.keys() and 0 <= line["pck"] <= 1
+    assert load_checkpoint(tmp_path / "run" / "last.pth")["config"].flip_index is not None
+
+
+def test_weights_of_another_arch_are_refused(tmp_path, tiny_biwi):
+    import torchvision
+
+    weights = tmp_path / "resnet50.pth"
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), weights)
+    line = one_error_line(train_cli("--data", tiny_biwi, *TINY, "--weights", weights, check=False))
+    assert "does not fit this body" in line
+
+
+@pytest.mark.slow
+def test_compile_flag_trains(tmp_path, tiny_biwi):
+    train_cli("--data", tiny_biwi, *TINY, "--compile", "--epochs", "1", "--freeze-epochs", "0", "--out", tmp_path)
+    assert [m["epoch"] for m in metrics_lines(tmp_path)] == [1]

@@ -33,6 +33,10 @@ void check_floating(const at::Tensor& t, const char* op, const char* arg) {
   TORCH_CHECK(t.layout() == at::kStrided, op, ": ", arg, " must be a dense (strided) tensor");
 }
 
+void check_out(const at::Tensor& out, const at::Tensor& ref, const char* op, const char* ref_name) {
+  check_like(out, ref, op, "out", ref_name);
+}
+
 void check_sigmoid_range(const at::Tensor& x, double lo, double hi) {
   check_floating(x, "fastkp.sigmoid_range", "x");
   TORCH_CHECK(std::isfinite(lo) && std::isfinite(hi),

@@ -12,6 +12,8 @@ namespace fastkp {
 enum class Reduction : int64_t { None = 0, Mean = 1, Sum = 2 };
 
 void check_floating(const at::Tensor& t, const char* op, const char* arg);
+// An out= tensor: floating, with the dtype and device of `ref` (named ref_name).
+void check_out(const at::Tensor& out, const at::Tensor& ref, const char* op, const char* ref_name);
 void check_sigmoid_range(const at::Tensor& x, double lo, double hi);
 void check_sigmoid_range_backward(const at::Tensor& grad, const at::Tensor& x, double lo, double hi);
 Reduction check_bce(const at::Tensor& input, const at::Tensor& target,

@@ -99,9 +99,12 @@ class FastkpModel(nn.Module):
             prefix, _, rest = key.partition(".")
             if prefix in names:
                 mapped[f"{names.index(prefix)}.{rest}"] = value
-        missing, unexpected = self.body.load_state_dict(mapped, strict=False)
-        if missing or unexpected:
+        try:
+            missing, unexpected = self.body.load_state_dict(mapped, strict=False)
+            problem = f"missing {missing[:3]}, unexpected {unexpected[:3]}" if missing or unexpected else ""
+        except RuntimeError as e:  # shapes that differ
+            problem = (str(e).strip().splitlines() or ["shape mismatch"])[-1].strip()
+        if problem:
             raise ValueError(
-                f"--weights {path}: does not fit this body (missing {missing[:3]}, unexpected {unexpected[:3]}); "
-                "is it the state dict of the same ResNet arch?"
+                f"--weights {path}: does not fit this body ({problem}); is it the state dict of the same ResNet arch?"
             )

@@ -56,9 +56,7 @@ at::Tensor forward(const at::Tensor& input, const at::Tensor& target, const OptT
 at::Tensor& forward_out(const at::Tensor& input, const at::Tensor& target, const OptTensor& weight,
                         const OptTensor& pos_weight, int64_t reduction, at::Tensor& out) {
   Reduction red = check_bce(input, target, weight, pos_weight, reduction);
-  check_floating(out, "fastkp.bce_with_logits", "out");
-  TORCH_CHECK(out.scalar_type() == input.scalar_type(), "fastkp.bce_with_logits: out has dtype ",
-              out.scalar_type(), " but input has dtype ", input.scalar_type());
+  check_out(out, input, "fastkp.bce_with_logits", "input");
   if (red != Reduction::None) out.resize_({});
   forward_impl(input, target, weight, pos_weight, red, out);
   return out;

@@ -25,9 +25,7 @@ at::Tensor forward(const at::Tensor& x, double lo, double hi) {
 
 at::Tensor& forward_out(const at::Tensor& x, double lo, double hi, at::Tensor& out) {
   check_sigmoid_range(x, lo, hi);
-  check_floating(out, "fastkp.sigmoid_range", "out");
-  TORCH_CHECK(out.scalar_type() == x.scalar_type(), "fastkp.sigmoid_range: out has dtype ",
-              out.scalar_type(), " but x has dtype ", x.scalar_type());
+  check_out(out, x, "fastkp.sigmoid_range", "x");
   return forward_into(x, lo, hi, out);
 }
 

@@ -124,9 +124,7 @@ at::Tensor forward(const at::Tensor& input, const at::Tensor& target, const OptT
 at::Tensor& forward_out(const at::Tensor& input, const at::Tensor& target, const OptTensor& weight,
                         const OptTensor& pos_weight, int64_t reduction, at::Tensor& out) {
   Reduction red = check_bce(input, target, weight, pos_weight, reduction);
-  check_floating(out, "fastkp.bce_with_logits", "out");
-  TORCH_CHECK(out.scalar_type() == input.scalar_type() && out.device() == input.device(),
-              "fastkp.bce_with_logits: out must have input's dtype and device");
+  check_out(out, input, "fastkp.bce_with_logits", "input");
   forward_impl(input, target, weight, pos_weight, red, out);
   return out;
 }

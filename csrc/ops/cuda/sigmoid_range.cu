@@ -50,9 +50,7 @@ at::Tensor forward(const at::Tensor& x, double lo, double hi) {
 
 at::Tensor& forward_out(const at::Tensor& x, double lo, double hi, at::Tensor& out) {
   check_sigmoid_range(x, lo, hi);
-  check_floating(out, "fastkp.sigmoid_range", "out");
-  TORCH_CHECK(out.scalar_type() == x.scalar_type() && out.device() == x.device(),
-              "fastkp.sigmoid_range: out must have x's dtype and device");
+  check_out(out, x, "fastkp.sigmoid_range", "x");
   return forward_into(x, lo, hi, out);
 }
 
