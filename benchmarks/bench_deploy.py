@@ -53,8 +53,7 @@ def artifacts(tmp_path_factory):
     d = tmp_path_factory.mktemp("deploy")
     torch.manual_seed(0)
     model = FastkpModel("resnet18", n_keypoints=1).eval()
-    config = RunConfig(task="biwi", arch="resnet18", size=NET, n_keypoints=1, y_range=(-1.0, 1.0),
-                       torch_version=str(torch.__version__))
+    config = RunConfig(task="biwi", arch="resnet18", size=NET, n_keypoints=1, y_range=(-1.0, 1.0))
     save_checkpoint(d / "best.pth", config, model=model.state_dict())
     files = {"checkpoint": d / "best.pth"}
     for fmt, suffix in (("torchscript", ".pt"), ("aoti", ".pt2")):

@@ -32,8 +32,7 @@ def make_checkpoint(path: Path, keypoints: bool, size: tuple[int, int] = (64, 64
     config = RunConfig(
         task="landmarks" if keypoints else "pascal", arch="resnet18", size=size,
         n_keypoints=3 if keypoints else None, vocab=None if keypoints else VOCAB,
-        y_range=(-1.0, 1.0) if keypoints else None, threshold=None if keypoints else 0.45,
-        torch_version=str(torch.__version__))
+        y_range=(-1.0, 1.0) if keypoints else None, threshold=None if keypoints else 0.45)
     save_checkpoint(path, config, model=model.eval().state_dict())
     return path
 
@@ -86,8 +85,7 @@ def make_probe(path: Path, hw: tuple[int, int]) -> Path:
     meta = ModelMetadata(
         task="probe", arch="identity", input_size=tuple(hw), mean=IMAGENET_MEAN, std=IMAGENET_STD,
         output="probabilities", n_keypoints=None, y_range=None, vocab=[str(i) for i in range(3 * hw[0] * hw[1])],
-        threshold=0.5, export_format="torchscript", device="any", resize="identity", fastkp_version="0",
-        torch_version=str(torch.__version__))
+        threshold=0.5, export_format="torchscript", device="any", resize="identity", fastkp_version="0")
     save_torchscript(DeployModule(_Flatten(), meta), meta, path, freeze=False)
     return path
 
