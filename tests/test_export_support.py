@@ -85,7 +85,8 @@ def make_probe(path: Path, hw: tuple[int, int]) -> Path:
     meta = ModelMetadata(
         task="probe", arch="identity", input_size=tuple(hw), mean=IMAGENET_MEAN, std=IMAGENET_STD,
         output="probabilities", n_keypoints=None, y_range=None, vocab=[str(i) for i in range(3 * hw[0] * hw[1])],
-        threshold=0.5, export_format="torchscript", device="any", resize="identity", fastkp_version="0")
+        threshold=0.5, export_format="torchscript", device="any", resize="identity", fastkp_version="0",
+        torch_version=str(torch.__version__))
     save_torchscript(DeployModule(_Flatten(), meta), meta, path, freeze=False)
     return path
 
