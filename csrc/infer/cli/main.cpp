@@ -4,11 +4,15 @@
 // a file that cannot be used gets one line on stderr. Exit status: 0 all went
 // well, 1 some image failed, 2 bad usage or an unusable model.
 #include <ATen/Parallel.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <numeric>
 #include <optional>
 #include <string>
@@ -101,9 +105,19 @@ void bench(const fastkp::infer::Model& model, const std::vector<std::string>& pa
             << ", \"images_per_s\": " << images.size() * 1000.0 / med << "}}" << std::endl;
 }
 
+// glibc hands large freed blocks back to the kernel, so every forward pass would
+// fault its activations in again (10-20 % of the pass here): keep them for reuse.
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_MAX, 0);  // large blocks from the heap, not from fresh mappings
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());  // and the heap is not shrunk
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_freed_memory();
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") return std::cout << kUsage, 0;
