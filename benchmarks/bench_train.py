@@ -21,7 +21,7 @@ from fastkp.data.synth import make_biwi
 from fastkp.learner import Learner
 from fastkp.tasks import TASKS
 
-SETTINGS = {"book_240x320": ((240, 320), 16, 4), "demo": (TASKS["biwi"].demo.size, TASKS["biwi"].demo.bs, 8)}
+SETTINGS = {"book_240x320": ((240, 320), 16, 8), "demo": (TASKS["biwi"].demo.size, TASKS["biwi"].demo.bs, 12)}
 
 
 @pytest.fixture(scope="module")
