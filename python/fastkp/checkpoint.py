@@ -11,8 +11,6 @@ A checkpoint is a dict::
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 import torch
 
 from . import __version__
+from .atomic import atomic_writer
 
 FORMAT = "fastkp-checkpoint"
 VERSION = 1
@@ -62,24 +61,10 @@ class RunConfig:
         return cls(**d)
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(path: str | Path, config: RunConfig, **state: Any) -> None:
-    atomic_save({"format": FORMAT, "version": VERSION, "config": config.to_dict(), **state}, path)
+    """Write a checkpoint atomically (temporary file, fsync, rename)."""
+    with atomic_writer(path) as f:
+        torch.save({"format": FORMAT, "version": VERSION, "config": config.to_dict(), **state}, f)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from . import distributed as dist
 from . import plots
+from .atomic import atomic_writer
 from .checkpoint import CheckpointError, RunConfig, load_checkpoint, save_checkpoint
 from .data import DatasetError, Sample, read_header
 from .metrics import classification_metrics, keypoint_metrics, keypoint_sums
@@ -571,7 +572,8 @@ class Learner:
     def _write_metrics(self) -> None:
         lines = "".join(json.dumps(h) + "\n" for h in self.history)
         if self.rank == 0:
-            atomic_save_text(self.out / "metrics.jsonl", lines)
+            with atomic_writer(self.out / "metrics.jsonl") as f:
+                f.write(lines.encode("utf-8"))
 
     def _columns(self) -> list[str]:
         extra = ["rmse", "rmse_px"] if self.task.kind == "keypoints" else ["accuracy_multi", "mAP"]
@@ -592,10 +594,3 @@ class Learner:
     def _log(self, line: str) -> None:
         if self.rank == 0:
             tqdm.write(line, file=sys.stdout)
-
-
-def atomic_save_text(path: Path, text: str) -> None:
-    """Write a small text file through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

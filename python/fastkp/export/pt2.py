@@ -16,7 +16,7 @@ import torch
 from torch.export import Dim
 from torch.export.pt2_archive import PT2ArchiveReader, PT2ArchiveWriter
 
-from .files import atomic_writer
+from ..atomic import atomic_writer
 from .metadata import RECORD, ExportError, ModelMetadata
 from .module import DeployModule
 

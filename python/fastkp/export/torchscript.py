@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .files import atomic_writer
+from ..atomic import atomic_writer
 from .metadata import FILE_NAME, ExportError, ModelMetadata
 from .module import DeployModule
 
