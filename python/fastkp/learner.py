@@ -319,6 +319,7 @@ class Learner:
         if ckpt.get("plan") != plan:
             raise CheckpointError(f"--resume: {path} was made with another schedule (epochs, learning "
                                   "rates or freeze epochs differ); resume with the same flags")
+        self.config.threshold = cfg.threshold  # the sweep's best so far
         self.model.load_state_dict(ckpt["model"])
         self.opt.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])
