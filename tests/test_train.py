@@ -199,3 +199,22 @@ def test_weights_of_another_arch_are_refused(tmp_path, tiny_biwi):
 def test_compile_flag_trains(tmp_path, tiny_biwi):
     train_cli("--data", tiny_biwi, *TINY, "--compile", "--epochs", "1", "--freeze-epochs", "0", "--out", tmp_path)
     assert [m["epoch"] for m in metrics_lines(tmp_path)] == [1]
+
+
+def test_constant_baseline_ignores_unlabelled_points(tmp_path):
+    import numpy as np
+
+    from fastkp.data.synth import make_landmarks
+
+    root = make_landmarks(tmp_path / "lm", n_images=60, k=5, size=(64, 80))
+    learn = Learner("landmarks", root, size=(32, 40), bs=8, out=tmp_path / "run", progress=False)
+
+    def norm(samples):
+        return np.stack([s.keypoints / np.array([s.size[1], s.size[0]]) * 2 - 1 for s in samples])
+
+    train, valid = norm(learn.train_samples), norm(learn.valid_samples)
+    assert np.isnan(train).any() and np.isnan(valid).any()  # the generator leaves points unlabelled
+    mean = np.nanmean(train, axis=0)
+    d = (valid - mean) * np.array([40 / 2, 32 / 2])
+    expected = np.sqrt(np.nanmean((d**2).sum(-1)))
+    assert learn.constant_baseline()["rmse_px"] == pytest.approx(expected, rel=1e-5)

@@ -478,9 +478,10 @@ class Learner:
             return torch.from_numpy(np.nan_to_num(pts)).float(), torch.from_numpy(~np.isnan(pts).any(-1))
 
         if self.task.kind == "keypoints":
-            train, _ = norm(self.train_samples)
+            train, train_vis = norm(self.train_samples)
             valid, vis = norm(self.valid_samples)
-            mean = (train.sum(0) / (train != 0).any(-1, keepdim=True).sum(0).clamp_min(1)).expand_as(valid)
+            w = train_vis.unsqueeze(-1).float()
+            mean = ((train * w).sum(0) / w.sum(0).clamp_min(1)).expand_as(valid)
             return keypoint_metrics(keypoint_sums(mean, valid, vis, self.config.size))
         freq = np.mean([s.labels for s in self.train_samples], axis=0)
         labels = np.stack([s.labels for s in self.valid_samples])
@@ -526,7 +527,9 @@ class Learner:
                 for g in self.opt.param_groups:
                     g["lr"] = lr
                 loss = self.train_step(net, batch)
-                value = loss.item() if loss is not None else math.inf
+                # every rank must take the same stop decision: follow the mean loss
+                local = loss.detach() if loss is not None else torch.tensor(math.inf, device=self.device)
+                value = dist.sum_dict({"loss": local}, self.device)["loss"] / self.world
                 avg = 0.98 * avg + 0.02 * value
                 smooth = avg / (1 - 0.98 ** (it + 1))
                 lrs.append(lr)
