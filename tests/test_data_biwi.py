@@ -47,6 +47,12 @@ def test_layout_and_split(tree):
         assert s.keypoints.shape == (1, 2) and s.keypoints.dtype == np.float32
 
 
+def test_tilde_is_the_home_folder(tree, monkeypatch):
+    monkeypatch.setenv("HOME", str(tree.parent))
+    train, valid = load_biwi("~/biwi")
+    assert [s.path for s in train + valid] == [s.path for split in load_biwi(tree) for s in split]
+
+
 def test_centres_match_independent_formula(tree):
     train, valid = load_biwi(tree)
     for s in train + valid:

@@ -85,6 +85,12 @@ def test_missing_file(tmp_path):
         read_header(tmp_path / "nothere.jpg")
 
 
+def test_tilde_is_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    _write(tmp_path, "x.jpg", _encode(orientation=6))
+    assert read_header("~/x.jpg").size == (W, H)
+
+
 @pytest.mark.parametrize("fmt", ["GIF", "BMP", "TIFF"])
 def test_other_formats_are_rejected(tmp_path, fmt):
     out = io.BytesIO()

@@ -54,6 +54,14 @@ def test_points_match_the_csv_with_nan_for_empty_pairs(tree):
     assert empty > 0  # the generator leaves some points unlabelled
 
 
+def test_tilde_is_the_home_folder(tree, monkeypatch):
+    monkeypatch.setenv("HOME", str(tree.parent))
+    train, valid, flip = load_landmarks("~/faces")
+    want_train, want_valid, want_flip = load_landmarks(tree)
+    assert [s.path for s in train + valid] == [s.path for s in want_train + want_valid]
+    np.testing.assert_array_equal(flip, want_flip)
+
+
 def test_flip_index_is_the_files_involution(tree):
     _, _, flip = load_landmarks(tree)
     spec = json.loads((tree / "flip.json").read_text())

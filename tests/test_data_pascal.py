@@ -57,6 +57,14 @@ def test_vocab_split_and_multi_hot(tree):
         assert s.size == (90, 120) and s.keypoints is None
 
 
+def test_tilde_is_the_home_folder(tree, monkeypatch):
+    monkeypatch.setenv("HOME", str(tree.parent))
+    train, valid, vocab = load_pascal("~/voc")
+    want_train, want_valid, want_vocab = load_pascal(tree)
+    assert [s.path for s in train + valid] == [s.path for s in want_train + want_valid]
+    assert vocab == want_vocab
+
+
 def test_full_vocabulary_order():
     # The generator's class list is VOC's, already sorted, so a complete set keeps that order.
     assert list(CLASSES) == sorted(CLASSES) and len(CLASSES) == 20

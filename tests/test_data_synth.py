@@ -14,6 +14,7 @@ import pytest
 import fastkp
 from fastkp.data import load_biwi, load_landmarks, load_pascal
 from fastkp.data.synth import make_biwi, make_landmarks, make_pascal
+from fastkp.data.synth.__main__ import cli, get_args_parser, main
 from fastkp.data.synth.biwi import person_names
 from fastkp.data.synth.draw import fill_ellipse
 from fastkp.data.synth.landmarks import ALLOWED_K, point_names
@@ -150,3 +151,34 @@ def test_cli_bad_arguments(tmp_path, args):
 def test_cli_help():
     done = _cli("--help")
     assert done.returncode == 0 and "biwi" in done.stdout and "landmarks" in done.stdout
+
+
+def test_cli_cannot_write_is_one_line_exit_2(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    done = _cli("pascal", str(tmp_path / "file" / "out"), "--n", "2", "--size", "32x32")
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fastkp.data.synth: error: ")
+    assert str(tmp_path / "file") in lines[0]
+
+
+def test_cli_in_process(tmp_path, capsys):
+    small = ["--n", "2", "--size", "32x32"]
+    assert main(get_args_parser().parse_args(["pascal", str(tmp_path / "a"), *small])) == 0
+    assert cli(["pascal", str(tmp_path / "b"), *small]) == 0
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    assert capsys.readouterr().out.splitlines() == [
+        f"wrote a synthetic pascal set to {tmp_path / name}" for name in "ab"]
+    with pytest.raises(SystemExit) as bad:
+        cli(["faces", str(tmp_path / "c")])
+    assert bad.value.code == 2 and not (tmp_path / "c").exists()
+
+
+def test_tilde_is_the_home_folder(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)  # where a literal "~" folder would land
+    assert make_pascal("~/api", 2, size=(32, 32)) == home / "api"
+    assert cli(["pascal", "~/cli", "--n", "2", "--size", "32x32"]) == 0  # a quoted ~ in a shell
+    assert _files(home / "api") == _files(home / "cli")
+    assert not (tmp_path / "~").exists()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from PIL import Image, ImageOps
 
 from fastkp.data import DatasetError, Sample
 from fastkp.pipeline import build_loader, denormalize_points
-from fastkp.pipeline import reference
+from fastkp.pipeline import decode, reference
 
 OUT = (48, 64)
 LOADERS = {"dali": build_loader, "reference": reference.build_loader}
@@ -175,3 +177,11 @@ def test_size_mismatch_names_the_file(good_files, kind, wrong):
     samples[4] = Sample(samples[4].path, wrong)  # the file is 96 x 128
     with pytest.raises(DatasetError, match=rf"{samples[4].path}: image is \(96, 128\)"):
         load(kind, samples, batch_size=3)
+
+
+def test_dali_loader_does_not_import_the_oracle():
+    code = ("import sys, fastkp.pipeline.dali_loader; "
+            "assert 'fastkp.pipeline.reference' not in sys.modules, 'imported'")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert reference.decode_rgb is decode.decode_rgb  # still importable from the oracle

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -266,6 +267,38 @@ def test_bad_device_and_dtype(photos):
         build_loader(photos, device="tpu", batch_size=2)
     with pytest.raises(ValueError, match="dtype"):
         build_loader(photos, dtype=torch.int32, batch_size=2)
+
+
+@pytest.mark.parametrize("bad", [
+    dict(size=(0, 10)), dict(size=(10,)), dict(batch_size=0), dict(batch_size=2.5),
+    dict(batch_size=64), dict(aug={"max_rotate": 5}), dict(device="tpu"), dict(dtype=torch.int32),
+    dict(num_threads=-1), dict(num_threads=1.5), dict(seed=-1), dict(seed=0.5),
+    dict(shard_id=1), dict(shard_id=-1, num_shards=2), dict(num_shards=0), dict(flip_index=[0, 0]),
+    dict(flip_index=[0, 1, 2]),
+], ids=lambda bad: ",".join(f"{k}={v}" for k, v in bad.items()))
+def test_both_loaders_reject_a_bad_argument_alike(photos, bad):
+    errors = []
+    for build in LOADERS.values():
+        with pytest.raises(ValueError) as info:
+            build(photos, **{"batch_size": 2, **bad})
+        errors.append((type(info.value), str(info.value)))
+    assert errors[0] == errors[1]
+
+
+def test_dali_needs_a_thread(photos):
+    reference.build_loader(photos, batch_size=2, num_threads=0)  # in-process: no worker
+    with pytest.raises(ValueError, match="num_threads must be a positive int for DALI"):
+        build_loader(photos, batch_size=2, num_threads=0)
+
+
+@pytest.mark.parametrize("kind", LOADERS)
+def test_tilde_in_a_sample_path_is_the_home_folder(photos, monkeypatch, kind):
+    home = Path(photos[0].path).parent
+    monkeypatch.setenv("HOME", str(home))
+    tilde = [dataclasses.replace(s, path=f"~/{Path(s.path).name}") for s in photos]
+    kw = dict(size=OUT, batch_size=5, train=False, num_threads=2 if kind == "dali" else 0)
+    for a, b in zip(LOADERS[kind](tilde, **kw), LOADERS[kind](photos, **kw)):
+        assert torch.equal(a["images"], b["images"])
 
 
 @pytest.mark.cuda

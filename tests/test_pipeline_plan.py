@@ -87,6 +87,30 @@ def test_no_draw_is_the_resize():
     assert not d.flipped.any() and np.all(d.contrast == 1) and np.all(d.brightness == 0)
 
 
+@pytest.mark.parametrize("off", [
+    dict(max_rotate=0.0), dict(max_warp=0.0), dict(min_zoom=1.0, max_zoom=1.0), dict(p_affine=0.0),
+    dict(max_lighting=0.0), dict(p_lighting=0.0), dict(min_scale=1.0), dict(do_flip=False),
+], ids=lambda off: ",".join(off))
+def test_boundary_settings_draw_the_same_randoms(off):
+    """A setting turned off still draws (and discards) its randoms, so that the other
+    draws, and every draw of the default settings, stay the same."""
+    src = np.array([[120, 160], [90, 200]] * 8)
+    rng, default_rng = np.random.default_rng(5), np.random.default_rng(5)
+    d = draw(rng, src, OUT, AugConfig(**off))
+    draw(default_rng, src, OUT, AugConfig())
+    assert rng.bit_generator.state == default_rng.bit_generator.state
+    assert np.isfinite(d.matrix).all() and np.isfinite(d.contrast).all()
+
+
+def test_everything_off_draws_the_resize():
+    cfg = AugConfig(do_flip=False, max_rotate=0.0, min_zoom=1.0, max_zoom=1.0, max_warp=0.0,
+                    max_lighting=0.0, min_scale=1.0, p_affine=1.0, p_lighting=1.0)
+    src = np.array([[120, 160], [90, 200], [37, 53]] * 4)
+    d = draw(np.random.default_rng(6), src, OUT, cfg)
+    np.testing.assert_allclose(d.matrix, resize_matrix(src, OUT), rtol=0, atol=1e-12)
+    assert not d.flipped.any() and np.all(d.contrast == 1) and np.all(d.brightness == 0)
+
+
 def test_rotation_is_rigid_in_output_pixels():
     cfg = dataclasses.replace(OFF, max_rotate=30.0, p_affine=1.0, max_warp=0.0, max_zoom=1.0)
     src = np.array([[OUT[0], OUT[1]]] * 50)  # source already at output size: no squash

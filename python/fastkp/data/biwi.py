@@ -87,7 +87,7 @@ def load_biwi(
     raise DatasetError, or are skipped and counted with ``on_error="skip"``.
     """
     skipper = Skipper(on_error, f"load_biwi({root})")
-    root = Path(root)
+    root = Path(root).expanduser()
     valid_names = {valid_persons} if isinstance(valid_persons, str) else set(valid_persons)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a directory")

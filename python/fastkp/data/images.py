@@ -8,6 +8,7 @@ Values outside 1..8 count as 1, as in ``PIL.ImageOps.exif_transpose``.
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,7 @@ def _orientation(exif: bytes | None) -> int:
 def read_header(path: str | Path) -> ImageHeader:
     """Open ``path`` lazily and read its header; DatasetError names the file if it is not
     a readable JPEG or PNG. Damage inside the pixel data is not detected here."""
+    path = os.path.expanduser(path)
     try:
         with Image.open(path, formats=FORMATS) as im:
             w, h = im.size

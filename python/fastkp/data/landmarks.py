@@ -85,7 +85,7 @@ def load_landmarks(
     skipper = Skipper(on_error, f"load_landmarks({root})")
     if not (isinstance(valid_frac, numbers.Real) and 0 < valid_frac < 1):
         raise ValueError(f"valid_frac must be a number in (0, 1), got {valid_frac!r}")
-    root = Path(root)
+    root = Path(root).expanduser()
     path = root / CSV_FILE
     rows = read_csv(path)
     if not rows:

@@ -36,7 +36,7 @@ def load_pascal(
     is the float32 multi-hot vector over it.
     """
     skipper = Skipper(on_error, f"load_pascal({root})")
-    root = Path(root)
+    root = Path(root).expanduser()
     path = root / csv
     rows = read_csv(path)
     if not rows:

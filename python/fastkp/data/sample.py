@@ -6,9 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-class DatasetError(Exception):
-    """Bad data; the message names the file (and line or field where there is one)."""
+from ..errors import DatasetError  # noqa: F401  (importable from here, as before)
 
 
 @dataclass

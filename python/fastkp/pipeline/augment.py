@@ -157,6 +157,6 @@ def draw(rng: np.random.Generator, src_hw: np.ndarray, out_hw: HW, cfg: AugConfi
 
     ml = cfg.max_lighting
     brightness = np.where(applied(cfg.p_lighting), uniform(-ml / 2, ml / 2), 0.0)
-    log_c = -math.log(1.0 - ml)
+    log_c = abs(math.log(1.0 - ml))  # = -log(1 - ml), but 0.0 rather than -0.0 at ml = 0
     contrast = np.where(applied(cfg.p_lighting), np.exp(uniform(-log_c, log_c)), 1.0)
     return Draws(matrix, flipped, contrast, brightness)

@@ -34,10 +34,11 @@ import torch
 
 from ..data import DatasetError, Sample
 from .augment import AugConfig
+from .decode import decode_checked, size_mismatch
 from .geometry import to_3x3
-from .output import check_device, check_dtype, make_batch
-from .plan import BatchPlan, EpochPlanner
-from .reference import decode_checked, size_mismatch
+from .loader_args import LoaderArgs, check_loader_args
+from .output import make_batch
+from .plan import BatchPlan
 
 _SAMPLE_NUMBER = re.compile(r"sample #(\d+)")
 
@@ -105,16 +106,13 @@ def _build_pipeline(feeder: _Feeder, *, size: tuple[int, int], batch_size: int, 
 class DaliLoader:
     """Iterable over the batches of one shard; see :func:`build_loader`."""
 
-    def __init__(self, planner: EpochPlanner, *, device: str, dtype: torch.dtype,
-                 num_threads: int) -> None:
+    def __init__(self, args: LoaderArgs) -> None:
+        if args.num_threads == 0:
+            raise ValueError("num_threads must be a positive int for DALI, got 0")
         import nvidia.dali  # noqa: F401  (fail here, not mid-epoch, when DALI is missing)
 
-        self.planner = planner
-        self.device = check_device(device)
-        self.dtype = check_dtype(dtype)
-        if int(num_threads) != num_threads or num_threads <= 0:
-            raise ValueError(f"num_threads must be a positive int, got {num_threads!r}")
-        self.num_threads = int(num_threads)
+        self.planner, self.device, self.dtype = args.planner, args.device, args.dtype
+        self.num_threads = args.num_threads
         self.epoch = 0
         self._pipe = None
         self._feeder = _Feeder()
@@ -232,7 +230,7 @@ def build_loader(
     with nvJPEG and augments on the GPU. Unreadable images raise
     :class:`fastkp.data.DatasetError` naming the file.
     """
-    planner = EpochPlanner(samples, size=size, batch_size=batch_size, train=train, aug=aug,
-                           seed=seed, shard_id=shard_id, num_shards=num_shards,
-                           flip_index=flip_index)
-    return DaliLoader(planner, device=device, dtype=dtype, num_threads=num_threads)
+    return DaliLoader(check_loader_args(
+        samples, size=size, batch_size=batch_size, train=train, aug=aug, device=device,
+        dtype=dtype, num_threads=num_threads, seed=seed, shard_id=shard_id,
+        num_shards=num_shards, flip_index=flip_index))

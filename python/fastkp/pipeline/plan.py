@@ -11,6 +11,7 @@ so every sample is seen exactly once across shards.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -94,6 +95,8 @@ class EpochPlanner:
             raise ValueError(f"shard_id must be in [0, {num_shards}), got {shard_id!r}")
         if aug is not None and not isinstance(aug, AugConfig):
             raise ValueError(f"aug must be an AugConfig or None, got {type(aug).__name__}")
+        if int(seed) != seed or seed < 0:  # numpy's default_rng((seed, epoch)) takes no others
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         self.size = (int(size[0]), int(size[1]))
         self.batch_size = int(batch_size)
         self.train = bool(train)
@@ -101,7 +104,7 @@ class EpochPlanner:
         self.seed = int(seed)
         self.shard_id, self.num_shards = int(shard_id), int(num_shards)
 
-        self.paths = [str(s.path) for s in samples]
+        self.paths = [os.path.expanduser(s.path) for s in samples]
         self.src_hw = np.array([s.size for s in samples], dtype=np.int64).reshape(len(samples), -1)
         if self.src_hw.shape[1] != 2 or np.any(self.src_hw <= 0):
             raise ValueError("every Sample.size must be a positive (height, width)")

@@ -17,40 +17,14 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
 
-from ..data import DatasetError, Sample
+from ..data import Sample
 from .augment import AugConfig
+from .decode import decode_checked, decode_rgb  # noqa: F401  (decode_rgb: importable from here)
 from .geometry import compose, invert
-from .output import check_device, check_dtype, make_batch
+from .loader_args import LoaderArgs, check_loader_args
+from .output import make_batch
 from .plan import BatchPlan, EpochPlanner
-
-
-def decode_rgb(path: str) -> np.ndarray:
-    """(H, W, 3) uint8 pixels of the image as displayed (EXIF orientation applied)."""
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode.startswith("I;16"):  # 16-bit grey: scale to 8 bits as DALI does
-                im = Image.fromarray(np.round(np.asarray(im) / 257.0).astype(np.uint8))
-            return np.array(im.convert("RGB"))
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: missing image") from None
-    except (OSError, ValueError, SyntaxError) as err:
-        raise DatasetError(f"{path}: cannot decode the image ({err})") from None
-
-
-def size_mismatch(path: str, actual: Sequence[int], expected: Sequence[int]) -> DatasetError:
-    return DatasetError(f"{path}: image is {tuple(int(v) for v in actual)} (height, width) as "
-                        f"displayed, but its Sample.size says {tuple(int(v) for v in expected)}")
-
-
-def decode_checked(path: str, hw: Sequence[int]) -> np.ndarray:
-    """decode_rgb, and a DatasetError unless the image is ``hw`` (height, width)."""
-    pixels = decode_rgb(path)
-    if pixels.shape[:2] != tuple(hw):
-        raise size_mismatch(path, pixels.shape[:2], hw)
-    return pixels
 
 
 def grid_theta(matrix: np.ndarray, src_hw: Sequence[int], out_hw: Sequence[int]) -> np.ndarray:
@@ -106,18 +80,14 @@ class _PlanSampler(torch.utils.data.Sampler):
 class ReferenceLoader:
     """Iterable over the batches of one shard; see :func:`build_loader`."""
 
-    def __init__(self, planner: EpochPlanner, *, device: str, dtype: torch.dtype,
-                 num_threads: int) -> None:
-        if int(num_threads) != num_threads or num_threads < 0:
-            raise ValueError(f"num_threads must be a non-negative int, got {num_threads!r}")
-        self.planner = planner
-        self.device = check_device(device)
+    def __init__(self, args: LoaderArgs) -> None:
+        self.planner, self.device = args.planner, args.device
         self.epoch = 0
-        dataset = _Batches(planner.size, planner.aug.pad_mode, check_dtype(dtype))
-        self._sampler = _PlanSampler(planner)
+        dataset = _Batches(self.planner.size, self.planner.aug.pad_mode, args.dtype)
+        self._sampler = _PlanSampler(self.planner)
         self._loader = torch.utils.data.DataLoader(
-            dataset, sampler=self._sampler, batch_size=None, num_workers=int(num_threads),
-            persistent_workers=num_threads > 0, pin_memory=self.device.type == "cuda")
+            dataset, sampler=self._sampler, batch_size=None, num_workers=args.num_threads,
+            persistent_workers=args.num_threads > 0, pin_memory=self.device.type == "cuda")
 
     def __len__(self) -> int:
         return len(self.planner)
@@ -154,7 +124,7 @@ def build_loader(
 ) -> ReferenceLoader:
     """Same arguments, batches and draws as :func:`fastkp.pipeline.build_loader`, from a
     PIL + ``grid_sample`` ``DataLoader`` with ``num_threads`` worker processes (0: none)."""
-    planner = EpochPlanner(samples, size=size, batch_size=batch_size, train=train, aug=aug,
-                           seed=seed, shard_id=shard_id, num_shards=num_shards,
-                           flip_index=flip_index)
-    return ReferenceLoader(planner, device=device, dtype=dtype, num_threads=num_threads)
+    return ReferenceLoader(check_loader_args(
+        samples, size=size, batch_size=batch_size, train=train, aug=aug, device=device,
+        dtype=dtype, num_threads=num_threads, seed=seed, shard_id=shard_id,
+        num_shards=num_shards, flip_index=flip_index))

@@ -1,4 +1,7 @@
-"""Command line: ``python -m fastkp.data.synth {biwi,pascal,landmarks} OUT [options]``."""
+"""Command line: ``python -m fastkp.data.synth {biwi,pascal,landmarks} OUT [options]``.
+
+Bad arguments and failures print one line on stderr and exit 2.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from ...errors import run_cli
 from .biwi import make_biwi
 from .landmarks import ALLOWED_K, make_landmarks
 from .pascal import make_pascal
@@ -41,7 +45,7 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
-def get_parser() -> argparse.ArgumentParser:
+def get_args_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m fastkp.data.synth",
         description="Write a synthetic dataset in the format its fastkp reader reads.",
@@ -67,21 +71,20 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = get_parser().parse_args(argv)
-    try:
-        if args.kind == "biwi":
-            make_biwi(args.out, args.persons, args.n, seed=args.seed, size=args.size)
-        elif args.kind == "pascal":
-            make_pascal(args.out, args.n, seed=args.seed, size=args.size)
-        else:
-            make_landmarks(args.out, args.n, k=args.k, seed=args.seed, size=args.size)
-    except OSError as err:
-        print(f"python -m fastkp.data.synth: error: cannot write {args.out}: {err}", file=sys.stderr)
-        return 1
+def main(args: argparse.Namespace) -> int:
+    if args.kind == "biwi":
+        make_biwi(args.out, args.persons, args.n, seed=args.seed, size=args.size)
+    elif args.kind == "pascal":
+        make_pascal(args.out, args.n, seed=args.seed, size=args.size)
+    else:
+        make_landmarks(args.out, args.n, k=args.k, seed=args.seed, size=args.size)
     print(f"wrote a synthetic {args.kind} set to {args.out}")
     return 0
 
 
+def cli(argv: list[str] | None = None) -> int:
+    return run_cli("fastkp.data.synth", main, get_args_parser().parse_args(argv))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

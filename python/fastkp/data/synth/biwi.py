@@ -129,7 +129,7 @@ def make_biwi(
     ``size`` is (height, width). Same arguments, same bytes."""
     if frames_per_person < 1:
         raise ValueError(f"frames_per_person must be >= 1, got {frames_per_person}")
-    root = Path(root)
+    root = Path(root).expanduser()
     for name in person_names(persons):
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)

@@ -127,7 +127,7 @@ def make_landmarks(
     names = point_names(k)
     if n_images < 2:
         raise ValueError(f"n_images must be >= 2 (a training and a validation image), got {n_images}")
-    root = Path(root)
+    root = Path(root).expanduser()
     (root / "images").mkdir(parents=True, exist_ok=True)
     spec = {"names": names, "flip_index": flip_index(names)}
     (root / "flip.json").write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")

@@ -87,7 +87,7 @@ def make_pascal(root: str | Path, n_images: int, seed: int = 0, size: tuple[int,
     Same arguments, same bytes."""
     if n_images < 2:
         raise ValueError(f"n_images must be >= 2 (a training and a validation image), got {n_images}")
-    root = Path(root)
+    root = Path(root).expanduser()
     (root / "train").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     valid = set(rng.permutation(n_images)[: max(1, round(VALID_SHARE * n_images))].tolist())

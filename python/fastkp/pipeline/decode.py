@@ -1,0 +1,37 @@
+"""Decoding an image as displayed, and the size check both loaders apply to what they decode."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ..data import DatasetError
+
+
+def decode_rgb(path: str) -> np.ndarray:
+    """(H, W, 3) uint8 pixels of the image as displayed (EXIF orientation applied)."""
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode.startswith("I;16"):  # 16-bit grey: scale to 8 bits as DALI does
+                im = Image.fromarray(np.round(np.asarray(im) / 257.0).astype(np.uint8))
+            return np.array(im.convert("RGB"))
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: missing image") from None
+    except (OSError, ValueError, SyntaxError) as err:
+        raise DatasetError(f"{path}: cannot decode the image ({err})") from None
+
+
+def size_mismatch(path: str, actual: Sequence[int], expected: Sequence[int]) -> DatasetError:
+    return DatasetError(f"{path}: image is {tuple(int(v) for v in actual)} (height, width) as "
+                        f"displayed, but its Sample.size says {tuple(int(v) for v in expected)}")
+
+
+def decode_checked(path: str, hw: Sequence[int]) -> np.ndarray:
+    """decode_rgb, and a DatasetError unless the image is ``hw`` (height, width)."""
+    pixels = decode_rgb(path)
+    if pixels.shape[:2] != tuple(hw):
+        raise size_mismatch(path, pixels.shape[:2], hw)
+    return pixels
