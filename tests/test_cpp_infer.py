@@ -13,7 +13,7 @@ from PIL import Image
 from fastkp.export import deploy_module, export_checkpoint, load
 from fastkp.pipeline.reference import decode_rgb
 from fastkp.predict import collect_images
-from fastkp.predict import main as predict_main
+from fastkp.predict import cli as predict_main
 from test_export import bad_model_files
 from test_export_support import (VOCAB, json_lines, make_checkpoint, make_probe, probe_pixels, random_pixels,
                                  run_infer, write_jpeg, write_ppm)
@@ -59,7 +59,7 @@ def test_cpp_matches_eager_and_torchscript(models, kind, tmp_path):
             got = np.array(list(record["probabilities"].values()))
             np.testing.assert_allclose(got, want, atol=1e-5, rtol=0, err_msg=f"C++ vs eager at {hw}")
             np.testing.assert_allclose(got, ts, atol=1e-5, rtol=0, err_msg=f"C++ vs TorchScript at {hw}")
-            assert record["labels"] == [v for v, p in zip(VOCAB, got) if p > meta.threshold]
+            assert record["labels"] == [v for v, p in zip(VOCAB, got) if p > meta.heads[0]["threshold"]]
 
 
 def jpeg_variants(d, pixels):

@@ -5,7 +5,7 @@
 #include <iterator>
 #include <stdexcept>
 
-#include "decoders.h"
+#include "image_decoders.h"
 #include "fastkp/infer/error.h"
 
 namespace fastkp::infer {

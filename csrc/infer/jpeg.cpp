@@ -8,7 +8,7 @@
 
 #include <jpeglib.h>
 
-#include "decoders.h"
+#include "image_decoders.h"
 
 namespace fastkp::infer::detail {
 namespace {

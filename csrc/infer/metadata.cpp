@@ -1,12 +1,15 @@
 // extra/fastkp.json, read from the zip archive of either export format.
 #include <caffe2/serialize/inline_container.h>
 
-#include <cmath>
+#include <algorithm>
+#include <array>
 #include <filesystem>
 #include <string>
 
 #include "fastkp/infer/error.h"
 #include "fastkp/infer/metadata.h"
+#include "fields.h"
+#include "heads/registry.h"
 #include "json.h"
 #include "messages.h"
 
@@ -15,45 +18,64 @@ namespace {
 
 constexpr const char* kRecord = "extra/fastkp.json";
 constexpr const char* kMarker = "fastkp-model";
-constexpr int kVersion = 1;
 constexpr const char* kNotExported = " (a checkpoint? export it with python -m fastkp.export)";
 
-// Throws std::runtime_error naming the field; read_metadata adds the path.
-class Fields {
- public:
-  explicit Fields(const json::Value& root) : root_(root) {}
+bool valid_head_name(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
 
-  const json::Value& get(const char* key, json::Value::Type type, bool nullable = false) const {
-    const json::Value* v = root_.find(key);
-    if (v == nullptr) throw std::runtime_error(std::string("no field '") + key + "'");
-    if (v->type != type && !(nullable && v->type == json::Value::Type::Null))
-      throw std::runtime_error(std::string("field '") + key + "' has the wrong type");
-    return *v;
+HeadSpec parse_head(const json::Value& entry, size_t index) {
+  Fields f(entry, "heads[" + std::to_string(index) + "]: ");
+  HeadSpec head;
+  head.name = f.text("name");
+  if (!valid_head_name(head.name))
+    f.fail("name", "'" + head.name + "' is not a head name (letters, digits and _ only)");
+  head.kind = f.text("kind");
+  head.decoder = make_head_decoder(head.name, head.kind, Fields(entry, "head '" + head.name + "': "));
+  return head;
+}
+
+std::vector<HeadSpec> parse_heads(const json::Value& entries) {
+  if (entries.items.empty()) throw std::runtime_error("field 'heads' is empty");
+  std::vector<HeadSpec> heads;
+  for (const json::Value& entry : entries.items) {
+    HeadSpec head = parse_head(entry, heads.size());
+    for (const HeadSpec& other : heads)
+      if (other.name == head.name) throw std::runtime_error("two heads are named '" + head.name + "'");
+    heads.push_back(std::move(head));
   }
-  std::string text(const char* key) const { return get(key, json::Value::Type::String).string; }
-  bool is_null(const char* key) const { return get(key, json::Value::Type::Null, true).type == json::Value::Type::Null; }
+  return heads;
+}
 
-  std::vector<double> numbers(const char* key, size_t n) const {
-    const json::Value& v = get(key, json::Value::Type::Array);
-    if (v.items.size() != n) throw std::runtime_error(std::string("field '") + key + "' has the wrong length");
-    std::vector<double> out;
-    for (const auto& item : v.items) {
-      if (item.type != json::Value::Type::Number)
-        throw std::runtime_error(std::string("field '") + key + "' holds a non-number");
-      out.push_back(item.number);
-    }
-    return out;
+json::Value text_value(const std::string& text) {
+  json::Value v;
+  v.type = json::Value::Type::String;
+  v.string = text;
+  return v;
+}
+
+// Version 1 described one output at the top level: as the "heads" list of version 2.
+json::Value heads_of_version_1(const Fields& f) {
+  std::string output = f.text("output");
+  std::string name, kind;
+  std::array<const char*, 2> keys{};
+  if (output == "keypoints") name = "keypoints", kind = "keypoints", keys = {"n_keypoints", "y_range"};
+  else if (output == "probabilities") name = "labels", kind = "multilabel", keys = {"vocab", "threshold"};
+  else throw std::runtime_error("field 'output' is neither keypoints nor probabilities");
+  json::Value head;
+  head.type = json::Value::Type::Object;
+  head.keys = {"name", "kind"};
+  head.items = {text_value(name), text_value(kind)};
+  for (const char* key : keys) {
+    if (const json::Value* v = f.object().find(key)) head.keys.push_back(key), head.items.push_back(*v);
   }
-
-  int64_t positive_int(const json::Value& v, const char* key) const {
-    if (v.type != json::Value::Type::Number || v.number < 1 || v.number != std::floor(v.number) || v.number > 1e9)
-      throw std::runtime_error(std::string("field '") + key + "' is not a positive integer");
-    return static_cast<int64_t>(v.number);
-  }
-
- private:
-  const json::Value& root_;
-};
+  json::Value heads;
+  heads.type = json::Value::Type::Array;
+  heads.items.push_back(std::move(head));
+  return heads;
+}
 
 Metadata parse_metadata(const json::Value& root) {
   if (root.type != json::Value::Type::Object) throw std::runtime_error("not a JSON object");
@@ -61,34 +83,20 @@ Metadata parse_metadata(const json::Value& root) {
   const json::Value* marker = root.find("format");
   if (marker == nullptr || marker->type != json::Value::Type::String || marker->string != kMarker)
     throw std::runtime_error(std::string("no '") + kMarker + "' marker: not a fastkp model");
-  const json::Value& version = f.get("version", json::Value::Type::Number);
-  if (version.number != kVersion)
-    throw std::runtime_error("fastkp model version " + json::number(static_cast<float>(version.number)) +
-                             " is not supported (this fastkp-infer reads version " + std::to_string(kVersion) + ")");
+  double version = f.number("version");
+  if (version != 1 && version != 2)
+    throw Unsupported("fastkp model version " + json::number(static_cast<float>(version)) +
+                      " is not supported (this fastkp-infer reads versions 1 and 2)");
   Metadata m;
   m.task = f.text("task");
   m.arch = f.text("arch");
   const json::Value& size = f.get("input_size", json::Value::Type::Array);
-  if (size.items.size() != 2) throw std::runtime_error("field 'input_size' has the wrong length");
+  if (size.items.size() != 2) f.fail("input_size", "has the wrong length");
   m.input_height = f.positive_int(size.items[0], "input_size");
   m.input_width = f.positive_int(size.items[1], "input_size");
   auto mean = f.numbers("mean", 3), std = f.numbers("std", 3);
   for (int c = 0; c < 3; ++c) m.mean[c] = mean[c], m.std[c] = std[c];
-  m.output = f.text("output");
-  if (m.keypoints()) {
-    m.n_keypoints = f.positive_int(f.get("n_keypoints", json::Value::Type::Number), "n_keypoints");
-    auto y = f.numbers("y_range", 2);
-    m.y_range = std::make_pair(y[0], y[1]);
-  } else if (m.output == "probabilities") {
-    for (const auto& label : f.get("vocab", json::Value::Type::Array).items) {
-      if (label.type != json::Value::Type::String) throw std::runtime_error("field 'vocab' holds a non-string");
-      m.vocab.push_back(label.string);
-    }
-    if (m.vocab.empty()) throw std::runtime_error("field 'vocab' is empty");
-    m.threshold = f.get("threshold", json::Value::Type::Number).number;
-  } else {
-    throw std::runtime_error("field 'output' is neither keypoints nor probabilities");
-  }
+  m.heads = parse_heads(version == 1 ? heads_of_version_1(f) : f.get("heads", json::Value::Type::Array));
   std::string format = f.text("export_format");
   if (format == "torchscript") m.format = Format::TorchScript;
   else if (format == "pt2") m.format = Format::Pt2;
@@ -127,6 +135,8 @@ Metadata read_metadata(const std::string& path) {
   Metadata m;
   try {
     m = parse_metadata(json::parse(text));
+  } catch (const Unsupported& e) {
+    throw Error(path + ": " + e.what());
   } catch (const std::runtime_error& e) {
     throw Error(path + ": fastkp.json is damaged or foreign (" + e.what() + ")");
   }

@@ -71,37 +71,78 @@ const Metadata& Model::metadata() const { return impl_->metadata; }
 const std::string& Model::path() const { return impl_->path; }
 c10::Device Model::device() const { return impl_->device; }
 
-at::Tensor Model::forward(const at::Tensor& images) const {
+namespace {
+
+// What TorchScript's forward returned: a tensor, or a tuple or list of them.
+std::vector<at::Tensor> tensors(const c10::IValue& value) {
+  if (value.isTensor()) return {value.toTensor()};
+  std::vector<c10::IValue> items;
+  if (value.isTuple()) items = value.toTupleRef().elements().vec();
+  else if (value.isList()) items = value.toListRef().vec();
+  else throw std::runtime_error("it returned a " + value.tagKind() + ", not tensors");
+  std::vector<at::Tensor> out;
+  for (const c10::IValue& item : items) {
+    if (!item.isTensor()) throw std::runtime_error("it returned a " + item.tagKind() + " among its outputs");
+    out.push_back(item.toTensor());
+  }
+  return out;
+}
+
+std::string count(size_t n, const std::string& noun) { return std::to_string(n) + " " + noun + (n == 1 ? "" : "s"); }
+
+std::string head_list(const std::vector<HeadSpec>& heads) {
+  std::string s;
+  for (const HeadSpec& head : heads) s += (s.empty() ? "" : ", ") + head.name + "(" + head.kind + ")";
+  return s;
+}
+
+// Each output as the CPU float32 tensor its head's decoder expects.
+std::vector<at::Tensor> check_outputs(std::vector<at::Tensor> outputs, int64_t batch, const Metadata& m,
+                                      const std::string& path) {
+  if (outputs.size() != m.heads.size())
+    throw Error(path + ": the model gives " + count(outputs.size(), "output") + ", fastkp.json names " +
+                count(m.heads.size(), "head") + ": " + head_list(m.heads));
+  for (size_t h = 0; h < outputs.size(); ++h) {
+    std::vector<int64_t> want = m.heads[h].decoder->row_shape();
+    want.insert(want.begin(), batch);
+    if (outputs[h].sizes() != at::IntArrayRef(want))
+      throw Error(path + ": head '" + m.heads[h].name + "' (" + m.heads[h].kind + ") expects an output of shape " +
+                  c10::str(at::IntArrayRef(want)) + ", the model gives " + c10::str(outputs[h].sizes()));
+    outputs[h] = outputs[h].to(at::kCPU, at::kFloat).contiguous();
+  }
+  return outputs;
+}
+
+}  // namespace
+
+std::vector<at::Tensor> Model::forward(const at::Tensor& images) const {
   if (images.scalar_type() != at::kByte || images.dim() != 4 || images.size(3) != 3 || images.numel() == 0)
     throw Error(impl_->path + ": input must be a non-empty uint8 tensor (B, H, W, 3), got " +
                 std::string(c10::toString(images.scalar_type())) + " " + c10::str(images.sizes()));
   c10::InferenceMode guard;
   at::Tensor x = images.to(impl_->device).contiguous();
-  at::Tensor out;
+  std::vector<at::Tensor> outputs;
   try {
-    if (impl_->package) out = impl_->package->run({x}).at(0);
-    else out = impl_->script->forward({x}).toTensor();
+    if (impl_->package) outputs = impl_->package->run({x});
+    else outputs = tensors(impl_->script->forward({x}));
   } catch (const c10::Error& e) {
     throw Error(impl_->path + ": the model failed (" + first_line(e.what_without_backtrace()) + ")");
   } catch (const std::exception& e) {
     throw Error(impl_->path + ": the model failed (" + first_line(e.what()) + ")");
   }
-  return out.to(at::kCPU, at::kFloat).contiguous();
+  return check_outputs(std::move(outputs), images.size(0), impl_->metadata, impl_->path);
 }
 
 namespace {
 
-std::vector<Prediction> unpack(const at::Tensor& out, const Metadata& m) {
-  std::vector<Prediction> preds(out.size(0));
-  for (size_t i = 0; i < preds.size(); ++i) {
-    at::Tensor row = out[static_cast<int64_t>(i)];
-    const float* v = row.data_ptr<float>();
-    if (m.keypoints()) {
-      for (int64_t k = 0; k < row.size(0); ++k) preds[i].keypoints.push_back({v[2 * k], v[2 * k + 1]});
-    } else {
-      preds[i].probabilities.assign(v, v + row.numel());
-      for (size_t k = 0; k < preds[i].probabilities.size() && k < m.vocab.size(); ++k)
-        if (preds[i].probabilities[k] > m.threshold) preds[i].labels.push_back(m.vocab[k]);
+std::vector<Prediction> unpack(const std::vector<at::Tensor>& outputs, int64_t batch, const Metadata& m) {
+  std::vector<Prediction> preds(batch);
+  for (int64_t i = 0; i < batch; ++i) {
+    for (size_t h = 0; h < m.heads.size(); ++h) {
+      at::Tensor row = outputs[h][i];
+      const float* v = row.data_ptr<float>();
+      preds[i].heads.push_back({m.heads[h].name, m.heads[h].kind, row.sizes().vec(),
+                                std::vector<float>(v, v + row.numel()), m.heads[h].decoder});
     }
   }
   return preds;
@@ -123,14 +164,14 @@ std::vector<Prediction> Model::predict(const std::vector<Image>& images) const {
       throw Error(impl_->path + ": a batch needs complete images of one size");
     std::memcpy(batch[static_cast<int64_t>(i)].data_ptr(), images[i].rgb.data(), images[i].rgb.size());
   }
-  return unpack(forward(batch), impl_->metadata);
+  return unpack(forward(batch), batch.size(0), impl_->metadata);
 }
 
 Prediction Model::predict(const Image& image) const {
   if (!complete(image)) throw Error(impl_->path + ": the image has no pixels or the wrong number of them");
   // The model only reads its input, so the pixels are wrapped rather than copied.
   at::Tensor pixels = at::from_blob(const_cast<uint8_t*>(image.rgb.data()), {1, image.height, image.width, 3}, at::kByte);
-  return unpack(forward(pixels), impl_->metadata).at(0);
+  return unpack(forward(pixels), 1, impl_->metadata).at(0);
 }
 
 std::string runtime_info() {

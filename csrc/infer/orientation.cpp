@@ -2,7 +2,7 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "decoders.h"
+#include "image_decoders.h"
 
 namespace fastkp::infer::detail {
 namespace {

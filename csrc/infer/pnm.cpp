@@ -3,7 +3,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "decoders.h"
+#include "image_decoders.h"
 
 namespace fastkp::infer::detail {
 namespace {

@@ -1,7 +1,8 @@
 // fastkp-infer MODEL IMAGE... [--device cpu|cuda[:N]] [--threads N] [--bench N]
 //
-// Prints one JSON line per image (the lines `python -m fastkp.predict` prints);
-// a file that cannot be used gets one line on stderr. Exit status: 0 all went
+// Prints one JSON line per image (the lines `python -m fastkp.predict` prints:
+// the image's path and size, then the fields of each of the model's heads); a
+// file that cannot be used gets one line on stderr. Exit status: 0 all went
 // well, 1 some image failed, 2 bad usage or an unusable model.
 #include <ATen/Parallel.h>
 #if defined(__GLIBC__)

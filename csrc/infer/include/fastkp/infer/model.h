@@ -28,9 +28,11 @@ class Model {
   const std::string& path() const;
   c10::Device device() const;
 
-  // images: uint8 (B, H, W, 3) RGB on any device. Returns float32 on the CPU:
-  // keypoints (B, K, 2) in pixels of the input images, or probabilities (B, C).
-  at::Tensor forward(const at::Tensor& images) const;
+  // images: uint8 (B, H, W, 3) RGB on any device. Returns one float32 contiguous
+  // CPU tensor per head, in Metadata::heads order, each of the shape its decoder
+  // expects (keypoints (B, K, 2) in pixels of the input images, probabilities
+  // (B, C), ...); Error naming the head when the model's outputs do not match.
+  std::vector<at::Tensor> forward(const at::Tensor& images) const;
 
   Prediction predict(const Image& image) const;
   // One forward pass over images of the same size.

@@ -1,25 +1,39 @@
 #pragma once
 
-#include <array>
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "fastkp/infer/head_decoder.h"
 #include "fastkp/infer/image.h"
 #include "fastkp/infer/metadata.h"
 
 namespace fastkp::infer {
 
-// The answer for one image: keypoints for keypoint models, probabilities and
-// labels for classifiers.
+// One head's output for one image.
+struct HeadOutput {
+  std::string name;  // as in Metadata::heads
+  std::string kind;
+  std::vector<int64_t> shape;  // the decoder's row_shape(), e.g. {K, 2} or {C}
+  std::vector<float> values;  // row-major
+  std::shared_ptr<const HeadDecoder> decoder;
+};
+
+// The answer for one image: one output per head, in Metadata::heads order. Typed
+// access by kind: fastkp/infer/heads/<kind>.h (e.g. keypoints(prediction)).
 struct Prediction {
-  std::vector<std::array<float, 2>> keypoints;  // (x, y) in pixels, origin at the image's top-left corner
-  std::vector<float> probabilities;  // one per Metadata::vocab entry
-  std::vector<std::string> labels;  // vocab entries whose probability is above the threshold
+  std::vector<HeadOutput> heads;
+
+  // The head named `name`, which must be of kind `kind`, or when `name` is empty the
+  // first head of that kind; Error when there is none.
+  const HeadOutput& find(const std::string& kind, const std::string& name = "") const;
 };
 
 // One JSON line (no newline), the format `python -m fastkp.predict` prints:
-//   {"image": P, "height": H, "width": W, "keypoints": [[x, y], ...]}
-//   {"image": P, "height": H, "width": W, "labels": [...], "probabilities": {"label": p, ...}}
+//   {"image": P, "height": H, "width": W, <fields of head 0>, <fields of head 1>, ...}
+// e.g. "keypoints": [[x, y], ...] or "labels": [...], "probabilities": {"label": p, ...}.
+// A key that two heads both write is written as "<head name>_<key>" for each of them.
 // Numbers are the shortest decimal forms of the float32 values.
 std::string to_json(const std::string& image_path, const Image& image, const Prediction& prediction,
                     const Metadata& metadata);
