@@ -12,7 +12,7 @@ import torch
 
 from fastkp.checkpoint import CheckpointError
 from fastkp.export import ExportError, ModelMetadata, deploy_module, export_checkpoint, load, read_metadata
-from fastkp.export.__main__ import main as export_main
+from fastkp.export.__main__ import cli as export_main
 from fastkp.pipeline import denormalize_points, resize_matrix
 from fastkp.pipeline.reference import warp
 from test_export_support import VOCAB, make_checkpoint, random_pixels
@@ -78,7 +78,7 @@ def test_keypoints_are_input_pixels_of_the_loader_geometry(ckpts):
     x = resized.permute(2, 0, 1)[None] / 255.0
     x = (x - torch.tensor(meta.mean).view(1, 3, 1, 1)) / torch.tensor(meta.std).view(1, 3, 1, 1)
     with torch.no_grad():
-        normalised = module.net(x)[0].numpy()
+        normalised = module.net(x)[0][0].numpy()  # head 0, image 0
         got = module(torch.from_numpy(pixels)[None])[0].numpy()
     np.testing.assert_allclose(got, denormalize_points(normalised, pixels.shape[:2]), atol=2e-3)
 
@@ -96,20 +96,21 @@ def test_metadata_round_trip(ckpts, exported):
         extra = {"fastkp.json": ""}
         torch.jit.load(str(path), _extra_files=extra)
         assert ModelMetadata.from_json(extra["fastkp.json"], path) == meta
-    kp, cls = read_metadata(exported["keypoints", True]), read_metadata(exported["probabilities", True])
-    assert (kp.output, kp.n_keypoints, kp.y_range, kp.vocab) == ("keypoints", 3, (-1.0, 1.0), None)
-    assert (cls.output, cls.vocab, cls.threshold, cls.n_keypoints) == ("probabilities", VOCAB, 0.45, None)
+    (kp,), (cls,) = read_metadata(exported["keypoints", True]).heads, read_metadata(exported["probabilities", True]).heads
+    assert (kp["kind"], kp["n_keypoints"], kp["y_range"], kp.get("vocab")) == ("keypoints", 3, [-1.0, 1.0], None)
+    assert (cls["kind"], cls["vocab"], cls["threshold"], cls.get("n_keypoints")) == ("multilabel", VOCAB, 0.45, None)
 
 
 def test_fused_operator_stays_in_the_graph(exported):
     assert "fastkp::sigmoid_range" in str(load(exported["keypoints", True])._run.graph)  # frozen: inlined
-    assert "ops.fastkp.sigmoid_range" in load(exported["keypoints", False])._run.net.y_range.code
+    points = getattr(getattr(load(exported["keypoints", False])._run.net.heads, "0"), "8")  # after create_head
+    assert "ops.fastkp.sigmoid_range" in points.y_range.code
 
 
 def test_cli_writes_the_file(ckpts, tmp_path, capsys):
     out = tmp_path / "sub" / "model.pt"
     assert export_main([str(ckpts["probabilities"]), "--out", str(out)]) == 0
-    assert read_metadata(out).vocab == VOCAB
+    assert read_metadata(out).heads[0]["vocab"] == VOCAB
     assert "wrote" in capsys.readouterr().out
     assert sorted(p.name for p in out.parent.iterdir()) == ["model.pt"]  # no temporary left
 

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fastkp.checkpoint import RunConfig, save_checkpoint
+from fastkp.checkpoint import ModelSpec, save_checkpoint
+from fastkp.heads import KeypointHead, MultiLabelHead
 from fastkp.model import FastkpModel
 
 INFER = Path(sysconfig.get_path("scripts")) / "fastkp-infer"
@@ -20,20 +21,23 @@ VOCAB = ["cat", "dog", "person", "tvmonitor"]
 
 
 def make_checkpoint(path: Path, keypoints: bool, size: tuple[int, int] = (64, 64), seed: int = 0) -> Path:
+    """A ResNet-18 checkpoint with one head (3 keypoints, or VOCAB at threshold 0.45)."""
+    head = KeypointHead(n_keypoints=3) if keypoints else MultiLabelHead(vocab=VOCAB, threshold=0.45)
+    return make_heads_checkpoint(path, [head], "landmarks" if keypoints else "pascal", size, seed)
+
+
+def make_heads_checkpoint(path: Path, heads: list, task: str, size: tuple[int, int] = (64, 64),
+                          seed: int = 0) -> Path:
     """A ResNet-18 checkpoint with random weights and BatchNorm statistics spread out, so
     that outputs depend clearly on the pixels; no training."""
     torch.manual_seed(seed)
-    model = FastkpModel("resnet18", n_keypoints=3) if keypoints else FastkpModel("resnet18", n_classes=len(VOCAB))
+    model = FastkpModel("resnet18", heads)
     for m in model.modules():
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.running_mean.normal_(0.0, 0.2)
             m.running_var.uniform_(0.5, 2.0)
             m.weight.data.uniform_(0.5, 1.5)
-    config = RunConfig(
-        task="landmarks" if keypoints else "pascal", arch="resnet18", size=size,
-        n_keypoints=3 if keypoints else None, vocab=None if keypoints else VOCAB,
-        y_range=(-1.0, 1.0) if keypoints else None, threshold=None if keypoints else 0.45)
-    save_checkpoint(path, config, model=model.eval().state_dict())
+    save_checkpoint(path, ModelSpec(task=task, arch="resnet18", size=size, heads=heads), model=model.eval().state_dict())
     return path
 
 
@@ -70,8 +74,8 @@ def json_lines(text: str) -> list[dict]:
 
 
 class _Flatten(torch.nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(1)
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [x.flatten(1)]
 
 
 def make_probe(path: Path, hw: tuple[int, int]) -> Path:
@@ -82,10 +86,11 @@ def make_probe(path: Path, hw: tuple[int, int]) -> Path:
     from fastkp.export import DeployModule, ModelMetadata
     from fastkp.export.torchscript import save_torchscript
 
+    head = {"name": "labels", "kind": "multilabel", "vocab": [str(i) for i in range(3 * hw[0] * hw[1])],
+            "threshold": 0.5}
     meta = ModelMetadata(
         task="probe", arch="identity", input_size=tuple(hw), mean=IMAGENET_MEAN, std=IMAGENET_STD,
-        output="probabilities", n_keypoints=None, y_range=None, vocab=[str(i) for i in range(3 * hw[0] * hw[1])],
-        threshold=0.5, export_format="torchscript", device="any", resize="identity", fastkp_version="0",
+        heads=[head], export_format="torchscript", device="any", resize="identity", fastkp_version="0",
         torch_version=str(torch.__version__))
     save_torchscript(DeployModule(_Flatten(), meta), meta, path, freeze=False)
     return path

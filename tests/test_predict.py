@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from fastkp.export import export_checkpoint, load
-from fastkp.predict import main as predict_main
+from fastkp.predict import cli as predict_main
 from test_export_support import VOCAB, json_lines, make_checkpoint, random_pixels, run_infer, write_jpeg, write_ppm
 
 

@@ -2,11 +2,15 @@
 
 A checkpoint is a dict::
 
-    {"format": "fastkp-checkpoint", "version": 1,
-     "config": {...},            # RunConfig fields: task, arch, size, vocab, mean/std, ...
+    {"format": "fastkp-checkpoint", "version": 2,
+     "spec": {...},             # ModelSpec: task, arch, input size, mean/std, heads
+     "config": {...} | None,    # the run's resolved Config (fastkp.config), training only
      "model": state_dict, "optimizer": ..., "scheduler": ..., "scaler": ...,
-     "epoch": int,               # epochs completed
-     "rng": {...}, "best": float, "history": [...]}
+     "epoch": int,              # epochs completed
+     "rng": {...}, "best": float, "history": [...], "plan": [...]}
+
+Version 1 checkpoints (one output described by ``config``) still load: their
+description becomes a one-head spec and their weights are renamed.
 """
 
 from __future__ import annotations
@@ -18,58 +22,79 @@ from typing import Any
 import torch
 
 from . import __version__
+from . import heads as heads_mod
 from .atomic import atomic_writer
+from .errors import CheckpointError, FastkpError
+from .heads import Head
 
 FORMAT = "fastkp-checkpoint"
-VERSION = 1
+VERSION = 2
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-
-class CheckpointError(Exception):
-    """A checkpoint that is missing, corrupt, foreign or of another run."""
+__all__ = ["CheckpointError", "ModelSpec", "load_checkpoint", "load_model", "save_checkpoint"]
 
 
 @dataclass
-class RunConfig:
+class ModelSpec:
     """What a trained model needs to be rebuilt and used: saved in every checkpoint."""
 
-    task: str  # biwi | landmarks | pascal
+    task: str
     arch: str
     size: tuple[int, int]  # network input (height, width)
-    n_keypoints: int | None = None
-    vocab: list[str] | None = None
-    flip_index: list[int] | None = None
+    heads: list[Head]
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
-    y_range: tuple[float, float] | None = None  # keypoints: (-1, 1)
-    threshold: float | None = None  # classification decision threshold
     fastkp_version: str = __version__
     torch_version: str = field(default_factory=lambda: str(torch.__version__))
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        d = {k: v for k, v in asdict(self).items() if k != "heads"}
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+        return {**d, "heads": [h.state() for h in self.heads]}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+    def from_dict(cls, d: dict[str, Any]) -> ModelSpec:
         known = {f for f in cls.__dataclass_fields__}
         d = {k: v for k, v in d.items() if k in known}
-        for k in ("size", "mean", "std", "y_range"):
-            if d.get(k) is not None:
-                d[k] = tuple(d[k])
+        for k in ("size", "mean", "std"):
+            d[k] = tuple(d[k])
+        d["heads"] = [heads_mod.from_state(h) for h in d["heads"]]
         return cls(**d)
 
 
-def save_checkpoint(path: str | Path, config: RunConfig, **state: Any) -> None:
-    """Write a checkpoint atomically (temporary file, fsync, rename)."""
+def _spec_from_v1(config: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 config (one output: n_keypoints or vocab) as a spec dict."""
+    if config.get("n_keypoints") is not None:
+        head = {"name": "keypoints", "kind": "keypoints", "n_keypoints": config["n_keypoints"],
+                "flip_index": config.get("flip_index")}
+    else:
+        head = {"name": "labels", "kind": "multilabel", "vocab": config["vocab"],
+                "threshold": config.get("threshold") or 0.5}
+    return {**config, "heads": [head]}
+
+
+def _upgrade_v1(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 -> 2: the spec from the config; ``head.*`` weights become ``heads.0.*``."""
+    spec = _spec_from_v1(ckpt.pop("config"))
+    model = {("heads.0." + k[5:] if k.startswith("head.") else k): v for k, v in ckpt.get("model", {}).items()}
+    return {**ckpt, "version": VERSION, "spec": spec, "config": None, "model": model}
+
+
+def save_checkpoint(path: str | Path, spec: ModelSpec, config: Any = None, **state: Any) -> None:
+    """Write a checkpoint atomically (temporary file, fsync, rename); ``config`` is the
+    run's Config (anything with ``to_dict``) or None."""
     with atomic_writer(path) as f:
-        torch.save({"format": FORMAT, "version": VERSION, "config": config.to_dict(), **state}, f)
+        torch.save({"format": FORMAT, "version": VERSION, "spec": spec.to_dict(),
+                    "config": config.to_dict() if config is not None else None, **state}, f)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read and validate a checkpoint; ``ckpt["config"]`` becomes a RunConfig."""
-    path = Path(path)
+    """Read and validate a checkpoint; ``ckpt["spec"]`` becomes a ModelSpec and
+    ``ckpt["config"]`` a Config (None when the checkpoint was not written by training)."""
+    from .config import Config
+
+    path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
@@ -79,29 +104,32 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path}: not a readable fastkp checkpoint ({type(e).__name__}: {reason})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a fastkp checkpoint (no '{FORMAT}' marker)")
-    if ckpt.get("version") != VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {ckpt.get('version')} is not supported (expected {VERSION})")
+    if ckpt.get("version") not in (1, VERSION):
+        raise CheckpointError(f"{path}: checkpoint version {ckpt.get('version')} is not supported "
+                              f"(this fastkp reads versions 1 and {VERSION})")
     try:
-        ckpt["config"] = RunConfig.from_dict(ckpt["config"])
-    except (KeyError, TypeError) as e:
-        raise CheckpointError(f"{path}: checkpoint config is damaged ({e})") from None
+        if ckpt["version"] == 1:
+            ckpt = _upgrade_v1(ckpt)
+        ckpt["spec"] = ModelSpec.from_dict(ckpt["spec"])
+        if ckpt.get("config") is not None:
+            ckpt["config"] = Config.from_dict(ckpt["config"])
+    except (KeyError, TypeError, ValueError, FastkpError) as e:
+        raise CheckpointError(f"{path}: checkpoint description is damaged ({type(e).__name__}: {e})") from None
     return ckpt
 
 
-def build_model_from_config(config: RunConfig) -> torch.nn.Module:
+def build_model(spec: ModelSpec) -> torch.nn.Module:
     from .model import FastkpModel
 
-    if config.n_keypoints is not None:
-        return FastkpModel(config.arch, n_keypoints=config.n_keypoints)
-    return FastkpModel(config.arch, n_classes=len(config.vocab or []))
+    return FastkpModel(spec.arch, spec.heads)
 
 
-def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, RunConfig]:
-    """The trained model (eval mode) and its config from a checkpoint."""
+def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelSpec]:
+    """The trained model (eval mode) and its spec from a checkpoint."""
     ckpt = load_checkpoint(path, map_location)
-    model = build_model_from_config(ckpt["config"])
+    model = build_model(ckpt["spec"])
     try:
         model.load_state_dict(ckpt["model"])
     except (KeyError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: model weights do not match the saved config ({e})") from None
-    return model.eval(), ckpt["config"]
+        raise CheckpointError(f"{path}: model weights do not match the saved description ({e})") from None
+    return model.eval(), ckpt["spec"]

@@ -1,21 +1,23 @@
 """Models: a torchvision ResNet body with a fastai-style head.
 
-The head follows fastai's ``create_head``: concat pooling (max and average),
-then BatchNorm -> Dropout(0.25) -> Linear(2*nf, 512) -> ReLU -> BatchNorm ->
-Dropout(0.5) -> Linear(512, n_out). Keypoint models end in the fused
-``SigmoidRange(-1, 1)`` and return (B, K, 2) points in [-1, 1]; classifiers
-return (B, C) logits.
+Each target head gets fastai's ``create_head``: concat pooling (max and
+average), then BatchNorm -> Dropout(0.25) -> Linear(2*nf, 512) -> ReLU ->
+BatchNorm -> Dropout(0.5) -> Linear(512, n_out), then the head's own output
+layer (keypoints: the fused ``SigmoidRange(-1, 1)`` and a reshape to (B, K, 2);
+labels: none, raw logits).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
 
-from .nn import SigmoidRange
+from .errors import UsageError
+from .heads import Head, check_names
 
 ARCHS = ("resnet18", "resnet34", "resnet50")
 
@@ -41,32 +43,31 @@ def create_head(n_features: int, n_out: int) -> nn.Sequential:
 
 
 class FastkpModel(nn.Module):
-    """ResNet body + head. ``n_keypoints`` set: keypoint regressor; else classifier."""
+    """ResNet body + one fastai head per target head; ``forward`` returns one tensor per
+    head, in order (keypoints (B, K, 2) in [-1, 1], logits (B, C), ...)."""
 
-    def __init__(self, arch: str, n_keypoints: int | None = None, n_classes: int | None = None):
+    def __init__(self, arch: str, heads: Sequence[Head]):
         super().__init__()
         if arch not in ARCHS:
-            raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
-        if (n_keypoints is None) == (n_classes is None):
-            raise ValueError("give exactly one of n_keypoints and n_classes")
+            raise UsageError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
+        check_names(heads)
         resnet = getattr(torchvision.models, arch)(weights=None)
         n_features = resnet.fc.in_features
         self.body = nn.Sequential(*list(resnet.children())[:-2])
-        self.n_keypoints = n_keypoints
-        n_out = 2 * n_keypoints if n_keypoints is not None else n_classes
-        self.head = create_head(n_features, n_out)
-        self.y_range = SigmoidRange(-1.0, 1.0) if n_keypoints is not None else None
+        self.heads = nn.ModuleList(
+            nn.Sequential(*create_head(n_features, h.n_out), h.output_layer()) for h in heads)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        out = self.head(self.body(images))
-        if self.y_range is not None:
-            out = self.y_range(out).view(out.shape[0], -1, 2)
-        return out
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        features = self.body(images)
+        outs: list[torch.Tensor] = []
+        for head in self.heads:
+            outs.append(head(features))
+        return outs
 
     def param_groups(self) -> list[list[nn.Parameter]]:
         """fastai's ResNet split: stem..layer2, layer3..layer4, head."""
         body = list(self.body.children())
-        groups = [body[:6], body[6:], [self.head]]
+        groups = [body[:6], body[6:], [self.heads]]
         return [[p for m in g for p in m.parameters()] for g in groups]
 
     def freeze_body(self, frozen: bool = True) -> None:
@@ -79,19 +80,19 @@ class FastkpModel(nn.Module):
 
     def load_body_weights(self, path: str | Path) -> None:
         """Load a torchvision ResNet state dict (e.g. resnet18-f37072fd.pth) into the body."""
-        path = Path(path)
+        path = Path(path).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(
-                f"--weights {path}: no such file. Download the torchvision weights for this arch on a "
+            raise UsageError(
+                f"weights file {path}: no such file. Download the torchvision weights for this arch on a "
                 "machine with internet access (e.g. torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url) "
-                "and pass the local .pth file."
+                "and give the local .pth file."
             )
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises several types for a bad file
-            raise ValueError(f"--weights {path}: not a readable torch state dict ({e})") from None
+            raise UsageError(f"weights file {path}: not a readable torch state dict ({e})") from None
         if not isinstance(state, dict):
-            raise ValueError(f"--weights {path}: expected a state dict, got {type(state).__name__}")
+            raise UsageError(f"weights file {path}: expected a state dict, got {type(state).__name__}")
         # torchvision names: conv1, bn1, layer1..4, fc; the body is Sequential 0..7.
         names = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
         mapped = {}
@@ -105,6 +106,6 @@ class FastkpModel(nn.Module):
         except RuntimeError as e:  # shapes that differ
             problem = (str(e).strip().splitlines() or ["shape mismatch"])[-1].strip()
         if problem:
-            raise ValueError(
-                f"--weights {path}: does not fit this body ({problem}); is it the state dict of the same ResNet arch?"
+            raise UsageError(
+                f"weights file {path}: does not fit this body ({problem}); is it the state dict of the same ResNet arch?"
             )

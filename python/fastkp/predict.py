@@ -28,9 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import DatasetError
-from .export import DeployedModel, ExportError, ModelMetadata, load
-from .pipeline.reference import decode_rgb
+from . import heads as heads_mod
+from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
+from .export import DeployedModel, load
+from .heads import Head
+from .pipeline.decode import decode_rgb
+
+PROG = "fastkp.predict"
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".ppm", ".pgm", ".pnm")
 MAX_PLOTTED = 16
@@ -38,9 +42,10 @@ MAX_PLOTTED = 16
 
 @dataclass
 class Result:
-    """One image's answer: its pixels and the JSON record printed for it."""
+    """One image: its pixels, each head's answer, and the JSON record printed for it."""
 
     pixels: np.ndarray
+    answers: list[np.ndarray]
     record: dict
 
 
@@ -58,94 +63,79 @@ def collect_images(paths: Sequence[str]) -> list[str]:
     return out
 
 
-def _f32(v: float) -> float:
-    """The shortest decimal of a float32 value, as the C++ program prints it."""
-    return float(str(np.float32(v)))
+def make_record(path: str, hw: tuple[int, int], answers: Sequence[np.ndarray], heads: Sequence[Head]) -> dict:
+    """The JSON record of one image from its answer of each head."""
+    fields = heads_mod.merge(heads, [h.record(a) for h, a in zip(heads, answers)])
+    return {"image": path, "height": int(hw[0]), "width": int(hw[1]), **fields}
 
 
-def make_record(path: str, hw: tuple[int, int], output: np.ndarray, meta: ModelMetadata) -> dict:
-    """The JSON record of one image from its row of model output."""
-    record: dict = {"image": path, "height": int(hw[0]), "width": int(hw[1])}
-    if meta.keypoints:
-        record["keypoints"] = [[_f32(x), _f32(y)] for x, y in output.reshape(-1, 2)]
-    else:
-        record["labels"] = [label for label, p in zip(meta.vocab, output) if p > meta.threshold]
-        record["probabilities"] = {label: _f32(p) for label, p in zip(meta.vocab, output)}
-    return record
-
-
-def predict_image(model: DeployedModel, path: str) -> Result:
+def predict_image(model: DeployedModel, heads: Sequence[Head], path: str) -> Result:
     """Decode ``path`` (PIL, EXIF orientation applied, RGB) and run ``model`` on it."""
     pixels = decode_rgb(path)
-    output = model(torch.from_numpy(pixels)[None])[0].cpu().numpy()
-    return Result(pixels, make_record(path, pixels.shape[:2], output, model.metadata))
+    answers = [a[0].cpu().numpy() for a in model.answers(torch.from_numpy(pixels)[None])]
+    return Result(pixels, answers, make_record(path, pixels.shape[:2], answers, heads))
 
 
-def plot_results(results: Sequence[Result], meta: ModelMetadata, out: str | Path) -> None:
-    """Draw each image with its keypoints (dots) or labels (title) into one PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot_results(results: Sequence[Result], heads: Sequence[Head], out: str | Path) -> None:
+    """Draw each image with its answer into one PNG: keypoints as dots, labels in the title."""
+    from matplotlib.figure import Figure
 
     n = len(results)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 4 * rows), squeeze=False)
+    fig = Figure(figsize=(4 * cols, 4 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, r in zip(axes.flat, results):
         h, w = r.pixels.shape[:2]
         ax.imshow(r.pixels, extent=(0, w, h, 0))  # pixel corners at integers, as the keypoints
-        if meta.keypoints:
-            pts = np.asarray(r.record["keypoints"])
-            ax.scatter(pts[:, 0], pts[:, 1], s=30, c="red", edgecolors="white", linewidths=1)
-            ax.set_title(os.path.basename(r.record["image"]), fontsize=9)
-        else:
-            probs = r.record["probabilities"]
-            text = ", ".join(f"{lab} {probs[lab]:.2f}" for lab in r.record["labels"]) or "(no label)"
-            ax.set_title(f"{os.path.basename(r.record['image'])}\n{text}", fontsize=9)
+        ax.set_title(os.path.basename(r.record["image"]), fontsize=9)
+        for head, answer in zip(heads, r.answers):
+            head.draw_answer(ax, answer)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
-    plt.close(fig)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fastkp.predict", description=(
         "Run an exported fastkp model on images; print one JSON line per image."))
-    p.add_argument("model", help="TorchScript file or pt2 package written by python -m fastkp.export")
+    p.add_argument("model", type=Path, help="TorchScript file or pt2 package written by python -m fastkp.export")
     p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
-    p.add_argument("--plot", metavar="OUT.png", help=f"draw the first {MAX_PLOTTED} images with their answers")
+    p.add_argument("--plot", type=Path, metavar="OUT.png", help=f"draw the first {MAX_PLOTTED} images with their answers")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--threads", type=int, help="CPU threads for the model")
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
+def main(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     try:
-        model = load(args.model, args.device)
-    except (ExportError, RuntimeError) as e:
-        print(f"fastkp.predict: {e}", file=sys.stderr)
-        return 2
-    status = 0
+        model = load(args.model.expanduser(), args.device)
+    except RuntimeError as e:  # an unparsable --device
+        raise UsageError(f"--device {args.device}: {e}") from None
+    heads = model.metadata.head_objects()
+    status = EXIT_OK
     plotted: list[Result] = []
-    for path in collect_images(args.paths):
+    for path in collect_images([os.path.expanduser(p) for p in args.paths]):
         try:
-            result = predict_image(model, path)
+            result = predict_image(model, heads, path)
         except (DatasetError, ValueError) as e:
-            print(f"fastkp.predict: {e}", file=sys.stderr)
-            status = 1
+            print(f"{PROG}: {e}", file=sys.stderr)
+            status = EXIT_PARTIAL
             continue
         print(json.dumps(result.record, ensure_ascii=False), flush=True)
         if args.plot and len(plotted) < MAX_PLOTTED:
             plotted.append(result)
     if args.plot and plotted:
-        plot_results(plotted, model.metadata, args.plot)
+        plot_results(plotted, heads, args.plot.expanduser())
     return status
 
 
+def cli(argv: list[str] | None = None) -> int:
+    return run_cli(PROG, main, get_args_parser().parse_args(argv))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

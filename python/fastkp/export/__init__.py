@@ -2,8 +2,9 @@
 
 - :func:`export_checkpoint` (``python -m fastkp.export``): TorchScript or a
   ``torch.export`` + AOTInductor pt2 package of a :class:`DeployModule`, whose
-  ``forward`` takes uint8 (B, H, W, 3) RGB images of any size and returns
-  keypoints in input pixels or probabilities; metadata in ``extra/fastkp.json``.
+  ``forward`` takes uint8 (B, H, W, 3) RGB images of any size and returns one
+  answer per head (keypoints in input pixels, probabilities, ...); metadata in
+  ``extra/fastkp.json`` (version 2: a ``heads`` list).
 - :func:`load` / :func:`read_metadata`: run it or describe it from Python.
 - :func:`cmake_prefix_path`: where ``find_package(fastkp)`` finds the C++
   library ``fastkp::infer``.
@@ -15,14 +16,16 @@ from pathlib import Path
 
 from .exporter import deploy_module, export_checkpoint
 from .loader import DeployedModel, load
-from .metadata import ExportError, ModelMetadata, read_metadata
-from .module import DeployModule
+from ..errors import ExportError
+from .metadata import ModelMetadata, read_metadata
+from .module import DeployModule, MultiHeadDeployModule
 
 __all__ = [
     "DeployModule",
     "DeployedModel",
     "ExportError",
     "ModelMetadata",
+    "MultiHeadDeployModule",
     "cmake_prefix_path",
     "deploy_module",
     "export_checkpoint",

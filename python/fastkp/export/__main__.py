@@ -1,22 +1,26 @@
-"""``python -m fastkp.export CKPT --out model.pt [--format torchscript|pt2]``."""
+"""``python -m fastkp.export CKPT --out model.pt [--format torchscript|pt2]`` (``fastkp-export``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from ..checkpoint import CheckpointError
+from ..errors import run_cli
 from .exporter import export_checkpoint
 from .metadata import FORMATS
+
+PROG = "fastkp.export"
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fastkp.export", description=(
         "Export a fastkp checkpoint as one self-describing file: forward(uint8 (B, H, W, 3) RGB "
-        "images of any size) -> keypoints (B, K, 2) in input pixels or probabilities (B, C); "
-        "metadata in extra/fastkp.json."))
-    p.add_argument("checkpoint", help="checkpoint written by fastkp training (e.g. OUT/best.pth)")
-    p.add_argument("--out", required=True, help="output file (model.pt for TorchScript, model.pt2 for pt2)")
+        "images of any size) -> one answer per head (keypoints (B, K, 2) in input pixels, "
+        "probabilities (B, C), ...); metadata in extra/fastkp.json."))
+    p.add_argument("checkpoint", type=Path, help="checkpoint written by fastkp training (e.g. OUT/best.pth)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="output file (model.pt for TorchScript, model.pt2 for pt2)")
     p.add_argument("--format", choices=FORMATS, default="torchscript",
                    help="torchscript (default) or pt2: torch.export + AOTInductor package")
     p.add_argument("--no-freeze", dest="freeze", action="store_false",
@@ -27,18 +31,18 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = get_args_parser().parse_args(argv)
-    try:
-        meta = export_checkpoint(args.checkpoint, args.out, args.format, args.freeze, args.device)
-    except CheckpointError as e:
-        print(f"fastkp.export: {e}", file=sys.stderr)
-        return 2
-    what = f"{meta.n_keypoints} keypoints" if meta.keypoints else f"{len(meta.vocab)} labels"
-    print(f"wrote {args.out}: {meta.export_format}, {meta.arch} {meta.task} ({what}), "
+def main(args: argparse.Namespace) -> int:
+    out = args.out.expanduser()
+    meta = export_checkpoint(args.checkpoint.expanduser(), out, args.format, args.freeze, args.device)
+    heads = ", ".join(f"{h['name']} ({h['kind']})" for h in meta.heads)
+    print(f"wrote {out}: {meta.export_format}, {meta.arch} {meta.task}, heads {heads}, "
           f"input {meta.input_size[0]}x{meta.input_size[1]}")
     return 0
 
 
+def cli(argv: list[str] | None = None) -> int:
+    return run_cli(PROG, main, get_args_parser().parse_args(argv))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

@@ -6,21 +6,22 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import RunConfig, load_model
+from ..checkpoint import ModelSpec, load_model
+from ..errors import UsageError
 from .metadata import FORMATS, ModelMetadata, metadata_for
-from .module import DeployModule
+from .module import DeployModule, deploy_module_for
 from .pt2 import save_pt2
 from .torchscript import save_torchscript
 
 
 def deploy_module(checkpoint: str | Path, export_format: str = "torchscript",
-                  device: str = "cpu") -> tuple[DeployModule, ModelMetadata, RunConfig]:
+                  device: str = "cpu") -> tuple[DeployModule, ModelMetadata, ModelSpec]:
     """The eager DeployModule of a checkpoint, with the metadata its export will carry."""
     if export_format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}")
-    model, config = load_model(checkpoint)
-    meta = metadata_for(config, model, export_format, torch.device(device).type if export_format == "pt2" else "any")
-    return DeployModule(model, meta), meta, config
+        raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}")
+    model, spec = load_model(checkpoint)
+    meta = metadata_for(spec, export_format, torch.device(device).type if export_format == "pt2" else "any")
+    return deploy_module_for(model, meta), meta, spec
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, export_format: str = "torchscript",
@@ -30,7 +31,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, export_format: st
     CPU, same answers). CheckpointError for a bad checkpoint."""
     module, meta, _ = deploy_module(checkpoint, export_format, device)
     if export_format == "pt2":
-        save_pt2(module, meta, Path(out), torch.device(device), freeze)
+        save_pt2(module, meta, Path(out).expanduser(), torch.device(device), freeze)
     else:
-        save_torchscript(module, meta, Path(out), freeze)
+        save_torchscript(module, meta, Path(out).expanduser(), freeze)
     return meta

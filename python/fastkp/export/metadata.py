@@ -17,30 +17,29 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..checkpoint import RunConfig
+from .. import heads as heads_mod
+from ..checkpoint import ModelSpec
+from ..errors import ExportError, FastkpError
+from ..heads import Head
 
 FILE_NAME = "fastkp.json"
 RECORD = f"extra/{FILE_NAME}"
 MARKER = "fastkp-model"
-VERSION = 1
+VERSION = 2
 FORMATS = ("torchscript", "pt2")
 NOT_EXPORTED = " (a checkpoint? export it with python -m fastkp.export)"
-DEFAULT_THRESHOLD = 0.5  # classifiers whose checkpoint names no threshold
-
-
-class ExportError(Exception):
-    """A model file that is missing, corrupt, foreign, or unusable as asked; names the file."""
+_TUPLES = ("input_size", "mean", "std")
 
 
 @dataclass(frozen=True)
 class ModelMetadata:
-    """The deployed model: its task, network input and what its output means.
+    """The deployed model: its task, network input, and one entry per head in output order.
 
-    ``output`` is ``"keypoints"`` ((B, K, 2) float32 (x, y) in pixels of the input
-    images) or ``"probabilities"`` ((B, C) float32, one per ``vocab`` entry; a label
-    is predicted when its probability is above ``threshold``). ``device`` is where a
-    pt2 package runs (AOTInductor compiles for one device); TorchScript runs anywhere
-    (``"any"``).
+    ``heads`` holds each head's ``fastkp.json`` entry (``{"name", "kind", ...}``, see
+    :mod:`fastkp.heads`); the exported ``forward`` returns one tensor per head in that
+    order (the tensor itself for a single head). ``device`` is where a pt2 package runs
+    (AOTInductor compiles for one device); TorchScript runs anywhere (``"any"``).
+    Version-1 files (one ``output``) load as one head.
     """
 
     task: str
@@ -48,20 +47,16 @@ class ModelMetadata:
     input_size: tuple[int, int]  # network input (height, width); images of any size are resized to it
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
-    output: str
-    n_keypoints: int | None
-    y_range: tuple[float, float] | None
-    vocab: list[str] | None
-    threshold: float | None
+    heads: list[dict]
     export_format: str
     device: str
     resize: str
     fastkp_version: str
     torch_version: str
 
-    @property
-    def keypoints(self) -> bool:
-        return self.output == "keypoints"
+    def head_objects(self) -> list[Head]:
+        """The heads, rebuilt from their entries (to decode outputs and draw)."""
+        return [heads_mod.from_state(entry) for entry in self.heads]
 
     def to_json(self) -> str:
         d = {"format": MARKER, "version": VERSION, **asdict(self)}
@@ -76,53 +71,54 @@ class ModelMetadata:
             raise ExportError(f"{path}: {FILE_NAME} is not valid JSON ({e})") from None
         if not isinstance(d, dict) or d.get("format") != MARKER:
             raise ExportError(f"{path}: {FILE_NAME} lacks the '{MARKER}' marker: not a fastkp model")
-        if d.get("version") != VERSION:
+        if d.get("version") not in (1, VERSION):
             raise ExportError(f"{path}: fastkp model version {d.get('version')!r} is not supported "
-                              f"(this fastkp reads version {VERSION})")
+                              f"(this fastkp reads versions 1 and {VERSION})")
         try:
+            if d["version"] == 1:
+                d = _upgrade_v1(d)
             fields = {f: d[f] for f in cls.__dataclass_fields__}
             for k in _TUPLES:
-                if fields[k] is not None:
-                    fields[k] = tuple(fields[k])
+                fields[k] = tuple(fields[k])
+            # each entry as its head writes it: optional fields take their defaults
+            fields["heads"] = [heads_mod.from_state(e).export_entry() for e in fields["heads"]]
             meta = cls(**fields)
             meta.check()
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, FastkpError) as e:
             raise ExportError(f"{path}: {FILE_NAME} is damaged ({type(e).__name__}: {e})") from None
         return meta
 
     def check(self) -> None:
-        """ValueError unless the fields hold together as the loaders expect."""
-        if self.output not in ("keypoints", "probabilities"):
-            raise ValueError(f"output {self.output!r}")
+        """ValueError (or UsageError for a head) unless the fields hold together."""
         if self.export_format not in FORMATS:
             raise ValueError(f"export_format {self.export_format!r}")
         if len(self.input_size) != 2 or min(self.input_size) < 1 or len(self.mean) != 3 or len(self.std) != 3:
             raise ValueError("input_size, mean or std has the wrong length")
-        if self.keypoints and not (isinstance(self.n_keypoints, int) and self.n_keypoints >= 1):
-            raise ValueError(f"n_keypoints {self.n_keypoints!r}")
-        if not self.keypoints and not (self.vocab and isinstance(self.threshold, (int, float))):
-            raise ValueError("a classifier needs vocab and threshold")
+        if not isinstance(self.heads, list) or not all(isinstance(h, dict) for h in self.heads):
+            raise ValueError("heads must be a list of objects")
+        heads_mod.check_names(self.head_objects())
 
 
-_TUPLES = ("input_size", "mean", "std", "y_range")
+def _upgrade_v1(d: dict) -> dict:
+    """A version-1 record (one ``output``) as version 2: one head named as C++ names it."""
+    if d["output"] == "keypoints":
+        head = {"name": "keypoints", "kind": "keypoints", "n_keypoints": d["n_keypoints"], "y_range": d["y_range"]}
+    elif d["output"] == "probabilities":
+        head = {"name": "labels", "kind": "multilabel", "vocab": d["vocab"], "threshold": d["threshold"]}
+    else:
+        raise ValueError(f"output {d['output']!r}")
+    return {**d, "heads": [head]}
 
 
-def metadata_for(config: RunConfig, model: torch.nn.Module, export_format: str, device: str) -> ModelMetadata:
-    """The metadata of ``model`` (a FastkpModel) trained with ``config``."""
-    keypoints = config.n_keypoints is not None
-    y_range = (model.y_range.lo, model.y_range.hi) if keypoints else None
+def metadata_for(spec: ModelSpec, export_format: str, device: str) -> ModelMetadata:
+    """The metadata of a model trained as ``spec``."""
     return ModelMetadata(
-        task=config.task,
-        arch=config.arch,
-        input_size=tuple(int(v) for v in config.size),
-        mean=tuple(float(v) for v in config.mean),
-        std=tuple(float(v) for v in config.std),
-        output="keypoints" if keypoints else "probabilities",
-        n_keypoints=config.n_keypoints,
-        y_range=y_range,
-        vocab=None if keypoints else list(config.vocab or []),
-        threshold=None if keypoints else float(config.threshold if config.threshold is not None
-                                               else DEFAULT_THRESHOLD),
+        task=spec.task,
+        arch=spec.arch,
+        input_size=tuple(int(v) for v in spec.size),
+        mean=tuple(float(v) for v in spec.mean),
+        std=tuple(float(v) for v in spec.std),
+        heads=[h.export_entry() for h in spec.heads],
         export_format=export_format,
         device=device,
         resize="squash, bilinear, align_corners=False, no antialias",
@@ -147,7 +143,7 @@ def archive_kind(z: zipfile.ZipFile) -> str | None:
 
 def read_metadata(path: str | Path) -> ModelMetadata:
     """The metadata of an exported model file, without loading the network."""
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.is_file():
         raise ExportError(f"{path}: no such model file")
     try:

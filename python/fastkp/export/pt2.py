@@ -17,7 +17,8 @@ from torch.export import Dim
 from torch.export.pt2_archive import PT2ArchiveReader, PT2ArchiveWriter
 
 from ..atomic import atomic_writer
-from .metadata import RECORD, ExportError, ModelMetadata
+from ..errors import ExportError
+from .metadata import RECORD, ModelMetadata
 from .module import DeployModule
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 
 from ..atomic import atomic_writer
-from .metadata import FILE_NAME, ExportError, ModelMetadata
+from ..errors import ExportError
+from .metadata import FILE_NAME, ModelMetadata
 from .module import DeployModule
 
 

@@ -1,0 +1,134 @@
+"""The base of every head: what depends on the kind of target lives in its subclass.
+
+A model is a body plus a list of heads. Each head owns its output layer, its
+loss (computed in float32), its validation statistics and metrics, the
+constant-predictor baseline, decoding outputs for prediction, its entry in
+``fastkp.json``, its post-processing inside an exported model, and drawing.
+The learner, the loops and the exporter only ever call these methods.
+
+Validation statistics: :meth:`Head.batch_stats` returns tensors per batch; a
+0-d tensor is a sum (added over batches and ranks), any other is a per-image
+array (concatenated over batches and gathered from all ranks).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data import Sample
+from ..errors import UsageError
+
+NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+class Head:
+    """One kind of target. Subclasses set the class attributes and implement the methods."""
+
+    kind: ClassVar[str]
+    losses: ClassVar[tuple[str, ...]]  # the loss names it accepts; the first is the default
+    directions: ClassVar[dict[str, str]]  # metric -> "min" | "max": what its metrics mean
+    monitor: ClassVar[str]  # the metric that picks the best epoch by default
+
+    def __init__(self, name: str, *, loss: str | None = None, weight: float = 1.0):
+        if not NAME.fullmatch(name or ""):
+            raise UsageError(f"head name {name!r} must be letters, digits or '_'")
+        if loss is not None and loss not in self.losses:
+            raise UsageError(f"the {self.kind} head {name!r} " + (
+                f"takes loss {' / '.join(self.losses)}, not {loss!r}" if len(self.losses) > 1
+                else f"has one loss ({self.losses[0]}); no loss can be chosen (got {loss!r})"), setting="loss")
+        self.name = name
+        self.loss_name = loss or self.losses[0]
+        self.weight = float(weight)
+
+    # ---- the network -------------------------------------------------------------------
+    @property
+    def n_out(self) -> int:
+        """Outputs of the last linear layer."""
+        raise NotImplementedError
+
+    def output_layer(self) -> nn.Module:
+        """What follows the last linear layer (an activation, a reshape)."""
+        return nn.Identity()
+
+    def loader_args(self) -> dict[str, Any]:
+        """Extra ``build_loader`` arguments this head's targets need (a flip permutation)."""
+        return {}
+
+    # ---- training and validation -------------------------------------------------------
+    def loss(self, out: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def batch_stats(self, out: torch.Tensor, batch: dict[str, torch.Tensor],
+                    size: tuple[int, int]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def metrics(self, stats: dict[str, Any]) -> dict[str, float]:
+        """The final metrics from statistics reduced over the whole validation set."""
+        raise NotImplementedError
+
+    def columns(self) -> list[str]:
+        """The metrics shown in the table (all of them go to metrics.jsonl)."""
+        return list(self.directions)
+
+    def on_best(self, metrics: dict[str, float]) -> None:
+        """Called when an epoch became the best one (a classifier keeps its threshold)."""
+
+    def baseline(self, train: Sequence[Sample], valid: Sequence[Sample],
+                 size: tuple[int, int]) -> dict[str, float]:
+        """The metrics of the best constant prediction learnt from ``train``."""
+        raise NotImplementedError
+
+    # ---- prediction and export ---------------------------------------------------------
+    def predict(self, out: torch.Tensor, batch: dict[str, torch.Tensor],
+                size: tuple[int, int]) -> np.ndarray:
+        """Per-image answers as an exported model gives them (e.g. points in the source
+        image's pixels, probabilities), from network outputs of a loader batch."""
+        raise NotImplementedError
+
+    def deploy_layer(self) -> nn.Module:
+        """Scriptable ``forward(out, height, width)``: network output -> exported output for
+        input images of (height, width)."""
+        raise NotImplementedError
+
+    def record(self, answer: np.ndarray) -> dict[str, Any]:
+        """The JSON line fields of one image's exported answer (same as fastkp-infer's)."""
+        raise NotImplementedError
+
+    def export_entry(self) -> dict[str, Any]:
+        """This head's entry in ``fastkp.json``'s ``heads`` list."""
+        return {"name": self.name, "kind": self.kind}
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to rebuild the head (saved in checkpoints)."""
+        return {**self.export_entry(), "loss": self.loss_name, "weight": self.weight}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Head:
+        """The head from :meth:`state` or from an export entry (training fields defaulted)."""
+        raise NotImplementedError
+
+    def draw(self, ax, batch: dict[str, torch.Tensor], i: int, hw: tuple[int, int],
+             out: torch.Tensor | None = None) -> None:
+        """Draw image ``i``'s target (and, given the network output ``out``, the prediction)."""
+        raise NotImplementedError
+
+    def draw_answer(self, ax, answer: np.ndarray) -> None:
+        """Draw one image's exported answer over it (axes in the image's pixels)."""
+        raise NotImplementedError
+
+
+def f32(v: float) -> float:
+    """The shortest decimal of a float32 value, as fastkp-infer prints it."""
+    return float(str(np.float32(v)))
+
+
+def add_title(ax, text: str) -> None:
+    """Append a line to an axes' title (several heads may describe one image)."""
+    old = ax.get_title()
+    ax.set_title(f"{old}\n{text}" if old else text, fontsize=8)

@@ -1,0 +1,149 @@
+"""Keypoint heads: K (x, y) points, trained in [-1, 1] coordinates of the network input.
+
+The output layer is the fused ``SigmoidRange(-1, 1)`` reshaped to (B, K, 2). The
+loss covers labelled, visible coordinates only: ``mse`` (the book), ``l1`` (the
+"Modern Computer Vision with PyTorch" facial-keypoints chapter) or ``smooth_l1``
+(Huber-like, quadratic below ``SMOOTH_L1_BETA`` = 0.05 in [-1, 1] units, linear
+above). Exported models answer in pixels of the input image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import Sample
+from ..errors import UsageError
+from ..metrics import keypoint_metrics, keypoint_sums
+from ..nn import SigmoidRange
+from ..pipeline import transform_points
+from ..pipeline.geometry import denormalize_points, invert
+from .base import Head, f32
+
+SMOOTH_L1_BETA = 0.05
+Y_RANGE = (-1.0, 1.0)
+
+
+class PointsOutput(nn.Module):
+    """The fused sigmoid into ``y_range``, then (B, 2K) -> (B, K, 2)."""
+
+    def __init__(self, lo: float, hi: float):
+        super().__init__()
+        self.y_range = SigmoidRange(lo, hi)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.y_range(x).view(x.shape[0], -1, 2)
+
+
+class PixelPoints(nn.Module):
+    """Exported output: [-1, 1] points -> pixels of the (height, width) input image. The
+    resize inside the exported model is a squash, so normalised coordinates are the same
+    in the network input and in the input image."""
+
+    def forward(self, out: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        frame = torch.tensor([width, height], dtype=out.dtype, device=out.device)
+        return (out + 1.0) * 0.5 * frame
+
+
+def _normalised(samples: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Samples' points in [-1, 1] (0 where unlabelled) and their labelled mask."""
+    pts = np.stack([s.keypoints / np.array(s.size[::-1]) * 2 - 1 for s in samples])
+    return torch.from_numpy(np.nan_to_num(pts)).float(), torch.from_numpy(~np.isnan(pts).any(-1))
+
+
+class KeypointHead(Head):
+    kind = "keypoints"
+    losses = ("mse", "l1", "smooth_l1")
+    # rmse: per coordinate in [-1, 1] units (fastai's); rmse_px: point distance in input
+    # pixels; nme, pck: normalised by the target box diagonal (K > 1 only)
+    directions = {"rmse": "min", "rmse_px": "min", "nme": "min", "pck": "max"}
+    monitor = "rmse_px"
+
+    def __init__(self, name: str = "keypoints", *, n_keypoints: int, names: Sequence[str] | None = None,
+                 flip_index: Sequence[int] | None = None, loss: str | None = None, weight: float = 1.0):
+        super().__init__(name, loss=loss, weight=weight)
+        if int(n_keypoints) != n_keypoints or n_keypoints < 1:
+            raise UsageError(f"n_keypoints must be a positive int, got {n_keypoints!r}")
+        self.n_keypoints = int(n_keypoints)
+        for what, seq in (("names", names), ("flip_index", flip_index)):
+            if seq is not None and len(seq) != self.n_keypoints:
+                raise UsageError(f"{what} has {len(seq)} entries for {self.n_keypoints} keypoints")
+        self.names = list(names) if names is not None else None
+        self.flip_index = [int(i) for i in flip_index] if flip_index is not None else None
+
+    @property
+    def n_out(self) -> int:
+        return 2 * self.n_keypoints
+
+    def output_layer(self) -> nn.Module:
+        return PointsOutput(*Y_RANGE)
+
+    def loader_args(self) -> dict[str, Any]:
+        return {"flip_index": self.flip_index}
+
+    def loss(self, out, batch):
+        vis = batch["visible"].unsqueeze(-1).to(torch.float32)
+        pred, target = out.float(), batch["keypoints"]
+        if self.loss_name == "mse":
+            err = (pred - target).square()
+        elif self.loss_name == "l1":
+            err = (pred - target).abs()
+        else:
+            err = F.smooth_l1_loss(pred, target, reduction="none", beta=SMOOTH_L1_BETA)
+        return (err * vis).sum() / (2 * vis.sum()).clamp_min(1.0)
+
+    def batch_stats(self, out, batch, size):
+        return keypoint_sums(out, batch["keypoints"], batch["visible"], size)
+
+    def metrics(self, stats):
+        return keypoint_metrics(stats)
+
+    def columns(self) -> list[str]:
+        return list(self.directions) if self.n_keypoints > 1 else ["rmse", "rmse_px"]
+
+    def baseline(self, train, valid, size):
+        """Always predicting the mean labelled training point (resize only)."""
+        train_pts, train_vis = _normalised(train)
+        valid_pts, vis = _normalised(valid)
+        w = train_vis.unsqueeze(-1).float()
+        mean = ((train_pts * w).sum(0) / w.sum(0).clamp_min(1)).expand_as(valid_pts)
+        return keypoint_metrics(keypoint_sums(mean, valid_pts, vis, size))
+
+    def predict(self, out, batch, size):
+        px = denormalize_points(out.float().cpu().numpy(), size)
+        return transform_points(invert(batch["matrix"].double().cpu().numpy()), px)
+
+    def deploy_layer(self) -> nn.Module:
+        return PixelPoints()
+
+    def record(self, answer):
+        return {"keypoints": [[f32(x), f32(y)] for x, y in np.asarray(answer).reshape(-1, 2)]}
+
+    def export_entry(self):
+        return {**super().export_entry(), "n_keypoints": self.n_keypoints, "y_range": list(Y_RANGE),
+                "names": self.names}
+
+    def state(self):
+        return {**super().state(), "flip_index": self.flip_index}
+
+    @classmethod
+    def from_state(cls, state):
+        return cls(state["name"], n_keypoints=state["n_keypoints"], names=state.get("names"),
+                   flip_index=state.get("flip_index"), loss=state.get("loss"), weight=state.get("weight", 1.0))
+
+    def draw(self, ax, batch, i, hw, out=None):
+        vis = batch["visible"][i].cpu().numpy()
+        target = denormalize_points(batch["keypoints"][i].float().cpu().numpy(), hw)[vis]
+        ax.scatter(target[:, 0], target[:, 1], s=30, c="lime", marker="+", label="target")
+        if out is not None:
+            pred = denormalize_points(out[i].float().cpu().numpy(), hw)
+            ax.scatter(pred[:, 0], pred[:, 1], s=30, c="red", marker="x", label="prediction")
+
+    def draw_answer(self, ax, answer):
+        pts = np.asarray(answer).reshape(-1, 2)
+        ax.scatter(pts[:, 0], pts[:, 1], s=30, c="red", edgecolors="white", linewidths=1)
