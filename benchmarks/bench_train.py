@@ -31,7 +31,7 @@ def biwi(tmp_path_factory):
 
 def steps(learn: Learner, batches, n: int) -> int:
     """n training steps; returns the images seen."""
-    net = learn._net()
+    net = learn.training_net()
     net.train()
     seen = 0
     for batch in itertools.islice(batches, n):

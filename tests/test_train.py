@@ -53,6 +53,7 @@ def test_biwi_learns_better_than_the_constant_predictor(tmp_path):
         assert (tmp_path / "run" / png).stat().st_size > 1000
     pred = learn.predict([learn.valid_samples[0].path])[0]
     assert len(pred["keypoints"]) == 1 and all(0 <= v < 400 for v in pred["keypoints"][0])
+    assert pred["image"] == learn.valid_samples[0].path and (pred["height"], pred["width"]) == (240, 320)
 
 
 def test_pascal_learns_better_than_class_frequencies(tmp_path):
@@ -63,7 +64,7 @@ def test_pascal_learns_better_than_class_frequencies(tmp_path):
     history = learn.fine_tune(9, 1e-2, freeze_epochs=1)
     best = max(h["mAP"] for h in history)
     assert best > 1.5 * base["mAP"] and best > base["mAP"] + 0.05, (best, base)
-    assert 0.05 <= load_checkpoint(tmp_path / "run" / "best.pth")["config"].threshold <= 0.95
+    assert 0.05 <= load_checkpoint(tmp_path / "run" / "best.pth")["spec"].heads[0].threshold <= 0.95
     assert {"accuracy_multi", "mAP"} <= metrics_lines(tmp_path / "run")[0].keys()
 
 
@@ -183,7 +184,7 @@ def test_landmarks_with_local_weights(tmp_path):
               "--freeze-epochs", "0", "--out", tmp_path / "run")
     line = metrics_lines(tmp_path / "run")[0]
     assert {"rmse", "rmse_px", "nme", "pck"} <= line.keys() and 0 <= line["pck"] <= 1
-    assert load_checkpoint(tmp_path / "run" / "last.pth")["config"].flip_index is not None
+    assert load_checkpoint(tmp_path / "run" / "last.pth")["spec"].heads[0].flip_index is not None
 
 
 def test_weights_of_another_arch_are_refused(tmp_path, tiny_biwi):
@@ -218,3 +219,49 @@ def test_constant_baseline_ignores_unlabelled_points(tmp_path):
     d = (valid - mean) * np.array([40 / 2, 32 / 2])
     expected = np.sqrt(np.nanmean((d**2).sum(-1)))
     assert learn.constant_baseline()["rmse_px"] == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def tiny_pascal(tmp_path_factory) -> Path:
+    return make_pascal(tmp_path_factory.mktemp("tiny") / "pascal", n_images=24, size=(64, 64))
+
+
+def test_config_json_is_written_and_resume_names_each_changed_setting(tmp_path, tiny_biwi):
+    args = ["--data", tiny_biwi, *TINY, "--epochs", "0", "--freeze-epochs", "1", "--out", tmp_path]
+    train_cli(*args, "--loss", "smooth_l1", "--aug", "light", "--max-rotate", "5")
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert (cfg["task"], cfg["loss"], cfg["monitor"], cfg["bs"], cfg["size"]) == ("biwi", "smooth_l1", "rmse_px", 8,
+                                                                                  [32, 32])
+    assert (cfg["aug"]["do_flip"], cfg["aug"]["max_rotate"], cfg["aug"]["max_lighting"]) == (True, 5.0, 0.0)
+    assert load_checkpoint(tmp_path / "last.pth")["config"].to_dict() == cfg
+    line = one_error_line(train_cli(*args, "--loss", "l1", "--aug", "light", "--max-rotate", "5", "--bs", "4",
+                                    "--threads", "2", "--resume", check=False))
+    assert "loss: 'smooth_l1' there, 'l1' now" in line and "bs: 8 there, 4 now" in line and "threads" not in line
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--monitor", "accuracy"], "--monitor: cannot monitor 'accuracy'"),
+    (["--max-warp", "1.5"], "--max-warp: AugConfig.max_warp must be in [0, 1)"),
+    (["--bs", "0"], "--bs: bs must be an int >= 1"),
+])
+def test_bad_settings_name_their_flag(tiny_biwi, tmp_path, args, says):
+    line = one_error_line(train_cli("--data", tiny_biwi, *TINY, *args, "--out", tmp_path, check=False))
+    assert line.startswith("fastkp.train: error:") and says in line
+
+
+def test_a_loss_on_a_head_without_choice_is_refused(tiny_pascal, tmp_path):
+    res = train_cli("--task", "pascal", "--data", tiny_pascal, *TINY, "--loss", "l1", "--out", tmp_path, check=False)
+    assert res.returncode == 2 and "--loss: the multilabel head 'labels' has one loss" in one_error_line(res)
+
+
+def test_console_scripts_and_a_notebook_backend():
+    import sysconfig
+
+    scripts = Path(sysconfig.get_path("scripts"))
+    assert all((scripts / name).is_file() for name in ("fastkp-train", "fastkp-export", "fastkp-predict"))
+    res = subprocess.run([str(scripts / "fastkp-export"), "--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "usage: python -m fastkp.export" in res.stdout
+    code = ("import matplotlib; matplotlib.use('svg'); import fastkp.learner, fastkp.plots, fastkp.predict; "
+            "assert matplotlib.get_backend() == 'svg', matplotlib.get_backend()")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr

@@ -22,10 +22,6 @@ def active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def rank() -> int:
-    return dist.get_rank() if active() else 0
-
-
 def sum_dict(values: dict[str, torch.Tensor | float], device: torch.device) -> dict[str, float]:
     """Add up scalar sums across ranks (one all_reduce for all of them)."""
     keys = sorted(values)
@@ -35,6 +31,23 @@ def sum_dict(values: dict[str, torch.Tensor | float], device: torch.device) -> d
     return dict(zip(keys, vec.tolist()))
 
 
+def any_flag(flag: torch.Tensor) -> bool:
+    """Whether ``flag`` (a bool tensor) is set on any rank: one all_reduce, one host sync."""
+    value = flag.to(torch.int32)
+    if active():
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def union_keys(keys: list[str]) -> list[str]:
+    """The sorted union of every rank's ``keys``."""
+    if not active():
+        return sorted(set(keys))
+    out: list = [None] * dist.get_world_size()
+    dist.all_gather_object(out, keys)
+    return sorted({k for part in out for k in part})
+
+
 def gather_arrays(arrays: list, device: torch.device) -> list:
     """Concatenate per-rank lists of numpy arrays on every rank."""
     if not active():
@@ -42,11 +55,6 @@ def gather_arrays(arrays: list, device: torch.device) -> list:
     out: list = [None] * dist.get_world_size()
     dist.all_gather_object(out, arrays)
     return [a for part in out for a in part]
-
-
-def barrier() -> None:
-    if active():
-        dist.barrier()
 
 
 def shutdown() -> None:

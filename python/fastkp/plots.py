@@ -1,16 +1,19 @@
-"""PNG figures: a batch with its targets, targets vs predictions, loss curves, lr_find."""
+"""PNG figures: a batch with its targets, targets vs predictions, loss curves, lr_find.
+
+Figures are made with ``matplotlib.figure.Figure`` rather than pyplot, so that
+writing them never touches the backend a notebook has chosen."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from .heads import Head
 
 
 def to_rgb(images: torch.Tensor, mean, std) -> np.ndarray:
@@ -24,16 +27,11 @@ def _grid(n: int, max_n: int = 9):
     n = min(n, max_n)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3 * rows), squeeze=False)
+    fig = Figure(figsize=(3 * cols, 3 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     return fig, list(axes.flat)[:n]
-
-
-def _px(points: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """[-1, 1] -> pixels of an (H, W) image (pixel corner at 0)."""
-    h, w = hw
-    return (points + 1) / 2 * np.array([w, h])
 
 
 def _save(fig, path: str | Path) -> Path:
@@ -41,53 +39,39 @@ def _save(fig, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)
     return path
 
 
-def _label_text(vec: np.ndarray, vocab: list[str], threshold: float = 0.5) -> str:
-    return "; ".join(vocab[i] for i in np.flatnonzero(vec > threshold)) or "(none)"
-
-
-def show_batch(batch: dict, path, *, mean, std, vocab: list[str] | None = None) -> Path:
-    """A training batch with its (augmented) keypoints or labels."""
+def _images(batch: dict, mean, std) -> tuple[np.ndarray, Figure, list]:
     imgs = to_rgb(batch["images"], mean, std)
     fig, axes = _grid(len(imgs))
+    for ax, img in zip(axes, imgs):
+        ax.imshow(img)
+    return imgs, fig, axes
+
+
+def show_batch(batch: dict, heads: Sequence[Head], path, *, mean, std) -> Path:
+    """A training batch with its (augmented) targets, as each head draws them."""
+    imgs, fig, axes = _images(batch, mean, std)
     for i, ax in enumerate(axes):
-        ax.imshow(imgs[i])
-        if "keypoints" in batch:
-            vis = batch["visible"][i].cpu().numpy()
-            pts = _px(batch["keypoints"][i].cpu().numpy(), imgs[i].shape[:2])[vis]
-            ax.scatter(pts[:, 0], pts[:, 1], s=25, c="lime", marker="+")
-        if "labels" in batch and vocab:
-            ax.set_title(_label_text(batch["labels"][i].cpu().numpy(), vocab), fontsize=8)
+        for head in heads:
+            head.draw(ax, batch, i, imgs[i].shape[:2])
     return _save(fig, path)
 
 
-def show_results(batch: dict, preds: torch.Tensor, path, *, mean, std, vocab=None, threshold=0.5) -> Path:
-    """Validation images: targets (green +) against predictions (red x), or label sets."""
-    imgs = to_rgb(batch["images"], mean, std)
-    preds = preds.detach().float().cpu().numpy()
-    fig, axes = _grid(len(imgs))
+def show_results(batch: dict, outs: Sequence[torch.Tensor], heads: Sequence[Head], path, *, mean, std) -> Path:
+    """Validation images: each head draws its target against its prediction."""
+    imgs, fig, axes = _images(batch, mean, std)
     for i, ax in enumerate(axes):
-        ax.imshow(imgs[i])
-        hw = imgs[i].shape[:2]
-        if "keypoints" in batch:
-            vis = batch["visible"][i].cpu().numpy()
-            t = _px(batch["keypoints"][i].cpu().numpy(), hw)[vis]
-            p = _px(preds[i], hw)
-            ax.scatter(t[:, 0], t[:, 1], s=30, c="lime", marker="+", label="target")
-            ax.scatter(p[:, 0], p[:, 1], s=30, c="red", marker="x", label="prediction")
-        elif vocab:
-            truth = _label_text(batch["labels"][i].cpu().numpy(), vocab)
-            guess = _label_text(preds[i], vocab, threshold)
-            ax.set_title(f"{truth}\n→ {guess}", fontsize=8)
+        for head, out in zip(heads, outs):
+            head.draw(ax, batch, i, imgs[i].shape[:2], out)
     return _save(fig, path)
 
 
 def plot_losses(history: list[dict], batch_losses: list[float], path) -> Path:
     """Training loss per batch (smoothed) and validation loss per epoch."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     if batch_losses:
         b = np.asarray(batch_losses)
         smooth = np.convolve(b, np.ones(min(10, len(b))) / min(10, len(b)), mode="valid")
@@ -103,7 +87,8 @@ def plot_losses(history: list[dict], batch_losses: list[float], path) -> Path:
 
 
 def plot_lr_find(lrs: list[float], losses: list[float], suggestion: float, path) -> Path:
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.plot(lrs, losses)
     ax.axvline(suggestion, color="red", linestyle="--", label=f"suggested {suggestion:.2e}")
     ax.set_xscale("log")

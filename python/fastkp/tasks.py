@@ -1,4 +1,4 @@
-"""The three tasks: how to read their data, their book defaults and their demo.
+"""The three tasks: how to read their data, their heads, their book defaults and their demo.
 
 Book defaults (``--data`` given) follow the fastai book: Biwi at (240, 320)
 with resnet18 and ``fine_tune(3, 1e-2)``; PASCAL with resnet50,
@@ -15,12 +15,13 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import data
 from .data import synth
+from .heads import Head, KeypointHead, MultiLabelHead
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,12 @@ class Hyper:
 @dataclass(frozen=True)
 class Task:
     name: str
-    kind: str  # "keypoints" | "classification"
     book: Hyper
     demo: Hyper
-    read: Callable[[Path], dict[str, Any]]  # -> {"train", "valid", "vocab"?, "flip_index"?}
+    read: Callable[[Path], dict[str, Any]]  # -> {"train", "valid", "vocab"?, "flip_index"?, "names"?}
+    heads: Callable[[dict[str, Any], str | None], list[Head]]  # (what read returned, loss name) -> heads
     make_demo: Callable[[Path], None]
-    threshold: float | None = None
+    recipe: dict[str, Any] = field(default_factory=dict)  # settings of this task over the demo/book ones
 
 
 def _read_biwi(root: Path) -> dict[str, Any]:
@@ -59,30 +60,39 @@ def _read_landmarks(root: Path) -> dict[str, Any]:
     return {"train": train, "valid": valid, "flip_index": [int(i) for i in flip_index]}
 
 
+def _points(d: dict[str, Any], loss: str | None) -> list[Head]:
+    k = int(d["train"][0].keypoints.shape[0])
+    return [KeypointHead("keypoints", n_keypoints=k, flip_index=d.get("flip_index"), names=d.get("names"),
+                         loss=loss)]
+
+
+def _labels(threshold: float) -> Callable[[dict[str, Any], str | None], list[Head]]:
+    return lambda d, loss: [MultiLabelHead("labels", vocab=d["vocab"], threshold=threshold, loss=loss)]
+
+
 TASKS: dict[str, Task] = {
     "biwi": Task(
         "biwi",
-        "keypoints",
         book=Hyper("resnet18", (240, 320), 64, 3, 1, 1e-2),
         demo=Hyper("resnet18", (96, 128), 32, 8, 1, 1e-2),
         read=_read_biwi,
+        heads=_points,
         make_demo=lambda root: synth.make_biwi(root, persons=9, frames_per_person=150, seed=0),
     ),
     "pascal": Task(
         "pascal",
-        "classification",
         book=Hyper("resnet50", (224, 224), 64, 3, 4, 3e-3),
         demo=Hyper("resnet18", (96, 96), 32, 6, 1, 1e-2),
         read=_read_pascal,
+        heads=_labels(threshold=0.2),
         make_demo=lambda root: synth.make_pascal(root, n_images=800, seed=0),
-        threshold=0.2,
     ),
     "landmarks": Task(
         "landmarks",
-        "keypoints",
         book=Hyper("resnet18", (192, 192), 64, 3, 1, 1e-2),
         demo=Hyper("resnet18", (96, 96), 32, 6, 1, 1e-2),
         read=_read_landmarks,
+        heads=_points,
         make_demo=lambda root: synth.make_landmarks(root, n_images=800, k=5, seed=0),
     ),
 }

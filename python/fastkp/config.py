@@ -1,0 +1,153 @@
+"""One resolved configuration per run.
+
+Settings come from three layers, later ones winning: the task's demo settings
+(no data given) or the book's (data given); the task's recipe; explicit
+arguments (command-line flags or ``Learner`` keywords). Augmentation starts
+from a preset (``fastai``: fastai's ``aug_transforms`` defaults; ``light``: flip
+only; ``none``: resize only) and individual fields override it.
+
+The result, a frozen :class:`Config`, is written to ``OUT/config.json`` at the
+start of every run and stored in ``last.pth``; resuming compares every key
+except ``threads``, ``device`` and ``progress``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .atomic import atomic_writer
+from .errors import UsageError
+from .model import ARCHS
+from .pipeline import AugConfig
+from .tasks import TASKS
+
+VERSION = 1
+NOT_COMPARED = ("threads", "device", "progress")
+DEVICES = ("auto", "cpu", "cuda")
+AUG_PRESETS = {
+    "fastai": AugConfig(),
+    "light": AugConfig(max_rotate=0.0, min_zoom=1.0, max_zoom=1.0, max_warp=0.0, max_lighting=0.0),
+    "none": AugConfig(do_flip=False, max_rotate=0.0, min_zoom=1.0, max_zoom=1.0, max_warp=0.0, max_lighting=0.0),
+}
+AUG_FIELDS = ("do_flip", "max_rotate", "min_zoom", "max_zoom", "max_warp", "max_lighting", "min_scale", "pad_mode")
+# settings no task's demo or book fixes
+GENERIC = {"loss": None, "monitor": None, "amp": False, "channels_last": True, "compile": False, "seed": 0,
+           "weights": None, "aug": "fastai", "threads": None, "device": "auto", "progress": True}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting of a run (see the module docstring)."""
+
+    task: str
+    data: str | None  # None: the task's synthetic demo set
+    arch: str
+    size: tuple[int, int]  # network input (height, width)
+    bs: int
+    epochs: int
+    freeze_epochs: int
+    lr: float
+    loss: str | None  # None: the head's default (resolved once the heads exist)
+    monitor: str | None  # None: the first head's metric (idem)
+    amp: bool
+    channels_last: bool
+    compile: bool
+    seed: int
+    weights: str | None
+    aug: AugConfig
+    threads: int | None
+    device: str
+    progress: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {"version": VERSION, **d, "size": list(self.size), "aug": asdict(self.aug)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        if d.get("version") != VERSION:
+            raise UsageError(f"configuration version {d.get('version')!r} is not supported (expected {VERSION})")
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in d.items() if k in known}
+        return cls(**{**values, "size": tuple(values["size"]), "aug": AugConfig(**values["aug"])})
+
+    def write(self, path: str | Path) -> None:
+        """``config.json``, atomically."""
+        with atomic_writer(path) as f:
+            f.write((json.dumps(self.to_dict(), indent=1) + "\n").encode("utf-8"))
+
+    def differences(self, other: Config) -> list[str]:
+        """The keys (``aug.*`` for augmentation fields) whose values differ, except those
+        that may change between a run and its resumption."""
+        a, b = _flat(self.to_dict()), _flat(other.to_dict())
+        return [k for k in a.keys() | b.keys() if k not in NOT_COMPARED and a.get(k) != b.get(k)]
+
+
+def _flat(d: dict[str, Any]) -> dict[str, Any]:
+    aug = d.pop("aug")
+    return {**d, **{f"aug.{k}": v for k, v in aug.items()}}
+
+
+def _path(value: Any) -> str | None:
+    return None if value is None else str(Path(value).expanduser().resolve())
+
+
+def _aug(base: str | AugConfig, overrides: dict[str, Any]) -> AugConfig:
+    if isinstance(base, str):
+        if base not in AUG_PRESETS:
+            raise UsageError(f"unknown augmentation preset {base!r}; choose one of {', '.join(AUG_PRESETS)}")
+        base = AUG_PRESETS[base]
+    elif not isinstance(base, AugConfig):
+        raise UsageError(f"aug must be a preset name or an AugConfig, got {type(base).__name__}")
+    try:
+        return replace(base, **overrides)
+    except ValueError as e:  # AugConfig names the field: "AugConfig.max_warp must be ..."
+        field = re.search(r"AugConfig\.(\w+)", str(e))
+        raise UsageError(str(e), setting=field[1] if field else None) from None
+
+
+def _check(name: str, ok: bool, want: str, value: Any) -> None:
+    if not ok:
+        raise UsageError(f"{name} must be {want}, got {value!r}", setting=name)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` (CUDA when there is a GPU), ``cpu`` or ``cuda``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("device cuda was asked for but no CUDA device is available", setting="device")
+    return torch.device(device)
+
+
+def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) -> Config:
+    """The Config of ``task`` on ``data`` (None: the demo set); ``given`` holds explicit
+    settings (Config field names, plus AugConfig field names), None meaning "not given"."""
+    if task not in TASKS:
+        raise UsageError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    t = TASKS[task]
+    unknown = set(given) - {f.name for f in fields(Config)} - set(AUG_FIELDS)
+    if unknown:
+        raise UsageError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    given = {k: v for k, v in given.items() if v is not None}
+    hyper = asdict(t.demo if data is None else t.book)
+    s = {**GENERIC, **hyper, **t.recipe, **{k: v for k, v in given.items() if k not in AUG_FIELDS}}
+    aug = _aug(s.pop("aug"), {k: v for k, v in given.items() if k in AUG_FIELDS})
+    size = tuple(s["size"])
+    _check("arch", s["arch"] in ARCHS, f"one of {', '.join(ARCHS)}", s["arch"])
+    _check("size", len(size) == 2 and all(isinstance(v, int) and v >= 32 for v in size),
+           "two values of at least 32 pixels", size)
+    for name, low in (("bs", 1), ("epochs", 0), ("freeze_epochs", 0), ("seed", 0)):
+        _check(name, isinstance(s[name], int) and s[name] >= low, f"an int >= {low}", s[name])
+    _check("lr", isinstance(s["lr"], (int, float)) and s["lr"] > 0, "positive", s["lr"])
+    _check("device", s["device"] in DEVICES, f"one of {', '.join(DEVICES)}", s["device"])
+    _check("threads", s["threads"] is None or (isinstance(s["threads"], int) and s["threads"] >= 1),
+           "a positive int", s["threads"])
+    return Config(task=task, data=_path(data), **{**s, "size": size, "lr": float(s["lr"]),
+                                                 "weights": _path(s["weights"]), "aug": aug})

@@ -1,0 +1,46 @@
+"""What a run reports: console lines, one table row per epoch, ``metrics.jsonl``.
+
+Only rank 0 prints or writes; ``metrics.jsonl`` is rewritten whole (atomically)
+after every epoch, so it holds each epoch once, resumed runs included.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from .atomic import atomic_writer
+
+WIDTH = 14
+
+
+class Recorder:
+    def __init__(self, out: Path, rank: int, columns: Sequence[str]):
+        self.out = out
+        self.rank = rank
+        self.columns = ["epoch", "train_loss", "valid_loss", *columns, "time_s"]
+
+    def log(self, line: str) -> None:
+        """One line on stdout (through tqdm, so progress bars stay intact)."""
+        if self.rank == 0:
+            tqdm.write(line, file=sys.stdout)
+
+    def header(self) -> None:
+        self.log("  ".join(f"{c:>{WIDTH}}" for c in self.columns))
+
+    def row(self, metrics: dict) -> None:
+        cells = []
+        for c in self.columns:
+            v = metrics.get(c)
+            cells.append(f"{v:>{WIDTH}d}" if isinstance(v, int) else f"{v:>{WIDTH}.5f}" if isinstance(v, float)
+                         else f"{v!s:>{WIDTH}}")
+        self.log("  ".join(cells))
+
+    def write_metrics(self, history: list[dict]) -> None:
+        if self.rank == 0:
+            with atomic_writer(self.out / "metrics.jsonl") as f:
+                f.write("".join(json.dumps(h) + "\n" for h in history).encode("utf-8"))
