@@ -182,3 +182,12 @@ def test_tilde_is_the_home_folder(tmp_path, monkeypatch):
     assert cli(["pascal", "~/cli", "--n", "2", "--size", "32x32"]) == 0  # a quoted ~ in a shell
     assert _files(home / "api") == _files(home / "cli")
     assert not (tmp_path / "~").exists()
+
+
+def test_generators_show_progress_when_asked(tmp_path, capsys):
+    from fastkp.data.synth import make_pascal
+
+    make_pascal(tmp_path / "quiet", n_images=4, size=(32, 32))
+    assert capsys.readouterr().err == ""
+    make_pascal(tmp_path / "loud", n_images=4, size=(32, 32), progress=True)
+    assert "pascal demo set" in capsys.readouterr().err

@@ -58,8 +58,20 @@ def test_keypoint_metrics_in_pixels():
     assert all(v.dim() == 0 for v in stats.values())  # sums: added over batches and ranks
     m = head.metrics({k: float(v) for k, v in stats.items()})
     assert m["rmse_px"] == pytest.approx(1.0) and m["rmse"] == pytest.approx(2 / 128 / 2**0.5)
-    assert head.columns() == ["rmse", "rmse_px", "nme", "pck"]
-    assert KeypointHead(n_keypoints=1).columns() == ["rmse", "rmse_px"]
+    assert head.columns() == ["rmse", "rmse_px", "rmse_px_image", "nme", "pck"]
+    assert KeypointHead(n_keypoints=1).columns() == ["rmse", "rmse_px", "rmse_px_image"]
+
+
+def test_image_pixels_undo_each_images_resize():
+    """rmse_px_image: the input-pixel error mapped back through each image's matrix."""
+    head = KeypointHead(n_keypoints=1)
+    target = torch.zeros(2, 1, 2)
+    pred = target + torch.tensor([2 / 128, 2 / 96])  # (1, 1) network-input pixel off
+    matrix = torch.from_numpy(resize_matrix(np.array([[480, 640], [96, 64]]), (96, 128))).float()
+    batch = {"keypoints": target, "visible": torch.ones(2, 1, dtype=torch.bool), "matrix": matrix}
+    m = head.metrics({k: float(v) for k, v in head.batch_stats(pred, batch, (96, 128)).items()})
+    want = np.sqrt(((5**2 + 5**2) + (0.5**2 + 1**2)) / 2)  # (5, 5) source px, then (0.5, 1)
+    assert m["rmse_px"] == pytest.approx(2**0.5) and m["rmse_px_image"] == pytest.approx(want)
 
 
 def test_multilabel_metrics_gather_per_image_arrays():

@@ -92,3 +92,10 @@ def test_predict_module_entry_point(models, images):
     assert proc.returncode == 0, proc.stderr
     (record,) = json_lines(proc.stdout)
     assert list(record["probabilities"]) == VOCAB
+
+
+def test_predict_without_any_image_is_an_error(models, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no image here")
+    status, records, err = run_predict(capsys, models["keypoints"], tmp_path / "empty")
+    assert status == 2 and records == [] and err.startswith("fastkp.predict: error: no image in")

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from fastkp.schedule import (FINAL_DIV, OneCycle, Phase, Smoother, fine_tune_phases, one_cycle_at, one_cycle_phase,
-                             spread, suggest_rate, sweep_diverged, sweep_rate)
+from fastkp.schedule import (FINAL_DIV, OneCycle, Phase, Smoother, SuggestedLRs, fine_tune_phases, one_cycle_at,
+                             one_cycle_phase, spread, suggest_rates, sweep_diverged, sweep_rate)
 
 
 def sched_cos(start: float, end: float, pos: float) -> float:
@@ -92,5 +92,38 @@ def test_lr_find_pieces():
     assert s.add(2.0) == pytest.approx(2.0)  # debiased: the first value itself
     assert s.add(4.0) == pytest.approx((0.98 * 0.02 * 2 + 0.02 * 4) / (1 - 0.98**2))
     assert sweep_diverged(float("nan"), 1.0) and sweep_diverged(4.1, 1.0) and not sweep_diverged(3.9, 1.0)
-    assert suggest_rate([1e-4, 1e-3, 1e-2], [3.0, 1.0, float("nan")], 1e-7) == pytest.approx(1e-4)
-    assert suggest_rate([1e-4], [float("inf")], 1e-7) == 1e-7
+    assert suggest_rates([1e-4] * 20, [float("inf")] * 20, 100, 1e-7) == SuggestedLRs(1e-7, 1e-7, 1e-7)
+
+
+def sweep(loss_at) -> tuple[list[float], list[float]]:
+    lrs = [sweep_rate(i, 1e-7, 10.0, 100) for i in range(100)]
+    return lrs, [loss_at(math.log10(lr)) for lr in lrs]
+
+
+def test_suggestions_on_a_clean_valley():
+    """Flat to 1e-3, falling (fastest at first) to a minimum at 1e-1, then diverging."""
+    lrs, losses = sweep(lambda e: 1.0 if e < -3 else 0.2 + 0.8 * math.exp(-3 * (e + 3)) if e < -1 else
+                        0.2 + 5 * (e + 1))
+    s = suggest_rates(lrs, losses, 100, 1e-7)
+    assert s.minimum == pytest.approx(1e-2, rel=0.2)  # the rate at the minimum / 10
+    assert 1e-3 <= s.steep <= 1.2e-3  # the fall starts at its steepest
+    assert 3e-3 < s.valley < 3e-2  # past the first third of the fall
+
+
+def test_valley_is_sane_where_the_minimum_is_noise():
+    """The Biwi demo's shape: flat and noisy down to 1e-1, trains well at 1e-2; the noise
+    put the minimum (and minimum/10) at a tiny rate."""
+    noise = [0.0] * 100
+    noise[20] = -0.05  # the flat part's lowest point is noise at ~6e-6
+    lrs, losses = sweep(lambda e: 1.0 if e < -1.2 else 1.0 - 0.8 * (e + 1.2) if e < 0.3 else 0.0 + 9 * (e - 0.3))
+    losses = [v + n for v, n in zip(losses, noise)]
+    s = suggest_rates(lrs, losses, 100, 1e-7)
+    assert 1e-2 < s.valley < 1.0
+    assert s.steep > 1e-2
+
+
+def test_suggestions_stop_at_the_first_non_finite_loss():
+    lrs, losses = sweep(lambda e: 1.0 - 0.1 * (e + 7))
+    losses[60:] = [float("nan")] * 40
+    s = suggest_rates(lrs, losses, 100, 1e-7)
+    assert s.minimum == pytest.approx(lrs[59] / 10) and all(v < lrs[60] for v in s)

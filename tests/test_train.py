@@ -51,6 +51,7 @@ def test_biwi_learns_better_than_the_constant_predictor(tmp_path):
     assert {"train_loss", "valid_loss", "rmse", "rmse_px"} <= lines[0].keys()
     for png in ("show_batch.png", "show_results.png", "losses.png"):
         assert (tmp_path / "run" / png).stat().st_size > 1000
+    assert lines[0]["rmse_px_image"] > lines[0]["rmse_px"]  # 320x240 frames seen at 96x64
     pred = learn.predict([learn.valid_samples[0].path])[0]
     assert len(pred["keypoints"]) == 1 and all(0 <= v < 400 for v in pred["keypoints"][0])
     assert pred["image"] == learn.valid_samples[0].path and (pred["height"], pred["width"]) == (240, 320)
@@ -65,7 +66,7 @@ def test_pascal_learns_better_than_class_frequencies(tmp_path):
     best = max(h["mAP"] for h in history)
     assert best > 1.5 * base["mAP"] and best > base["mAP"] + 0.05, (best, base)
     assert 0.05 <= load_checkpoint(tmp_path / "run" / "best.pth")["spec"].heads[0].threshold <= 0.95
-    assert {"accuracy_multi", "mAP"} <= metrics_lines(tmp_path / "run")[0].keys()
+    assert {"accuracy_multi", "mAP", "threshold"} <= metrics_lines(tmp_path / "run")[0].keys()
 
 
 def test_kill_and_resume_ends_with_the_same_weights(tmp_path, tiny_biwi):
@@ -168,6 +169,7 @@ def test_nan_loss_stops_with_a_message_and_saves(tmp_path, tiny_biwi):
 def test_lr_find_saves_a_plot_and_suggests_a_rate(tmp_path, tiny_biwi):
     res = train_cli("--data", tiny_biwi, *TINY, "--lr-find", "--out", tmp_path)
     assert "suggested learning rate" in res.stdout
+    assert "lr_find: up to 100 steps" in res.stdout and "valley" in res.stdout and "recommended" in res.stdout
     assert (tmp_path / "lr_find.png").stat().st_size > 1000
     assert not (tmp_path / "last.pth").exists()  # the sweep trains nothing for keeps
 
@@ -228,7 +230,9 @@ def tiny_pascal(tmp_path_factory) -> Path:
 
 def test_config_json_is_written_and_resume_names_each_changed_setting(tmp_path, tiny_biwi):
     args = ["--data", tiny_biwi, *TINY, "--epochs", "0", "--freeze-epochs", "1", "--out", tmp_path]
-    train_cli(*args, "--loss", "smooth_l1", "--aug", "light", "--max-rotate", "5")
+    res = train_cli(*args, "--loss", "smooth_l1", "--aug", "light", "--max-rotate", "5")
+    assert "best rmse_px " in res.stdout and "(constant predictor " in res.stdout and "best.pth" in res.stdout
+    assert "rmse_px_image: pixels of the original images" in res.stdout
     cfg = json.loads((tmp_path / "config.json").read_text())
     assert (cfg["task"], cfg["loss"], cfg["monitor"], cfg["bs"], cfg["size"]) == ("biwi", "smooth_l1", "rmse_px", 8,
                                                                                   [32, 32])

@@ -112,9 +112,29 @@ def _aug(base: str | AugConfig, overrides: dict[str, Any]) -> AugConfig:
         raise UsageError(str(e), setting=field[1] if field else None) from None
 
 
+def parse_size(value: Any) -> tuple[int, ...]:
+    """(height, width) from 96 (square, as fastai's Resize(96)), "96", "96x128", (96, 128) or
+    ["96", "128"]; UsageError naming the setting otherwise."""
+    parts = [value] if isinstance(value, (int, str)) else list(value)
+    if len(parts) == 1 and isinstance(parts[0], str) and "x" in parts[0].lower():
+        parts = parts[0].lower().split("x")
+    try:
+        size = tuple(int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise UsageError(f"size must be H, HxW or H W in pixels, got {value!r}", setting="size") from None
+    return size * 2 if len(size) == 1 else size
+
+
 def _check(name: str, ok: bool, want: str, value: Any) -> None:
     if not ok:
         raise UsageError(f"{name} must be {want}, got {value!r}", setting=name)
+
+
+def for_model(task: str, arch: str, size: tuple[int, int]) -> Config:
+    """Settings to run a model that no training run describes (a checkpoint made elsewhere)."""
+    s = {k: v for k, v in GENERIC.items() if k != "aug"}
+    return Config(task=task, data=None, arch=arch, size=tuple(size), bs=32, epochs=0, freeze_epochs=0, lr=1e-3,
+                  aug=AugConfig(), **s)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -139,7 +159,7 @@ def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) ->
     hyper = asdict(t.demo if data is None else t.book)
     s = {**GENERIC, **hyper, **t.recipe, **{k: v for k, v in given.items() if k not in AUG_FIELDS}}
     aug = _aug(s.pop("aug"), {k: v for k, v in given.items() if k in AUG_FIELDS})
-    size = tuple(s["size"])
+    size = parse_size(s["size"])
     _check("arch", s["arch"] in ARCHS, f"one of {', '.join(ARCHS)}", s["arch"])
     _check("size", len(size) == 2 and all(isinstance(v, int) and v >= 32 for v in size),
            "two values of at least 32 pixels", size)

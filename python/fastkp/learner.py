@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from matplotlib.figure import Figure
 from torch.nn.parallel import DistributedDataParallel
 
 from . import distributed as dist
@@ -30,19 +31,20 @@ from . import heads as heads_mod
 from . import plots
 from .checkpoint import ModelSpec, load_checkpoint, save_checkpoint
 from .config import Config, resolve, resolve_device
-from .data import Sample, read_header
+from .data import Sample
 from .errors import CheckpointError, DatasetError, TrainingError, UsageError  # noqa: F401  (importable here)
-from .loop import FiniteGuard, endless, evaluate, lr_sweep, outputs, predictions, total_loss, train_one_epoch
-from .model import FastkpModel
+from .loop import FiniteGuard, endless, evaluate, lr_sweep, total_loss, train_one_epoch
 from .pipeline import build_loader
+from .predictor import Predictor
 from .recorder import Recorder
 from .runstate import RunState, check_resumable, seed_everything
-from .schedule import OneCycle, Phase, adamw, fine_tune_phases, one_cycle_phase
+from .schedule import OneCycle, Phase, SuggestedLRs, adamw, fine_tune_phases, one_cycle_phase, suggest_rates
 from .tasks import TASKS, ensure_demo
 
-__all__ = ["Learner", "TrainingError", "UsageError"]
+__all__ = ["Learner", "Predictor", "SuggestedLRs", "TrainingError", "UsageError", "load_learner"]
 
-class Learner:
+
+class Learner(Predictor):
     """Model + data + training for one task. ``settings`` are :class:`fastkp.config.Config`
     fields and ``AugConfig`` fields (``arch``, ``size``, ``bs``, ``amp``, ``aug``, ``loss``,
     ...); or pass a resolved ``config``."""
@@ -52,42 +54,29 @@ class Learner:
         cfg = config or resolve(task, data, **settings)
         self.task = TASKS[cfg.task]
         self.demo = cfg.data is None
-        root = ensure_demo(self.task) if self.demo else Path(cfg.data)
+        root = ensure_demo(self.task, progress=cfg.progress) if self.demo else Path(cfg.data)
         if not root.is_dir():
             raise DatasetError(f"{root}: data directory does not exist")
         self.data_dir = root
-        self.device = resolve_device(cfg.device)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        self.threads = cfg.threads or torch.get_num_threads()
-        self.out = Path(out).expanduser()
         seed_everything(cfg.seed)
-        self.rank, self.world = dist.init_from_env(self.device)
+        self.rank, self.world = dist.init_from_env(resolve_device(cfg.device))
 
         d = self.task.read(root)
         self.train_samples: list[Sample] = d["train"]
         self.valid_samples: list[Sample] = d["valid"]
-        self.heads = self.task.heads(d, cfg.loss)
-        monitor, self.direction = heads_mod.monitored(self.heads, cfg.monitor)
-        self.config = replace(cfg, loss=cfg.loss or self.heads[0].loss_name, monitor=monitor)
-        self.spec = ModelSpec(task=cfg.task, arch=cfg.arch, size=cfg.size, heads=self.heads)
+        heads = self.task.heads(d, cfg.loss)
+        monitor, self.direction = heads_mod.monitored(heads, cfg.monitor)
+        cfg = replace(cfg, loss=cfg.loss or heads[0].loss_name, monitor=monitor)
         if len(self.train_samples) < cfg.bs * self.world:
             raise DatasetError(f"{root}: {len(self.train_samples)} training samples cannot fill one batch of "
                                f"{cfg.bs} on each of {self.world} process(es); use a smaller batch size")
-
-        self.model = FastkpModel(cfg.arch, self.heads)
+        super().__init__(ModelSpec(task=cfg.task, arch=cfg.arch, size=cfg.size, heads=heads), cfg, out)
         if cfg.weights is not None:
             self.model.load_body_weights(cfg.weights)
-        self.model.to(self.device)
-        if cfg.channels_last:
-            self.model.to(memory_format=torch.channels_last)
         self.model.freeze_body(True)  # as fastai's vision_learner: train the head first
-        self._forward = torch.compile(self.model) if cfg.compile else self.model
         self._ddp: DistributedDataParallel | None = None
         self.opt = adamw(self.model.param_groups())
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and self.device.type == "cuda")
-        self.amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
-        self.load_dtype = self.amp_dtype if cfg.amp else torch.float32
         self.train_dl = self._loader(self.train_samples, train=True)
         self.valid_dl = self._loader(self.valid_samples, train=False)
         self.state = RunState()
@@ -104,13 +93,6 @@ class Learner:
                             aug=self.config.aug, device=self.device.type, dtype=self.load_dtype,
                             num_threads=max(1, self.threads), seed=self.config.seed, shard_id=self.rank,
                             num_shards=self.world, **extra)
-
-    def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.config.amp)
-
-    def _images(self, batch: dict) -> torch.Tensor:
-        """The loader emits channels_last; NCHW training gets a contiguous copy."""
-        return batch["images"] if self.config.channels_last else batch["images"].contiguous()
 
     def log(self, line: str) -> None:
         """Print a line (rank 0 only, without breaking progress bars)."""
@@ -159,6 +141,9 @@ class Learner:
             self.log(f"{self.out / 'last.pth'} already holds all {total} epochs of this run; nothing to do")
             return self.history
         first = list(itertools.accumulate([p.epochs for p in phases], initial=0))
+        for head in self.heads:
+            if legend := head.legend(self.config.size):
+                self.log(legend)
         self.recorder.header()
         guard = FiniteGuard(self.model, self.device)
         for i, phase in enumerate(phases):
@@ -172,6 +157,7 @@ class Learner:
             for _ in range(max(start, first[i]), first[i + 1]):
                 self._epoch(sched, plan, guard)
         self._final_plots()
+        self._summary()
         return self.history
 
     def _resume(self, plan: list[dict]) -> dict:
@@ -207,9 +193,10 @@ class Learner:
         self.state.epoch += 1
         self.state.history.append(metrics)
         improved = self.state.improved(metrics, self.config.monitor, self.direction)
-        if improved:
-            for head, part in zip(self.heads, parts):
-                head.on_best(part)
+        for note in [head.on_best(part) for head, part in zip(self.heads, parts)] if improved else []:
+            if note:
+                self.log(note)
+        metrics.update(heads_mod.merge(self.heads, [h.epoch_info() for h in self.heads]))
         self.recorder.row(metrics)
         if self.rank == 0:
             state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
@@ -238,9 +225,6 @@ class Learner:
         raise guard.failure(self.state.epoch, path, self.out / "last.pth")
 
 
-    def _outputs(self, loader):
-        return outputs(self.model, self._forward, loader, self._autocast, self._images)
-
     def _validate(self) -> tuple[dict[str, float], list[dict[str, float]]]:
         return evaluate(self._outputs(self.valid_dl), self.heads, self.config.size, self.device)
 
@@ -253,47 +237,64 @@ class Learner:
         return heads_mod.merge(self.heads, [h.baseline(self.train_samples, self.valid_samples, self.config.size)
                                             for h in self.heads])
 
-    def predict(self, paths: list[str | Path]) -> list[dict]:
-        """One record per image file, the fields ``fastkp.predict`` prints (keypoints in the
-        file's pixels, labels and probabilities, ...)."""
-        samples = [Sample(str(Path(p).expanduser()), read_header(p).size) for p in paths]
-        loader = build_loader(samples, size=self.config.size, batch_size=min(self.config.bs, len(samples)),
-                              train=False, device=self.device.type, dtype=self.load_dtype,
-                              num_threads=max(1, self.threads))
-        return predictions(self._outputs(loader), samples, self.heads, self.config.size)
-
-    def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100) -> float:
-        """fastai's lr_find on the current (frozen or not) model: saves lr_find.png, restores
-        the weights and optimizer, returns the suggested rate."""
+    def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100) -> SuggestedLRs:
+        """fastai's lr_find on the current (frozen or not) model: plots the sweep (lr_find.png,
+        and inline in a notebook), restores the weights and optimizer, returns the suggestions."""
+        self.log(f"lr_find: up to {num_it} steps at rates from {start_lr:g} to {end_lr:g} "
+                 "(stops early when the loss diverges)")
         saved = copy.deepcopy({"model": self.model.state_dict(), "opt": self.opt.state_dict()})
         net = self.training_net()
         net.train()
         batches = endless(self.train_dl, first_epoch=10_000)
-        lrs, losses, suggestion = lr_sweep(lambda batch: self.train_step(net, batch), batches, self.opt,
-                                           start_lr=start_lr, end_lr=end_lr, num_it=num_it, device=self.device,
-                                           world=self.world, progress=self.config.progress and self.rank == 0)
+        lrs, losses = lr_sweep(lambda batch: self.train_step(net, batch), batches, self.opt, start_lr=start_lr,
+                               end_lr=end_lr, num_it=num_it, device=self.device, world=self.world,
+                               progress=self.config.progress and self.rank == 0)
         self.model.load_state_dict(saved["model"])
         self.opt.load_state_dict(saved["opt"])
+        suggested = suggest_rates(lrs, losses, num_it, fallback=start_lr)
         if self.rank == 0:
-            plots.plot_lr_find(lrs, losses, suggestion, self.out / "lr_find.png")
-        return suggestion
+            plots.show_inline(plots.plot_lr_find(lrs, losses, suggested, self.out / "lr_find.png"))
+        return suggested
 
-
-    def show_batch(self, path: str | Path | None = None) -> Path:
-        """A training batch with its augmented targets, as a PNG."""
+    def show_batch(self, path: str | Path | None = None) -> Figure:
+        """A training batch with its augmented targets (written as a PNG, returned)."""
         self.train_dl.set_epoch(0)
         batch = next(iter(self.train_dl))
         return plots.show_batch(batch, self.heads, path or self.out / "show_batch.png", mean=self.spec.mean,
                                 std=self.spec.std)
 
-    def show_results(self, path: str | Path | None = None) -> Path:
-        """Validation images with targets and predictions, as a PNG."""
+    def show_results(self, paths: list[str | Path] | None = None, path: str | Path | None = None) -> Figure:
+        """Validation images (or the given files) with targets and predictions (written as a
+        PNG, returned)."""
+        if paths is not None:
+            return super().show_results(paths, path)
         batch, outs = next(self._outputs(self.valid_dl))
         return plots.show_results(batch, outs, self.heads, path or self.out / "show_results.png",
                                   mean=self.spec.mean, std=self.spec.std)
+
+    def plot_losses(self, path: str | Path | None = None) -> Figure:
+        """Training loss per batch and per epoch, validation loss per epoch."""
+        return plots.plot_losses(self.history, self.state.batch_losses, path or self.out / "losses.png")
 
     def _final_plots(self) -> None:
         if self.rank == 0:
             self.show_batch()
             self.show_results()
-            plots.plot_losses(self.history, self.state.batch_losses, self.out / "losses.png")
+            self.plot_losses()
+
+    def _summary(self) -> None:
+        """One line at the end of a run: the best epoch against the constant predictor."""
+        monitor, best = self.config.monitor, self.state.best
+        if best is None:
+            self.log(f"no epoch gave a finite {monitor}; nothing was saved as best.pth")
+            return
+        epoch = next(h["epoch"] for h in self.history if h.get(monitor) == best)
+        base = self.constant_baseline().get(monitor)
+        versus = f" (constant predictor {base:.4g})" if base is not None else ""
+        self.log(f"best {monitor} {best:.4g} at epoch {epoch}{versus}; model: {self.out / 'best.pth'}")
+
+
+def load_learner(checkpoint: str | Path, *, device: str = "auto", out: str | Path | None = None) -> Predictor:
+    """A trained model from a checkpoint, without its data: ``predict``, ``show_results`` on
+    given files, ``export``, ``save``/``load``."""
+    return Predictor.from_checkpoint(checkpoint, device=device, out=out)

@@ -27,7 +27,7 @@ from . import heads as heads_mod
 from .data import Sample
 from .errors import TrainingError
 from .heads import Head
-from .schedule import Smoother, suggest_rate, sweep_diverged, sweep_rate
+from .schedule import Smoother, sweep_diverged, sweep_rate
 
 CHECK_EVERY = 50
 Batch = dict[str, torch.Tensor]
@@ -175,10 +175,10 @@ def endless(loader, first_epoch: int) -> Iterator[Batch]:
 
 def lr_sweep(step: Callable[[Batch], torch.Tensor], batches: Iterator[Batch], opt: torch.optim.Optimizer, *,
              start_lr: float, end_lr: float, num_it: int, device: torch.device, world: int,
-             progress: bool) -> tuple[list[float], list[float], float]:
+             progress: bool) -> tuple[list[float], list[float]]:
     """fastai's LRFinder: exponentially growing rates, one step each, until ``num_it`` steps
     or divergence; every rank follows the rank-averaged loss so all stop together. Returns
-    (rates, smoothed losses, suggested rate)."""
+    (rates, smoothed losses)."""
     lrs: list[float] = []
     losses: list[float] = []
     smoother, best = Smoother(), float("inf")
@@ -194,4 +194,4 @@ def lr_sweep(step: Callable[[Batch], torch.Tensor], batches: Iterator[Batch], op
         best = min(best, smooth)
         if sweep_diverged(smooth, best):
             break
-    return lrs, losses, suggest_rate(lrs, losses, start_lr)
+    return lrs, losses

@@ -6,6 +6,7 @@ writing them never touches the backend a notebook has chosen."""
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,9 @@ import torch
 from matplotlib.figure import Figure
 
 from .heads import Head
+from .schedule import SuggestedLRs
+
+MAX_SHOWN = 9  # images in show_batch / show_results
 
 
 def to_rgb(images: torch.Tensor, mean, std) -> np.ndarray:
@@ -23,7 +27,7 @@ def to_rgb(images: torch.Tensor, mean, std) -> np.ndarray:
     return x.clamp(0, 1).permute(0, 2, 3, 1).numpy()
 
 
-def _grid(n: int, max_n: int = 9):
+def _grid(n: int, max_n: int = MAX_SHOWN):
     n = min(n, max_n)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
@@ -34,12 +38,25 @@ def _grid(n: int, max_n: int = 9):
     return fig, list(axes.flat)[:n]
 
 
-def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
+def _save(fig: Figure, path: str | Path) -> Figure:
+    """Write ``fig`` as a PNG and return it (a notebook shows a returned figure inline)."""
+    path = Path(path).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    return path
+    return fig
+
+
+def show_inline(fig: Figure) -> None:
+    """Display ``fig`` when running in a Jupyter kernel (for calls that return something else)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        display(fig)
 
 
 def _images(batch: dict, mean, std) -> tuple[np.ndarray, Figure, list]:
@@ -50,7 +67,7 @@ def _images(batch: dict, mean, std) -> tuple[np.ndarray, Figure, list]:
     return imgs, fig, axes
 
 
-def show_batch(batch: dict, heads: Sequence[Head], path, *, mean, std) -> Path:
+def show_batch(batch: dict, heads: Sequence[Head], path, *, mean, std) -> Figure:
     """A training batch with its (augmented) targets, as each head draws them."""
     imgs, fig, axes = _images(batch, mean, std)
     for i, ax in enumerate(axes):
@@ -59,16 +76,21 @@ def show_batch(batch: dict, heads: Sequence[Head], path, *, mean, std) -> Path:
     return _save(fig, path)
 
 
-def show_results(batch: dict, outs: Sequence[torch.Tensor], heads: Sequence[Head], path, *, mean, std) -> Path:
-    """Validation images: each head draws its target against its prediction."""
+def show_results(batch: dict, outs: Sequence[torch.Tensor], heads: Sequence[Head], path, *, mean, std) -> Figure:
+    """Images with each head's prediction against its target (where the batch has one),
+    and one legend for the figure."""
     imgs, fig, axes = _images(batch, mean, std)
     for i, ax in enumerate(axes):
         for head, out in zip(heads, outs):
             head.draw(ax, batch, i, imgs[i].shape[:2], out)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=len(handles), fontsize=8)
+        fig.tight_layout(rect=(0, 0.05, 1, 1))
     return _save(fig, path)
 
 
-def plot_losses(history: list[dict], batch_losses: list[float], path) -> Path:
+def plot_losses(history: list[dict], batch_losses: list[float], path) -> Figure:
     """Training loss per batch (smoothed) and validation loss per epoch."""
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
@@ -86,13 +108,23 @@ def plot_losses(history: list[dict], batch_losses: list[float], path) -> Path:
     return _save(fig, path)
 
 
-def plot_lr_find(lrs: list[float], losses: list[float], suggestion: float, path) -> Path:
+def plot_lr_find(lrs: list[float], losses: list[float], suggested: SuggestedLRs, path) -> Figure:
+    """The sweep's smoothed loss against the rate, with the three suggestions marked."""
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     ax.plot(lrs, losses)
-    ax.axvline(suggestion, color="red", linestyle="--", label=f"suggested {suggestion:.2e}")
+    for (name, lr), colour in zip(suggested._asdict().items(), ("red", "grey", "orange")):
+        ax.axvline(lr, color=colour, linestyle="--", label=f"{name} {lr:.2e}")
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("smoothed loss")
     ax.legend()
     return _save(fig, path)
+
+
+def unique_titles(paths: Sequence[str]) -> list[str]:
+    """Each path relative to the folder all of them share (file names alone may repeat)."""
+    if len(paths) < 2:
+        return [Path(p).name for p in paths]
+    root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    return [os.path.relpath(os.path.abspath(p), root) for p in paths]

@@ -1,17 +1,18 @@
 """``python -m fastkp.predict MODEL PATH... [--plot OUT.png]``: run an exported model on images.
 
 MODEL is a TorchScript file or pt2 package from ``python -m fastkp.export``;
-PATH a file or a folder (searched recursively for .jpg .jpeg .ppm .pgm .pnm,
-sorted). Prints one JSON line per image, the lines the C++ ``fastkp-infer``
-prints::
+PATH a file or a folder (searched recursively for .jpg .jpeg .png .ppm .pgm
+.pnm, sorted). Prints one JSON line per image, the lines the C++
+``fastkp-infer`` prints: ``image``, ``height``, ``width``, then each head's
+fields (``fastkp.heads``)::
 
-    {"image": P, "height": H, "width": W, "keypoints": [[x, y], ...]}
+    {"image": P, "height": H, "width": W, "keypoints": [[x, y], ...], "names": [...]}
     {"image": P, "height": H, "width": W, "labels": [...], "probabilities": {"label": p, ...}}
 
 Keypoints are in pixels of the image as displayed (EXIF orientation applied),
 origin at its top-left corner; a label is listed when its probability is above
-the model's threshold. Exit status: 0, 1 if some image failed (one stderr line
-each), 2 for bad usage or an unusable model.
+the model's threshold. Exit status (``fastkp.errors``): 0, 1 if some image failed
+(one stderr line each), 2 for bad usage, an unusable model or no image at all.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
 from .export import DeployedModel, load
 from .heads import Head
 from .pipeline.decode import decode_rgb
+from .plots import unique_titles
 
 PROG = "fastkp.predict"
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".ppm", ".pgm", ".pnm")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pnm")
 MAX_PLOTTED = 16
 
 
@@ -87,10 +89,11 @@ def plot_results(results: Sequence[Result], heads: Sequence[Head], out: str | Pa
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
-    for ax, r in zip(axes.flat, results):
+    titles = unique_titles([r.record["image"] for r in results])
+    for ax, r, title in zip(axes.flat, results, titles):
         h, w = r.pixels.shape[:2]
         ax.imshow(r.pixels, extent=(0, w, h, 0))  # pixel corners at integers, as the keypoints
-        ax.set_title(os.path.basename(r.record["image"]), fontsize=9)
+        ax.set_title(title, fontsize=9)
         for head, answer in zip(heads, r.answers):
             head.draw_answer(ax, answer)
     fig.tight_layout()
@@ -118,7 +121,10 @@ def main(args: argparse.Namespace) -> int:
     heads = model.metadata.head_objects()
     status = EXIT_OK
     plotted: list[Result] = []
-    for path in collect_images([os.path.expanduser(p) for p in args.paths]):
+    images = collect_images([os.path.expanduser(p) for p in args.paths])
+    if not images:
+        raise UsageError(f"no image in {' '.join(args.paths)} (looked for {' '.join(IMAGE_SUFFIXES)})")
+    for path in images:
         try:
             result = predict_image(model, heads, path)
         except (DatasetError, ValueError) as e:

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from .atomic import atomic_writer
 
 WIDTH = 14
+FORMATS = {"time_s": ".1f", "threshold": ".2f"}  # other floats: .5f
 
 
 class Recorder:
@@ -36,8 +37,10 @@ class Recorder:
         cells = []
         for c in self.columns:
             v = metrics.get(c)
-            cells.append(f"{v:>{WIDTH}d}" if isinstance(v, int) else f"{v:>{WIDTH}.5f}" if isinstance(v, float)
-                         else f"{v!s:>{WIDTH}}")
+            if isinstance(v, float):
+                cells.append(f"{v:>{WIDTH}{FORMATS.get(c, '.5f')}}")
+            else:
+                cells.append(f"{v:>{WIDTH}d}" if isinstance(v, int) else f"{v!s:>{WIDTH}}")
         self.log("  ".join(cells))
 
     def write_metrics(self, history: list[dict]) -> None:

@@ -6,14 +6,16 @@
 - :func:`one_cycle_at`: rate and momentum (Adam's beta1) at a position in a phase;
   :class:`OneCycle` applies them to an optimizer step by step.
 - lr_find: :func:`sweep_rate`, :class:`Smoother`, :func:`sweep_diverged`,
-  :func:`suggest_rate`.
+  :func:`suggest_rates` (valley, minimum, steep).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import numpy as np
 import torch
 
 FINAL_DIV = 1e5  # the last rate of a cycle is lr_max / FINAL_DIV
@@ -132,7 +134,41 @@ def sweep_diverged(smooth: float, best: float) -> bool:
     return not math.isfinite(smooth) or smooth > 4 * best
 
 
-def suggest_rate(lrs: list[float], losses: list[float], fallback: float) -> float:
-    """The rate at the smoothed loss's minimum, divided by 10."""
-    finite = [(lr, v) for lr, v in zip(lrs, losses) if math.isfinite(v)]
-    return min(finite, key=lambda t: t[1])[0] / 10 if finite else fallback
+class SuggestedLRs(NamedTuple):
+    """lr_find's suggestions, as fastai names them; ``valley`` is the one to use."""
+
+    valley: float
+    minimum: float
+    steep: float
+
+
+def _valley(lrs: np.ndarray, losses: np.ndarray) -> float:
+    """fastai's valley: the longest run of decreasing losses (as a subsequence); the rate a
+    little past its first third."""
+    n = len(losses)
+    run = [1] * n  # length of the longest decreasing subsequence ending at i
+    end = 0
+    for i in range(1, n):
+        for j in range(i):
+            if losses[i] < losses[j]:
+                run[i] = max(run[i], run[j] + 1)
+        if run[i] > run[end]:
+            end = i
+    start = end - run[end]
+    third = (end - start) / 3
+    return float(lrs[max(0, start + int(third) + int(third / 2))])
+
+
+def suggest_rates(lrs: list[float], losses: list[float], num_it: int, fallback: float) -> SuggestedLRs:
+    """fastai's suggestions over the smoothed losses of the sweep, leaving out its first
+    tenth and last five steps and everything from the first non-finite loss on:
+    ``minimum`` = rate at the lowest loss / 10, ``steep`` = rate where the loss falls
+    fastest against log(rate), ``valley`` as :func:`_valley`."""
+    lr, loss = np.asarray(lrs[num_it // 10:-5], float), np.asarray(losses[num_it // 10:-5], float)
+    bad = np.flatnonzero(~np.isfinite(loss))
+    if bad.size:
+        lr, loss = lr[:bad[0]], loss[:bad[0]]
+    if len(loss) < 2:
+        return SuggestedLRs(fallback, fallback, fallback)
+    slopes = np.diff(loss) / np.diff(np.log(lr))
+    return SuggestedLRs(_valley(lr, loss), float(lr[np.argmin(loss)]) / 10, float(lr[np.argmin(slopes)]))

@@ -41,7 +41,7 @@ class Task:
     demo: Hyper
     read: Callable[[Path], dict[str, Any]]  # -> {"train", "valid", "vocab"?, "flip_index"?, "names"?}
     heads: Callable[[dict[str, Any], str | None], list[Head]]  # (what read returned, loss name) -> heads
-    make_demo: Callable[[Path], None]
+    make_demo: Callable[[Path, bool], None]  # (root, progress bar?)
     recipe: dict[str, Any] = field(default_factory=dict)  # settings of this task over the demo/book ones
 
 
@@ -57,7 +57,8 @@ def _read_pascal(root: Path) -> dict[str, Any]:
 
 def _read_landmarks(root: Path) -> dict[str, Any]:
     train, valid, flip_index = data.load_landmarks(root)
-    return {"train": train, "valid": valid, "flip_index": [int(i) for i in flip_index]}
+    return {"train": train, "valid": valid, "flip_index": [int(i) for i in flip_index],
+            "names": data.landmark_names(root)}
 
 
 def _points(d: dict[str, Any], loss: str | None) -> list[Head]:
@@ -77,7 +78,8 @@ TASKS: dict[str, Task] = {
         demo=Hyper("resnet18", (96, 128), 32, 8, 1, 1e-2),
         read=_read_biwi,
         heads=_points,
-        make_demo=lambda root: synth.make_biwi(root, persons=9, frames_per_person=150, seed=0),
+        make_demo=lambda root, progress: synth.make_biwi(root, persons=9, frames_per_person=150, seed=0,
+                                                         progress=progress),
     ),
     "pascal": Task(
         "pascal",
@@ -85,7 +87,7 @@ TASKS: dict[str, Task] = {
         demo=Hyper("resnet18", (96, 96), 32, 6, 1, 1e-2),
         read=_read_pascal,
         heads=_labels(threshold=0.2),
-        make_demo=lambda root: synth.make_pascal(root, n_images=800, seed=0),
+        make_demo=lambda root, progress: synth.make_pascal(root, n_images=800, seed=0, progress=progress),
     ),
     "landmarks": Task(
         "landmarks",
@@ -93,7 +95,7 @@ TASKS: dict[str, Task] = {
         demo=Hyper("resnet18", (96, 96), 32, 6, 1, 1e-2),
         read=_read_landmarks,
         heads=_points,
-        make_demo=lambda root: synth.make_landmarks(root, n_images=800, k=5, seed=0),
+        make_demo=lambda root, progress: synth.make_landmarks(root, n_images=800, k=5, seed=0, progress=progress),
     ),
 }
 
@@ -104,13 +106,13 @@ def demo_root(task: Task) -> Path:
     return base / f"demo-{task.name}-v2"
 
 
-def ensure_demo(task: Task) -> Path:
+def ensure_demo(task: Task, progress: bool = False) -> Path:
     """Generate the task's demo set once; a half-written set is never reused."""
     root = demo_root(task)
     done = root / ".complete"
     if not done.exists():
         tmp = root.with_name(root.name + f".tmp{os.getpid()}")
-        task.make_demo(tmp)
+        task.make_demo(tmp, progress)
         (tmp / ".complete").touch()
         try:
             tmp.rename(root)

@@ -9,21 +9,25 @@ DistributedDataParallel. Exit codes: :mod:`fastkp.errors`.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
+import time
 
-from . import distributed
-from .config import AUG_PRESETS, DEVICES, resolve
-from .errors import UsageError, run_cli
-from .model import ARCHS
-from .pipeline.augment import PAD_MODES
-from .tasks import TASKS
+STARTED = time.perf_counter()  # before the imports, whose cost --profile-startup reports
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from . import distributed  # noqa: E402
+from .config import AUG_PRESETS, DEVICES, resolve  # noqa: E402
+from .errors import UsageError, run_cli  # noqa: E402
+from .model import ARCHS  # noqa: E402
+from .pipeline.augment import PAD_MODES  # noqa: E402
+from .tasks import TASKS  # noqa: E402
 
 PROG = "fastkp.train"
 LOSSES = ("mse", "l1", "smooth_l1")
 FLAG_OF = {"do_flip": "no_flip", "channels_last": "no_channels_last"}  # setting -> flag, where they differ
-NOT_SETTINGS = ("task", "data", "out", "resume", "lr_find", "no_channels_last", "no_flip")
+NOT_SETTINGS = ("task", "data", "out", "resume", "lr_find", "no_channels_last", "no_flip", "profile_startup")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -34,7 +38,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default="biwi", choices=sorted(TASKS), help="what to learn (default: biwi head centre)")
     p.add_argument("--data", type=Path, help="dataset root in the task's format; omit for the synthetic demo")
     p.add_argument("--arch", choices=ARCHS, help="ResNet body (book: resnet18 for biwi, resnet50 for pascal)")
-    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="network input size in pixels (>= 32)")
+    p.add_argument("--size", nargs="+", metavar="H",
+                   help="network input in pixels (>= 32): 96 (square), 96x128 or 96 128 (height, width)")
     p.add_argument("--bs", type=int, help="batch size per process")
     p.add_argument("--epochs", type=int, help="unfrozen epochs of fine_tune")
     p.add_argument("--freeze-epochs", type=int, help="epochs with the body frozen before unfreezing")
@@ -53,6 +58,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=DEVICES, help="where to train (default auto)")
     p.add_argument("--lr-find", action="store_true", help="run the learning-rate finder, save lr_find.png, and stop")
     p.add_argument("--threads", type=int, help="CPU threads for torch and DALI (default: all cores)")
+    p.add_argument("--profile-startup", action="store_true",
+                   help="print where the time outside the training epochs goes")
     aug = p.add_argument_group("augmentation (a preset, then individual overrides)")
     aug.add_argument("--aug", choices=AUG_PRESETS,
                      help="fastai: aug_transforms defaults (default); light: flip only; none: resize only")
@@ -70,7 +77,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 def settings(args: argparse.Namespace) -> dict:
     """The explicit settings in ``args`` (None: not given)."""
     given = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS}
-    given["size"] = tuple(args.size) if args.size else None
+    given["size"] = args.size
     given["weights"] = args.weights.expanduser() if args.weights else None
     given["channels_last"] = False if args.no_channels_last else None
     given["do_flip"] = False if args.no_flip else None
@@ -80,6 +87,8 @@ def settings(args: argparse.Namespace) -> dict:
 def main(args: argparse.Namespace) -> int:
     from .learner import Learner
 
+    laps = {"imports": time.perf_counter() - STARTED}
+    lap = time.perf_counter()
     try:
         config = resolve(args.task, args.data.expanduser() if args.data else None, **settings(args))
         learn = Learner(config=config, out=args.out)
@@ -88,6 +97,7 @@ def main(args: argparse.Namespace) -> int:
             raise
         raise UsageError(f"--{FLAG_OF.get(e.setting, e.setting).replace('_', '-')}: {e}") from None
     cfg = learn.config
+    laps["data, model and loaders"], lap = time.perf_counter() - lap, time.perf_counter()
     source = f"synthetic demo set {learn.data_dir}" if learn.demo else str(learn.data_dir)
     learn.log(
         f"fastkp: task {cfg.task} on {source}: {len(learn.train_samples)} train / {len(learn.valid_samples)} "
@@ -96,12 +106,19 @@ def main(args: argparse.Namespace) -> int:
         f"{', amp ' + str(learn.amp_dtype).replace('torch.', '') if cfg.amp else ''}")
     base = learn.constant_baseline()
     learn.log("constant predictor on the validation set: " + ", ".join(f"{k} {v:.4g}" for k, v in base.items()))
+    laps["baseline"], lap = time.perf_counter() - lap, time.perf_counter()
     if args.lr_find:
-        lr = learn.lr_find()
-        learn.log(f"suggested learning rate: {lr:.2e} (plot: {learn.out / 'lr_find.png'})")
+        lrs = learn.lr_find()
+        learn.log(f"suggested learning rates: valley {lrs.valley:.2e} (recommended: --lr {lrs.valley:.2g}), "
+                  f"minimum/10 {lrs.minimum:.2e}, steepest {lrs.steep:.2e} (plot: {learn.out / 'lr_find.png'})")
         return 0
     learn.fine_tune(cfg.epochs, cfg.lr, freeze_epochs=cfg.freeze_epochs, resume=args.resume)
     learn.log(f"checkpoints, metrics.jsonl and plots are in {learn.out}")
+    if args.profile_startup:
+        epochs = sum(h["time_s"] for h in learn.history)
+        laps["run outside the epochs (plots, summary)"] = time.perf_counter() - lap - epochs
+        learn.log("time outside the epochs: " + ", ".join(f"{k} {v:.1f} s" for k, v in laps.items()) +
+                  f"; total {sum(laps.values()):.1f} s (epochs: {epochs:.1f} s)")
     return 0
 
 

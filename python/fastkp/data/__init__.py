@@ -2,7 +2,7 @@
 
 from .biwi import load_biwi
 from .images import ImageHeader, read_header
-from .landmarks import load_landmarks
+from .landmarks import landmark_names, load_landmarks
 from .pascal import load_pascal
 from .sample import DatasetError, Sample
 
@@ -10,6 +10,7 @@ __all__ = [
     "DatasetError",
     "ImageHeader",
     "Sample",
+    "landmark_names",
     "load_biwi",
     "load_landmarks",
     "load_pascal",

@@ -122,3 +122,9 @@ def load_landmarks(
     train = [s for i, s in enumerate(samples) if i not in chosen]
     valid = [s for i, s in enumerate(samples) if i in chosen]
     return train, valid, flip_index
+
+
+def landmark_names(root: str | Path) -> list[str]:
+    """The point names of a landmark tree (``flip.json``'s ``names``; load_landmarks checks them)."""
+    path = Path(root).expanduser() / FLIP_FILE
+    return list(json.loads(read_text(path, "flip permutation"))["names"])

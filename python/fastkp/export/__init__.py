@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .exporter import deploy_module, export_checkpoint
-from .loader import DeployedModel, load
 from ..errors import ExportError
+from .exporter import deploy_module, export_checkpoint, export_model
+from .loader import DeployedModel, load
 from .metadata import ModelMetadata, read_metadata
 from .module import DeployModule, MultiHeadDeployModule
 
@@ -29,6 +29,7 @@ __all__ = [
     "cmake_prefix_path",
     "deploy_module",
     "export_checkpoint",
+    "export_model",
     "load",
     "read_metadata",
 ]

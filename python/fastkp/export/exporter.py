@@ -14,24 +14,39 @@ from .pt2 import save_pt2
 from .torchscript import save_torchscript
 
 
+def _deploy(model: torch.nn.Module, spec: ModelSpec, export_format: str,
+            device: str) -> tuple[DeployModule, ModelMetadata]:
+    if export_format not in FORMATS:
+        raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}")
+    meta = metadata_for(spec, export_format, torch.device(device).type if export_format == "pt2" else "any")
+    return deploy_module_for(model, meta), meta
+
+
 def deploy_module(checkpoint: str | Path, export_format: str = "torchscript",
                   device: str = "cpu") -> tuple[DeployModule, ModelMetadata, ModelSpec]:
     """The eager DeployModule of a checkpoint, with the metadata its export will carry."""
-    if export_format not in FORMATS:
-        raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}")
     model, spec = load_model(checkpoint)
-    meta = metadata_for(spec, export_format, torch.device(device).type if export_format == "pt2" else "any")
-    return deploy_module_for(model, meta), meta, spec
+    module, meta = _deploy(model, spec, export_format, device)
+    return module, meta, spec
 
 
-def export_checkpoint(checkpoint: str | Path, out: str | Path, export_format: str = "torchscript",
-                      freeze: bool = True, device: str = "cpu") -> ModelMetadata:
-    """Write ``out``: a TorchScript file or, for ``"pt2"``, an AOTInductor package compiled
-    for ``device``; ``freeze`` folds weights and BatchNorm into the graph (faster on the
-    CPU, same answers). CheckpointError for a bad checkpoint."""
-    module, meta, _ = deploy_module(checkpoint, export_format, device)
+def export_model(model: torch.nn.Module, spec: ModelSpec, out: str | Path, export_format: str = "torchscript",
+                 freeze: bool = True, device: str = "cpu") -> ModelMetadata:
+    """Write ``out`` for ``model`` (a FastkpModel on the CPU, eval mode) described by ``spec``:
+    a TorchScript file or, for ``"pt2"``, an AOTInductor package compiled for ``device``;
+    ``freeze`` folds weights and BatchNorm into the graph (faster on the CPU, same answers)."""
+    module, meta = _deploy(model, spec, export_format, device)
     if export_format == "pt2":
         save_pt2(module, meta, Path(out).expanduser(), torch.device(device), freeze)
     else:
         save_torchscript(module, meta, Path(out).expanduser(), freeze)
     return meta
+
+
+def export_checkpoint(checkpoint: str | Path, out: str | Path, export_format: str = "torchscript",
+                      freeze: bool = True, device: str = "cpu") -> ModelMetadata:
+    """:func:`export_model` of a checkpoint's model; CheckpointError for a bad checkpoint."""
+    if export_format not in FORMATS:
+        raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}")
+    model, spec = load_model(checkpoint)
+    return export_model(model, spec, out, export_format, freeze, device)

@@ -76,8 +76,18 @@ class Head:
         """The metrics shown in the table (all of them go to metrics.jsonl)."""
         return list(self.directions)
 
-    def on_best(self, metrics: dict[str, float]) -> None:
-        """Called when an epoch became the best one (a classifier keeps its threshold)."""
+    def on_best(self, metrics: dict[str, float]) -> str | None:
+        """Called with this head's metrics when an epoch became the best one (a classifier
+        keeps its threshold); returns a note for the log, if any."""
+        return None
+
+    def epoch_info(self) -> dict[str, Any]:
+        """State to show in the epoch table and metrics.jsonl (a classifier's threshold)."""
+        return {}
+
+    def legend(self, size: tuple[int, int]) -> str | None:
+        """A line explaining this head's columns, printed above the table."""
+        return None
 
     def baseline(self, train: Sequence[Sample], valid: Sequence[Sample],
                  size: tuple[int, int]) -> dict[str, float]:

@@ -21,7 +21,7 @@ from ..data import Sample
 from ..errors import UsageError
 from ..metrics import keypoint_metrics, keypoint_sums
 from ..nn import SigmoidRange
-from ..pipeline import transform_points
+from ..pipeline import resize_matrix, transform_points
 from ..pipeline.geometry import denormalize_points, invert
 from .base import Head, f32
 
@@ -59,9 +59,10 @@ def _normalised(samples: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
 class KeypointHead(Head):
     kind = "keypoints"
     losses = ("mse", "l1", "smooth_l1")
-    # rmse: per coordinate in [-1, 1] units (fastai's); rmse_px: point distance in input
-    # pixels; nme, pck: normalised by the target box diagonal (K > 1 only)
-    directions = {"rmse": "min", "rmse_px": "min", "nme": "min", "pck": "max"}
+    # rmse: per coordinate in [-1, 1] units (fastai's); rmse_px: point distance in network-input
+    # pixels; rmse_px_image: in original-image pixels; nme, pck: normalised by the target box
+    # diagonal (K > 1 only)
+    directions = {"rmse": "min", "rmse_px": "min", "rmse_px_image": "min", "nme": "min", "pck": "max"}
     monitor = "rmse_px"
 
     def __init__(self, name: str = "keypoints", *, n_keypoints: int, names: Sequence[str] | None = None,
@@ -98,13 +99,17 @@ class KeypointHead(Head):
         return (err * vis).sum() / (2 * vis.sum()).clamp_min(1.0)
 
     def batch_stats(self, out, batch, size):
-        return keypoint_sums(out, batch["keypoints"], batch["visible"], size)
+        return keypoint_sums(out, batch["keypoints"], batch["visible"], size, batch.get("matrix"))
 
     def metrics(self, stats):
         return keypoint_metrics(stats)
 
     def columns(self) -> list[str]:
-        return list(self.directions) if self.n_keypoints > 1 else ["rmse", "rmse_px"]
+        return list(self.directions) if self.n_keypoints > 1 else ["rmse", "rmse_px", "rmse_px_image"]
+
+    def legend(self, size):
+        return (f"rmse_px: pixels of the {size[1]}x{size[0]} network input (monitored by default); "
+                "rmse_px_image: pixels of the original images")
 
     def baseline(self, train, valid, size):
         """Always predicting the mean labelled training point (resize only)."""
@@ -112,7 +117,8 @@ class KeypointHead(Head):
         valid_pts, vis = _normalised(valid)
         w = train_vis.unsqueeze(-1).float()
         mean = ((train_pts * w).sum(0) / w.sum(0).clamp_min(1)).expand_as(valid_pts)
-        return keypoint_metrics(keypoint_sums(mean, valid_pts, vis, size))
+        matrix = torch.from_numpy(resize_matrix(np.array([s.size for s in valid]), size))
+        return keypoint_metrics(keypoint_sums(mean, valid_pts, vis, size, matrix))
 
     def predict(self, out, batch, size):
         px = denormalize_points(out.float().cpu().numpy(), size)
@@ -122,7 +128,8 @@ class KeypointHead(Head):
         return PixelPoints()
 
     def record(self, answer):
-        return {"keypoints": [[f32(x), f32(y)] for x, y in np.asarray(answer).reshape(-1, 2)]}
+        points = {"keypoints": [[f32(x), f32(y)] for x, y in np.asarray(answer).reshape(-1, 2)]}
+        return {**points, "names": self.names} if self.names is not None else points
 
     def export_entry(self):
         return {**super().export_entry(), "n_keypoints": self.n_keypoints, "y_range": list(Y_RANGE),
@@ -137,13 +144,20 @@ class KeypointHead(Head):
                    flip_index=state.get("flip_index"), loss=state.get("loss"), weight=state.get("weight", 1.0))
 
     def draw(self, ax, batch, i, hw, out=None):
-        vis = batch["visible"][i].cpu().numpy()
-        target = denormalize_points(batch["keypoints"][i].float().cpu().numpy(), hw)[vis]
-        ax.scatter(target[:, 0], target[:, 1], s=30, c="lime", marker="+", label="target")
+        if "keypoints" in batch:  # images from files have no target
+            vis = batch["visible"][i].cpu().numpy()
+            target = denormalize_points(batch["keypoints"][i].float().cpu().numpy(), hw)[vis]
+            ax.scatter(target[:, 0], target[:, 1], s=30, c="lime", marker="+", label="target")
         if out is not None:
             pred = denormalize_points(out[i].float().cpu().numpy(), hw)
             ax.scatter(pred[:, 0], pred[:, 1], s=30, c="red", marker="x", label="prediction")
+            self._name_points(ax, pred)
+
+    def _name_points(self, ax, points: np.ndarray) -> None:
+        for name, (x, y) in zip(self.names or [], points):
+            ax.annotate(name, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=6, color="white")
 
     def draw_answer(self, ax, answer):
         pts = np.asarray(answer).reshape(-1, 2)
         ax.scatter(pts[:, 0], pts[:, 1], s=30, c="red", edgecolors="white", linewidths=1)
+        self._name_points(ax, pts)

@@ -2,7 +2,9 @@
 
 A label is predicted when its probability is above ``threshold``. Validation
 also sweeps thresholds 0.05..0.95; when an epoch is the best so far, the
-threshold with the best ``accuracy_multi`` is kept (saved and exported).
+threshold with the best ``accuracy_multi`` is kept (saved and exported), unless
+it leaves more than half of the validation images without any label: then the
+task's default stays (PASCAL: 0.2) and the log says so.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from ..errors import UsageError
 from ..metrics import classification_metrics
 from ..nn import BCEWithLogitsLoss
 from .base import Head, add_title, f32
+
+MAX_UNLABELLED = 0.5  # a kept threshold leaves at most this share of images without a label
 
 
 class Probabilities(nn.Module):
@@ -37,7 +41,7 @@ class MultiLabelHead(Head):
     monitor = "mAP"
 
     def __init__(self, name: str = "labels", *, vocab: Sequence[str], threshold: float = 0.5,
-                 loss: str | None = None, weight: float = 1.0):
+                 default_threshold: float | None = None, loss: str | None = None, weight: float = 1.0):
         super().__init__(name, loss=loss, weight=weight)
         if not vocab or not all(isinstance(v, str) for v in vocab):
             raise UsageError(f"vocab must be a non-empty list of strings, got {vocab!r}")
@@ -45,6 +49,7 @@ class MultiLabelHead(Head):
             raise UsageError(f"threshold must be in [0, 1], got {threshold!r}")
         self.vocab = list(vocab)
         self.threshold = float(threshold)
+        self.default_threshold = float(threshold if default_threshold is None else default_threshold)
         self._bce = BCEWithLogitsLoss()
 
     @property
@@ -61,10 +66,19 @@ class MultiLabelHead(Head):
         return classification_metrics(stats["probs"], stats["targets"], self.threshold)
 
     def columns(self) -> list[str]:
-        return ["accuracy_multi", "mAP"]
+        return ["accuracy_multi", "mAP", "threshold"]
 
     def on_best(self, metrics):
-        self.threshold = float(metrics["best_threshold"])
+        best, empty = float(metrics["best_threshold"]), metrics["best_threshold_unlabelled"]
+        if empty <= MAX_UNLABELLED:
+            self.threshold = best
+            return None
+        self.threshold = self.default_threshold
+        return (f"{self.name}: the threshold sweep's best, {best:.2f}, leaves {empty:.0%} of the validation "
+                f"images without a label; keeping {self.default_threshold:.2f}")
+
+    def epoch_info(self):
+        return {"threshold": self.threshold}
 
     def baseline(self, train, valid, size):
         """Predicting each class's training frequency for every image."""
@@ -85,17 +99,20 @@ class MultiLabelHead(Head):
     def export_entry(self):
         return {**super().export_entry(), "vocab": self.vocab, "threshold": self.threshold}
 
+    def state(self):
+        return {**super().state(), "default_threshold": self.default_threshold}
+
     @classmethod
     def from_state(cls, state):
-        return cls(state["name"], vocab=state["vocab"], threshold=state["threshold"], loss=state.get("loss"),
+        return cls(state["name"], vocab=state["vocab"], threshold=state["threshold"],
+                   default_threshold=state.get("default_threshold"), loss=state.get("loss"),
                    weight=state.get("weight", 1.0))
 
     def draw(self, ax, batch, i, hw, out=None):
-        text = label_text(batch["labels"][i].cpu().numpy(), self.vocab)
+        lines = [label_text(batch["labels"][i].cpu().numpy(), self.vocab)] if "labels" in batch else []
         if out is not None:
-            guess = label_text(torch.sigmoid(out[i].float()).cpu().numpy(), self.vocab, self.threshold)
-            text = f"{text}\n→ {guess}"
-        add_title(ax, text)
+            lines.append("→ " + label_text(torch.sigmoid(out[i].float()).cpu().numpy(), self.vocab, self.threshold))
+        add_title(ax, "\n".join(lines))
 
     def draw_answer(self, ax, answer):
         chosen = [f"{c} {p:.2f}" for c, p in zip(self.vocab, answer) if p > self.threshold]

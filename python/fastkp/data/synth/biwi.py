@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .draw import HAIR, SKIN, Colour, clutter, fill_ellipse, gradient, jitter, save
 
@@ -123,13 +124,15 @@ def make_biwi(
     frames_per_person: int = 20,
     seed: int = 0,
     size: tuple[int, int] = (480, 640),
+    progress: bool = False,
 ) -> Path:
     """Write a Biwi tree to ``root``: folders from ``person_names(persons)``, each with
     ``rgb.cal`` and ``frames_per_person`` frames numbered from 00003 with small gaps.
-    ``size`` is (height, width). Same arguments, same bytes."""
+    ``size`` is (height, width); ``progress`` shows a bar. Same arguments, same bytes."""
     if frames_per_person < 1:
         raise ValueError(f"frames_per_person must be >= 1, got {frames_per_person}")
     root = Path(root).expanduser()
+    bar = tqdm(total=persons * frames_per_person, desc="biwi demo set", unit="img", disable=not progress)
     for name in person_names(persons):
         folder = root / name
         folder.mkdir(parents=True, exist_ok=True)
@@ -143,4 +146,6 @@ def make_biwi(
             img, pose = _frame(np.random.default_rng([seed, int(name), number]), size, k)
             save(img, folder / f"frame_{number:05d}_rgb.jpg")
             (folder / f"frame_{number:05d}_pose.txt").write_text(pose)
+            bar.update()
+    bar.close()
     return root

@@ -17,6 +17,7 @@ from itertools import accumulate
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .draw import HAIR, SKIN, Colour, clutter, fill_ellipse, gradient, jitter, save
 
@@ -120,10 +121,11 @@ def _image(
 
 
 def make_landmarks(
-    root: str | Path, n_images: int, k: int = 5, seed: int = 0, size: tuple[int, int] = (192, 192)
+    root: str | Path, n_images: int, k: int = 5, seed: int = 0, size: tuple[int, int] = (192, 192),
+    progress: bool = False,
 ) -> Path:
     """Write ``root/landmarks.csv``, ``root/flip.json`` and ``root/images/NNNNN.png``
-    (``size`` = (height, width)). Same arguments, same bytes."""
+    (``size`` = (height, width)); ``progress`` shows a bar. Same arguments, same bytes."""
     names = point_names(k)
     if n_images < 2:
         raise ValueError(f"n_images must be >= 2 (a training and a validation image), got {n_images}")
@@ -134,7 +136,7 @@ def make_landmarks(
     with open(root / "landmarks.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(["fname"] + [f"{axis}{i}" for i in range(k) for axis in "xy"])
-        for i in range(n_images):
+        for i in tqdm(range(n_images), desc="landmarks demo set", unit="img", disable=not progress):
             rng = np.random.default_rng([seed, i])
             fname = f"{i + 1:05d}.png"
             img, points = _image(rng, size, names)

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 from PIL import Image, ImageDraw
 
 from .draw import gradient, jitter, save, to_uint8
@@ -82,9 +83,10 @@ def _image(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndarray,
     return np.asarray(canvas, dtype=np.float32), sorted(classes)
 
 
-def make_pascal(root: str | Path, n_images: int, seed: int = 0, size: tuple[int, int] = (375, 500)) -> Path:
-    """Write ``root/train.csv`` and ``root/train/NNNNNN.jpg`` (``size`` = (height, width)).
-    Same arguments, same bytes."""
+def make_pascal(root: str | Path, n_images: int, seed: int = 0, size: tuple[int, int] = (375, 500),
+                progress: bool = False) -> Path:
+    """Write ``root/train.csv`` and ``root/train/NNNNNN.jpg`` (``size`` = (height, width));
+    ``progress`` shows a bar. Same arguments, same bytes."""
     if n_images < 2:
         raise ValueError(f"n_images must be >= 2 (a training and a validation image), got {n_images}")
     root = Path(root).expanduser()
@@ -94,7 +96,7 @@ def make_pascal(root: str | Path, n_images: int, seed: int = 0, size: tuple[int,
     with open(root / "train.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(["fname", "labels", "is_valid"])
-        for i in range(n_images):
+        for i in tqdm(range(n_images), desc="pascal demo set", unit="img", disable=not progress):
             fname = f"{i + 1:06d}.jpg"
             img, classes = _image(np.random.default_rng([seed, i]), size)
             save(img, root / "train" / fname)

@@ -1,0 +1,114 @@
+"""A trained model with its heads, without data: predict files, draw answers, save, load
+and export. :class:`fastkp.learner.Learner` adds the data and the training on top;
+:func:`fastkp.learner.load_learner` returns one of these from a checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from matplotlib.figure import Figure
+
+from . import plots
+from .checkpoint import ModelSpec, load_checkpoint, save_checkpoint
+from .config import Config, for_model, resolve_device
+from .data import Sample, read_header
+from .errors import CheckpointError
+from .export import ModelMetadata, export_model
+from .loop import outputs, predictions
+from .model import FastkpModel
+from .pipeline import build_loader
+
+
+class Predictor:
+    """``spec`` describes the model, ``config`` how it runs (device, size, batch, amp, ...);
+    files go to ``out`` (``out/models`` for :meth:`save`)."""
+
+    def __init__(self, spec: ModelSpec, config: Config, out: str | Path = "runs/fastkp"):
+        self.spec, self.config, self.heads = spec, config, spec.heads
+        self.device = resolve_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.threads = config.threads or torch.get_num_threads()
+        self.out = Path(out).expanduser()
+        self.model = FastkpModel(spec.arch, self.heads).to(self.device)
+        if config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self._forward = torch.compile(self.model) if config.compile else self.model
+        self.amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        self.load_dtype = self.amp_dtype if config.amp else torch.float32
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, *, device: str = "auto", out: str | Path | None = None) -> Predictor:
+        """The model of a checkpoint (``last.pth``, ``best.pth``, ``models/NAME.pth``), with the
+        run's settings where the checkpoint has them."""
+        ckpt = load_checkpoint(path)
+        spec: ModelSpec = ckpt["spec"]
+        config = replace(ckpt["config"] or for_model(spec.task, spec.arch, spec.size), device=device, compile=False)
+        predictor = cls(spec, config, out if out is not None else Path(path).expanduser().parent)
+        predictor._load_weights(ckpt, path)
+        return predictor
+
+    def _load_weights(self, ckpt: dict, path: str | Path) -> None:
+        try:
+            self.model.load_state_dict(ckpt["model"])
+        except (KeyError, RuntimeError) as e:
+            raise CheckpointError(f"{path}: model weights do not match the saved description ({e})") from None
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.config.amp)
+
+    def _images(self, batch: dict) -> torch.Tensor:
+        """The loader emits channels_last; NCHW models get a contiguous copy."""
+        return batch["images"] if self.config.channels_last else batch["images"].contiguous()
+
+    def _outputs(self, loader):
+        return outputs(self.model, self._forward, loader, self._autocast, self._images)
+
+    def _file_loader(self, paths: list[str | Path]) -> tuple[list[Sample], object]:
+        samples = [Sample(str(Path(p).expanduser()), read_header(p).size) for p in paths]
+        loader = build_loader(samples, size=self.config.size, batch_size=min(self.config.bs, len(samples)),
+                              train=False, device=self.device.type, dtype=self.load_dtype,
+                              num_threads=max(1, self.threads))
+        return samples, loader
+
+    def predict(self, paths: list[str | Path]) -> list[dict]:
+        """One record per image file, the fields ``fastkp.predict`` prints (keypoints in the
+        file's pixels, labels and probabilities, ...)."""
+        samples, loader = self._file_loader(paths)
+        return predictions(self._outputs(loader), samples, self.heads, self.config.size)
+
+    def show_results(self, paths: list[str | Path] | None = None, path: str | Path | None = None) -> Figure:
+        """Images with each head's prediction (and target, where the images have one):
+        the given files, as the network sees them. Written to ``path`` (default
+        ``OUT/show_results.png``) and returned."""
+        if paths is None:
+            raise CheckpointError("this model has no validation data; give image files to show_results")
+        _, loader = self._file_loader(paths[:plots.MAX_SHOWN])
+        batch, outs = next(self._outputs(loader))
+        return plots.show_results(batch, outs, self.heads, path or self.out / "show_results.png",
+                                  mean=self.spec.mean, std=self.spec.std)
+
+    def save(self, name: str) -> Path:
+        """The weights and description as ``OUT/models/NAME.pth`` (a checkpoint that
+        :meth:`load`, :func:`fastkp.learner.load_learner` and ``fastkp.export`` read)."""
+        path = self.out / "models" / f"{name}.pth"
+        save_checkpoint(path, self.spec, self.config, model=self.model.state_dict())
+        return path
+
+    def load(self, name: str) -> Predictor:
+        """Weights from ``OUT/models/NAME.pth`` (or a checkpoint path) into this model."""
+        path = self.out / "models" / f"{name}.pth" if "/" not in name and not name.endswith(".pth") else Path(name)
+        ckpt = load_checkpoint(path, map_location=self.device)
+        self._load_weights(ckpt, path)
+        return self
+
+    def export(self, path: str | Path, format: str = "torchscript", *, freeze: bool = True,
+               device: str = "cpu") -> ModelMetadata:
+        """Export this model as ``fastkp.export`` does a checkpoint (TorchScript or pt2)."""
+        state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        model = FastkpModel(self.spec.arch, self.heads)
+        model.load_state_dict(state)
+        return export_model(model.eval(), self.spec, path, format, freeze, device)
