@@ -20,17 +20,20 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 
-# fastkp-infer (the C++ inference program) decodes JPEGs with the system
-# libjpeg-turbo: install its headers when they are missing (Debian/Ubuntu).
+# fastkp-infer (the C++ inference program) decodes JPEGs and PNGs with the system
+# libjpeg-turbo and libpng: install their headers when missing (Debian/Ubuntu).
 JPEG_HEADER := /usr/include/jpeglib.h
+PNG_HEADER := /usr/include/png.h
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-$(JPEG_HEADER):
-	@command -v apt-get >/dev/null || { echo "fastkp-infer needs libjpeg-turbo's development files (jpeglib.h); install them"; exit 1; }
+$(JPEG_HEADER): DEV_PACKAGE := libjpeg-dev
+$(PNG_HEADER): DEV_PACKAGE := libpng-dev
+$(JPEG_HEADER) $(PNG_HEADER):
+	@command -v apt-get >/dev/null || { echo "fastkp-infer needs $(notdir $@) (Debian: $(DEV_PACKAGE)); install it"; exit 1; }
 	$(SUDO) apt-get update
-	$(SUDO) apt-get install -y --no-install-recommends libjpeg-dev
+	$(SUDO) apt-get install -y --no-install-recommends $(DEV_PACKAGE)
 
-$(STAMP): $(VENV)/bin/python $(SOURCES) | $(JPEG_HEADER)
+$(STAMP): $(VENV)/bin/python $(SOURCES) | $(JPEG_HEADER) $(PNG_HEADER)
 	$(PY) -m pip install "torch==2.14.1" "torchvision==0.29.1" "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.30" ninja
 	$(PY) -m pip install --no-build-isolation $(CMAKE_ARGS) -e ".[dali,test]"
 	touch $@
@@ -44,8 +47,9 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pytest benchmarks -o python_files="bench_*.py" --benchmark-only --benchmark-columns=min,median,mean,rounds $(PYTEST_ARGS)
 
+# make train ARGS="--out runs/x --epochs 3": extra flags for python -m fastkp.train
 train: $(STAMP)
-	$(PY) -m fastkp.train --amp
+	$(PY) -m fastkp.train --amp $(ARGS)
 
 clean:
 	rm -rf build $(VENV)

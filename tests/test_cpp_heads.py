@@ -131,9 +131,9 @@ def test_two_heads_in_order(module, plain_images, tmp_path):
     records = json_lines(run_infer(model, *plain_images).stdout)
     assert len(records) == len(PIXELS)
     for got, image, (r, g, b) in zip(records, plain_images, PIXELS):
-        assert list(got) == ["image", "height", "width", "keypoints", "labels", "probabilities"]
+        assert list(got) == ["image", "height", "width", "keypoints", "names", "labels", "probabilities"]
         assert (got["image"], got["height"], got["width"]) == (str(image), 5, 7)
-        assert got["keypoints"] == [[r, g], [g, b]]
+        assert got["keypoints"] == [[r, g], [g, b]] and got["names"] == POINTS["names"]
         assert list(got["probabilities"]) == COLOURS["vocab"]
         want = np.array([r, g, b], np.float32) / np.float32(255)
         np.testing.assert_array_equal(np.array(list(got["probabilities"].values()), np.float32), want)

@@ -1,5 +1,6 @@
-// decode_image: read the file, recognise its format, decode; collect_images.
+// decode_image: read the file, recognise its format by its first bytes, decode; collect_images.
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -23,20 +24,35 @@ std::vector<uint8_t> read_file(const std::string& path) {
 bool is_image_name(const std::filesystem::path& p) {
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".ppm" || ext == ".pgm" || ext == ".pnm";
+  return std::find(kImageSuffixes.begin(), kImageSuffixes.end(), ext) != kImageSuffixes.end();
+}
+
+bool starts_with(const std::vector<uint8_t>& bytes, const char* signature, size_t n) {
+  return bytes.size() >= n && std::memcmp(bytes.data(), signature, n) == 0;
 }
 
 }  // namespace
 
+namespace detail {
+
+void check_pixel_count(int64_t width, int64_t height) {
+  if (width * height > kMaxPixels)
+    throw std::runtime_error("image too large (" + std::to_string(width) + "x" + std::to_string(height) +
+                             ", more than " + std::to_string(kMaxPixels) + " pixels)");
+}
+
+}  // namespace detail
+
 Image decode_image(const std::string& path) {
   std::vector<uint8_t> bytes = read_file(path);
   try {
-    if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF) return detail::decode_jpeg(bytes);
-    if (bytes.size() >= 3 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6')) return detail::decode_pnm(bytes);
+    if (starts_with(bytes, "\xFF\xD8\xFF", 3)) return detail::decode_jpeg(bytes);
+    if (starts_with(bytes, "\x89PNG\r\n\x1A\n", 8)) return detail::decode_png(bytes);
+    if (starts_with(bytes, "P5", 2) || starts_with(bytes, "P6", 2)) return detail::decode_pnm(bytes);
   } catch (const std::runtime_error& e) {
     throw Error(path + ": " + e.what());
   }
-  throw Error(path + ": not a JPEG or binary PGM/PPM image (fastkp-infer reads those formats)");
+  throw Error(path + ": not a JPEG, PNG or binary PGM/PPM image (fastkp-infer reads those formats)");
 }
 
 std::vector<std::string> collect_images(const std::vector<std::string>& paths) {

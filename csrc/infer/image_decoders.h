@@ -2,7 +2,6 @@
 // with a message that decode_image prefixes with the file's path.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -13,14 +12,15 @@ namespace fastkp::infer::detail {
 // Images of more pixels are refused (PIL's DecompressionBombError threshold).
 constexpr int64_t kMaxPixels = 2 * 89478485;
 
+// Throws "image too large" for an image of more than kMaxPixels pixels.
+void check_pixel_count(int64_t width, int64_t height);
+
 Image decode_jpeg(const std::vector<std::uint8_t>& bytes);
+Image decode_png(const std::vector<std::uint8_t>& bytes);
 Image decode_pnm(const std::vector<std::uint8_t>& bytes);
 
-// The Orientation tag (0x0112) of an APP1 "Exif\0\0" payload; 1 when absent or
-// outside 1..8, as PIL's ImageOps.exif_transpose treats it.
-int exif_orientation(const std::uint8_t* payload, std::size_t size);
-
-// The image as displayed for an EXIF orientation 1..8 (ImageOps.exif_transpose).
-Image apply_orientation(const Image& stored, int orientation);
+// The image as displayed: `exif` is an APP1 "Exif\0\0" payload (empty when the file
+// has none) whose orientation 1..8 is applied as PIL's ImageOps.exif_transpose does.
+Image upright(Image stored, const std::vector<std::uint8_t>& exif);
 
 }  // namespace fastkp::infer::detail

@@ -35,7 +35,6 @@ struct Decoded {
   int height = 0, width = 0, components = 0;  // components: 3 (RGB) or 4 (CMYK)
   std::vector<uint8_t> pixels;
   std::vector<uint8_t> exif;  // the first APP1 "Exif" payload, as PIL keeps it
-  bool too_large = false;
 };
 
 // Decodes into *out or returns false with libjpeg's message in err->message.
@@ -64,11 +63,7 @@ bool decode(const uint8_t* data, size_t size, Decoded* out, ErrorManager* err) {
     }
     const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_EXT_RGB;  // grayscale and YCbCr convert to RGB
-    if (static_cast<int64_t>(cinfo.image_width) * cinfo.image_height > kMaxPixels) {
-      out->too_large = true;
-      jpeg_destroy_decompress(&cinfo);
-      return true;
-    }
+    check_pixel_count(cinfo.image_width, cinfo.image_height);
     jpeg_start_decompress(&cinfo);
     out->height = static_cast<int>(cinfo.output_height);
     out->width = static_cast<int>(cinfo.output_width);
@@ -111,7 +106,6 @@ Image decode_jpeg(const std::vector<uint8_t>& bytes) {
     throw std::runtime_error("out of memory decoding the JPEG");
   }
   if (!ok) throw std::runtime_error(std::string("corrupt JPEG (libjpeg: ") + err.message + ")");
-  if (d.too_large) throw std::runtime_error("image too large (more than " + std::to_string(kMaxPixels) + " pixels)");
   Image img;
   img.height = d.height;
   img.width = d.width;
@@ -124,8 +118,7 @@ Image decode_jpeg(const std::vector<uint8_t>& bytes) {
       for (int ch = 0; ch < 3; ++ch) img.rgb[i * 3 + ch] = cmyk_channel(p[ch], p[3]);
     }
   }
-  int orientation = d.exif.empty() ? 1 : exif_orientation(d.exif.data(), d.exif.size());
-  return orientation == 1 ? img : apply_orientation(img, orientation);
+  return upright(std::move(img), d.exif);
 }
 
 }  // namespace fastkp::infer::detail

@@ -30,8 +30,8 @@ class TiffReader {
   bool little_;
 };
 
-}  // namespace
-
+// The Orientation tag (0x0112) of an APP1 "Exif\0\0" payload; 1 when absent or
+// outside 1..8, as PIL's ImageOps.exif_transpose treats it.
 int exif_orientation(const uint8_t* payload, size_t size) {
   // "Exif\0\0", then a TIFF header ("II" or "MM", 42, offset of IFD0) and IFD0's entries.
   if (size < 14 || std::memcmp(payload, "Exif\0\0", 6) != 0) return 1;
@@ -56,8 +56,8 @@ int exif_orientation(const uint8_t* payload, size_t size) {
   return 1;
 }
 
+// The image as displayed for an EXIF orientation 2..8.
 Image apply_orientation(const Image& in, int orientation) {
-  if (orientation < 2 || orientation > 8) return in;
   const int64_t h = in.height, w = in.width;
   const bool swap = orientation >= 5;  // transposed or turned by 90 degrees
   Image out;
@@ -80,6 +80,14 @@ Image apply_orientation(const Image& in, int orientation) {
     }
   }
   return out;
+}
+
+}  // namespace
+
+Image upright(Image stored, const std::vector<uint8_t>& exif) {
+  const int orientation = exif.empty() ? 1 : exif_orientation(exif.data(), exif.size());
+  if (orientation == 1) return stored;
+  return apply_orientation(stored, orientation);
 }
 
 }  // namespace fastkp::infer::detail

@@ -42,7 +42,7 @@ Image decode_pnm(const std::vector<uint8_t>& bytes) {
   Header header(bytes);
   int64_t width = header.field("width"), height = header.field("height"), maxval = header.field("maxval");
   if (width < 1 || height < 1) throw std::runtime_error("empty PNM image");
-  if (width * height > kMaxPixels) throw std::runtime_error("image too large");
+  check_pixel_count(width, height);
   if (maxval != 255) throw std::runtime_error("PNM maxval " + std::to_string(maxval) + " (only 255 is read)");
   const size_t start = header.data_start(), channels = gray ? 1 : 3;
   const size_t n = static_cast<size_t>(width * height);

@@ -3,7 +3,7 @@
 // Prints one JSON line per image (the lines `python -m fastkp.predict` prints:
 // the image's path and size, then the fields of each of the model's heads); a
 // file that cannot be used gets one line on stderr. Exit status: 0 all went
-// well, 1 some image failed, 2 bad usage or an unusable model.
+// well, 1 some image failed, 2 bad usage, no image found or an unusable model.
 #include <ATen/Parallel.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -27,7 +27,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: fastkp-infer MODEL IMAGE... [--device cpu|cuda[:N]] [--threads N] [--bench N]\n"
     "  MODEL   a TorchScript file or pt2 package written by `python -m fastkp.export`\n"
-    "  IMAGE   JPEG or binary PGM/PPM files, or folders of them (searched recursively)\n"
+    "  IMAGE   JPEG, PNG or binary PGM/PPM files, or folders of them (searched recursively)\n"
     "  --device      where the model runs (default cpu)\n"
     "  --threads N   CPU threads for the model\n"
     "  --bench N     time N runs of one batch made of all the images (same size) after warm-up,\n"
@@ -77,6 +77,16 @@ Args parse(int argc, char** argv) {
   a.model = positional[0];
   a.images.assign(positional.begin() + 1, positional.end());
   return a;
+}
+
+template <typename Strings>
+std::string joined(const Strings& items) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += ' ';
+    out += item;
+  }
+  return out;
 }
 
 double median(std::vector<double> v) {
@@ -129,6 +139,9 @@ int main(int argc, char** argv) {
   try {
     args = parse(argc, argv);
     images = fastkp::infer::collect_images(args.images);
+    if (images.empty())  // the folders hold no image
+      throw fastkp::infer::Error("no image in " + joined(args.images) + " (looked for " +
+                                 joined(fastkp::infer::kImageSuffixes) + ")");
   } catch (const UsageError& e) {
     std::cerr << "fastkp-infer: " << e.message << "\n" << kUsage;
     return 2;

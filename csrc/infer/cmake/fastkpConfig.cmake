@@ -19,5 +19,7 @@ endif()
 find_library(CUDA_nvrtc_LIBRARY NAMES nvrtc libnvrtc.so.13 libnvrtc.so.12
              HINTS "${_fastkp_site}/nvidia/cu13/lib" "${_fastkp_site}/nvidia/cuda_nvrtc/lib")
 find_dependency(Torch)
+# libjpeg and libpng are private to the shared libfastkp_infer.so (fastkpTargets.cmake
+# names neither): programs linking fastkp::infer need no find_dependency for them.
 
 include("${CMAKE_CURRENT_LIST_DIR}/fastkpTargets.cmake")

@@ -28,7 +28,13 @@ std::vector<JsonField> KeypointsDecoder::json_fields(std::span<const float> row)
   std::string s = "[";
   for (size_t k = 0; 2 * k + 1 < row.size(); ++k)
     s += (k ? ", [" : "[") + json::number(row[2 * k]) + ", " + json::number(row[2 * k + 1]) + "]";
-  return {{"keypoints", s + "]"}};
+  std::vector<JsonField> fields = {{"keypoints", s + "]"}};
+  if (names_) {
+    std::string names = "[";
+    for (size_t k = 0; k < names_->size(); ++k) names += (k ? ", " : "") + json::quote((*names_)[k]);
+    fields.push_back({"names", names + "]"});
+  }
+  return fields;
 }
 
 std::vector<std::array<float, 2>> keypoints(const Prediction& prediction, const std::string& head) {

@@ -1,7 +1,9 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fastkp::infer {
@@ -13,14 +15,19 @@ struct Image {
   std::vector<std::uint8_t> rgb;  // height * width * 3
 };
 
-// Decodes a JPEG (libjpeg-turbo) or a binary PGM/PPM (P5/P6, maxval <= 255) as
-// Python's PIL does: EXIF orientation 1..8 applied like ImageOps.exif_transpose,
-// grayscale and CMYK converted to RGB. JPEGs that libjpeg reports as corrupt or
-// truncated are refused rather than decoded with made-up pixels.
+// Decodes a JPEG (libjpeg-turbo), a PNG (libpng) or a binary PGM/PPM (P5/P6,
+// maxval 255), recognised by its first bytes, as Python's PIL does: EXIF orientation
+// 1..8 (PNG: the eXIf chunk) applied like ImageOps.exif_transpose, grayscale, CMYK
+// and palettes converted to RGB, alpha dropped, 16-bit PNG samples made 8-bit as PIL
+// makes them. Files that libjpeg or libpng report as corrupt or truncated are refused
+// rather than decoded with made-up pixels.
 Image decode_image(const std::string& path);
 
-// Files as given; each folder replaced by the image files below it (extensions
-// .jpg .jpeg .ppm .pgm .pnm, any case), recursively, sorted by path.
+// The extensions of the files collect_images takes from folders (in any case).
+inline constexpr std::array<std::string_view, 6> kImageSuffixes = {".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pnm"};
+
+// Files as given; each folder replaced by the image files below it (kImageSuffixes),
+// recursively, sorted by path.
 std::vector<std::string> collect_images(const std::vector<std::string>& paths);
 
 }  // namespace fastkp::infer

@@ -14,7 +14,8 @@
 namespace fastkp::infer {
 
 // Output float32 (B, K, 2): (x, y) in pixels of the input image, origin at its
-// top-left corner. JSON: "keypoints": [[x, y], ...].
+// top-left corner. JSON: "keypoints": [[x, y], ...], then "names": [...] when the
+// entry names the points.
 // fastkp.json entry: "n_keypoints": K, "y_range": [lo, hi], optional "names": [K strings] or null.
 class KeypointsDecoder : public HeadDecoder {
  public:
