@@ -217,3 +217,45 @@ def test_torchscript_on_cuda_matches_cpu(exported):
     cpu = load(exported["keypoints", True])(images)
     gpu = load(exported["keypoints", True], "cuda")(images).cpu()
     torch.testing.assert_close(gpu, cpu, atol=1e-2, rtol=0)
+
+
+def unsafe_archives(good, tmp_path):
+    """name -> (crafted copy of the zip ``good``, what the error says). Also used by the C++ tests."""
+    import stat
+
+    with zipfile.ZipFile(good) as z:
+        root = z.namelist()[0].split("/", 1)[0]
+        record = next(n for n in z.namelist() if n.endswith("extra/fastkp.json"))
+        meta = z.read(record)
+
+    def crafted(name: str, add) -> Path:
+        out = tmp_path / f"{name}.pt"
+        with zipfile.ZipFile(good) as zin, zipfile.ZipFile(out, "w") as zout:
+            for item in zin.infolist():
+                if not (name == "huge metadata" and item.filename == record):
+                    zout.writestr(item, zin.read(item))
+            add(zout)
+        return out
+
+    link = zipfile.ZipInfo(f"{root}/data/link")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return {
+        "climbs out": (crafted("climb", lambda z: z.writestr(f"{root}/data/../../../../x.json", b"{}")),
+                       "points outside the archive"),
+        "absolute": (crafted("absolute", lambda z: z.writestr("/tmp/fastkp-x.json", b"{}")),
+                     "points outside the archive"),
+        "symbolic link": (crafted("link", lambda z: z.writestr(link, b"/etc/passwd")), "symbolic link"),
+        "two fastkp.json": (crafted("twice", lambda z: z.writestr(record, meta)), "appears twice"),
+        "two roots' fastkp.json": (crafted("roots", lambda z: z.writestr(f"other/{record}", meta)),
+                                   "2 entries named extra/fastkp.json"),
+        "huge metadata": (crafted("huge metadata", lambda z: z.writestr(record, meta + b" " * (2 << 20))),
+                          "refusing the file"),
+    }
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name:UserWarning")
+def test_unsafe_archives_are_refused_before_loading(exported, tmp_path):
+    for name, (path, says) in unsafe_archives(exported["keypoints", True], tmp_path).items():
+        with pytest.raises(ExportError) as err:
+            load(path)
+        assert str(path) in str(err.value) and says in str(err.value), name

@@ -3,7 +3,10 @@ fastkp-infer with the same answers as eager, metadata inside the package."""
 
 from __future__ import annotations
 
+import gc
 import json
+import shutil
+import tempfile
 import zipfile
 
 import numpy as np
@@ -82,3 +85,37 @@ def test_corrupt_package(package, tmp_path):
         load(broken)
     proc = run_infer(broken, write_ppm(tmp_path / "x.ppm", random_pixels(8, 8)), check=False)
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1 and str(broken) in proc.stderr
+
+
+def test_python_refuses_a_zip_slip_package(package, tmp_path):
+    _, path = package
+    target = tmp_path / "x.json"
+    with zipfile.ZipFile(path) as zin:
+        root = zin.namelist()[0].split("/", 1)[0]
+    crafted = tmp_path / "slip.pt2"
+    shutil.copy(path, crafted)
+    depth = "../" * 8
+    with zipfile.ZipFile(crafted, "a") as z:
+        z.writestr(f"{root}/data/aotinductor/model/{depth}{str(target).lstrip('/')}", b"{}")
+    with pytest.raises(ExportError, match="points outside the archive"):
+        load(crafted)
+    assert not target.exists()
+
+
+def test_a_failed_pt2_load_leaves_no_extraction_folder(package, tmp_path, monkeypatch):
+    _, path = package
+    broken = tmp_path / "broken.pt2"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(broken, "w") as zout:
+        for item in zin.infolist():
+            zout.writestr(item, b"not a shared library" if item.filename.endswith(".so") else zin.read(item))
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with pytest.raises(ExportError, match="cannot load the pt2 package"):
+        load(broken)
+    assert list(scratch.iterdir()) == []
+    model = load(path)  # a good one keeps its folder while in use, and drops it when collected
+    assert len(list(scratch.iterdir())) == 1
+    del model
+    gc.collect()
+    assert list(scratch.iterdir()) == []

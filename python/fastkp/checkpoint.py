@@ -24,7 +24,7 @@ import torch
 from . import __version__
 from . import heads as heads_mod
 from .atomic import atomic_writer
-from .errors import CheckpointError, FastkpError
+from .errors import CheckpointError, FastkpError, os_reason
 from .heads import Head
 
 FORMAT = "fastkp-checkpoint"
@@ -83,10 +83,14 @@ def _upgrade_v1(ckpt: dict[str, Any]) -> dict[str, Any]:
 
 def save_checkpoint(path: str | Path, spec: ModelSpec, config: Any = None, **state: Any) -> None:
     """Write a checkpoint atomically (temporary file, fsync, rename); ``config`` is the
-    run's Config (anything with ``to_dict``) or None."""
-    with atomic_writer(path) as f:
-        torch.save({"format": FORMAT, "version": VERSION, "spec": spec.to_dict(),
-                    "config": config.to_dict() if config is not None else None, **state}, f)
+    run's Config (anything with ``to_dict``) or None. A failed write (a full disk) leaves the
+    previous file intact and raises CheckpointError naming the file."""
+    try:
+        with atomic_writer(path) as f:
+            torch.save({"format": FORMAT, "version": VERSION, "spec": spec.to_dict(),
+                        "config": config.to_dict() if config is not None else None, **state}, f)
+    except (OSError, RuntimeError) as e:
+        raise CheckpointError(f"{os_reason(e).lower()} writing {path}") from None
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -14,6 +14,7 @@ except ``threads``, ``device`` and ``progress``.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -165,7 +166,9 @@ def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) ->
            "two values of at least 32 pixels", size)
     for name, low in (("bs", 1), ("epochs", 0), ("freeze_epochs", 0), ("seed", 0)):
         _check(name, isinstance(s[name], int) and s[name] >= low, f"an int >= {low}", s[name])
-    _check("lr", isinstance(s["lr"], (int, float)) and s["lr"] > 0, "positive", s["lr"])
+    _check("seed", s["seed"] < 2**63, "below 2**63", s["seed"])
+    _check("lr", isinstance(s["lr"], (int, float)) and math.isfinite(s["lr"]) and s["lr"] > 0,
+           "a positive finite number", s["lr"])
     _check("device", s["device"] in DEVICES, f"one of {', '.join(DEVICES)}", s["device"])
     _check("threads", s["threads"] is None or (isinstance(s["threads"], int) and s["threads"] >= 1),
            "a positive int", s["threads"])

@@ -41,20 +41,21 @@ def any_flag(flag: torch.Tensor) -> bool:
 
 def union_keys(keys: list[str]) -> list[str]:
     """The sorted union of every rank's ``keys``."""
+    return sorted({k for part in gather_objects(keys) for k in part})
+
+
+def gather_objects(obj):
+    """``[obj of rank 0, obj of rank 1, ...]`` on every rank."""
     if not active():
-        return sorted(set(keys))
+        return [obj]
     out: list = [None] * dist.get_world_size()
-    dist.all_gather_object(out, keys)
-    return sorted({k for part in out for k in part})
+    dist.all_gather_object(out, obj)
+    return out
 
 
-def gather_arrays(arrays: list, device: torch.device) -> list:
+def gather_arrays(arrays: list) -> list:
     """Concatenate per-rank lists of numpy arrays on every rank."""
-    if not active():
-        return arrays
-    out: list = [None] * dist.get_world_size()
-    dist.all_gather_object(out, arrays)
-    return [a for part in out for a in part]
+    return [a for part in gather_objects(arrays) for a in part]
 
 
 def shutdown() -> None:

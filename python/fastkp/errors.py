@@ -11,12 +11,14 @@ that). :func:`run_cli` turns them into one stderr line and an exit status:
       nothing to do
 3     training stopped (non-finite loss)
 130   interrupted (Ctrl-C)
+143   terminated (SIGTERM, handled like Ctrl-C: nothing is left half-written)
 ====  ==========================================================================
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 
@@ -25,6 +27,7 @@ EXIT_PARTIAL = 1
 EXIT_USAGE = 2
 EXIT_STOPPED = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 class FastkpError(Exception):
@@ -62,10 +65,16 @@ class TrainingError(FastkpError):
     verb = "stopped"
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is so that it unwinds as after Ctrl-C."""
+
+
 def exit_code(error: BaseException) -> int:
     """The exit status a command returns for ``error`` (see the module docstring)."""
     if isinstance(error, KeyboardInterrupt):
         return EXIT_INTERRUPTED
+    if isinstance(error, Terminated):
+        return EXIT_TERMINATED
     if isinstance(error, FastkpError):
         return error.exit_code
     if isinstance(error, OSError):  # disk full, permission denied, ...
@@ -75,13 +84,14 @@ def exit_code(error: BaseException) -> int:
 
 def run_cli(prog: str, main: Callable[[argparse.Namespace], int], args: argparse.Namespace,
             interrupted: str = "interrupted") -> int:
-    """Run ``main(args)``; a FastkpError or OSError becomes one line on stderr and its exit code,
-    Ctrl-C prints ``interrupted`` and returns 130."""
+    """Run ``main(args)``; a FastkpError or OSError becomes one line on stderr and its exit code;
+    Ctrl-C and SIGTERM print ``interrupted`` and return 130 and 143."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return main(args)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as e:
         print(f"{prog}: {interrupted}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return exit_code(e)
     except FastkpError as e:
         print(f"{prog}: {e.verb}: {e}", file=sys.stderr)
         return e.exit_code
@@ -89,3 +99,20 @@ def run_cli(prog: str, main: Callable[[argparse.Namespace], int], args: argparse
         where = f"{e.filename}: " if e.filename else ""
         print(f"{prog}: error: {where}{e.strerror or e}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
+def os_reason(error: BaseException) -> str:
+    """The OS's words for ``error`` or for an OSError behind it (torch wraps write errors in
+    RuntimeError); else the first line of its message."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]

@@ -37,6 +37,7 @@ from .loop import FiniteGuard, endless, evaluate, lr_sweep, total_loss, train_on
 from .pipeline import build_loader
 from .predictor import Predictor
 from .recorder import Recorder
+from .runfolder import RunFolder
 from .runstate import RunState, check_resumable, seed_everything
 from .schedule import OneCycle, Phase, SuggestedLRs, adamw, fine_tune_phases, one_cycle_phase, suggest_rates
 from .tasks import TASKS, ensure_demo
@@ -131,19 +132,28 @@ class Learner(Predictor):
         return self._run(fine_tune_phases(epochs, base_lr, freeze_epochs, lr_mult), config, resume)
 
     def _run(self, phases: list[Phase], config: Config, resume: bool) -> list[dict]:
-        plan = [asdict(p) for p in phases]
+        if not any(p.epochs for p in phases):
+            raise UsageError("nothing to train: the run has no epoch (epochs and freeze_epochs are 0)",
+                             setting="epochs")
         self.config, self.state = config, RunState()
+        with RunFolder(self.out, self.rank) as folder:
+            self._train(phases, resume, folder)
+            self._final_plots()  # after the last checkpoint; a failed run never waits for them
+            self.recorder.summary(config.monitor, self.state, self.constant_baseline(), self.out / "best.pth")
+        return self.history
+
+    def _train(self, phases: list[Phase], resume: bool, folder: RunFolder) -> None:
+        plan = [asdict(p) for p in phases]
         ckpt = self._resume(plan) if resume else None
         if self.rank == 0:
-            config.write(self.out / "config.json")
+            self.config.write(self.out / "config.json")
         total, start = sum(p.epochs for p in phases), self.state.epoch
         if resume and start >= total:
-            self.log(f"{self.out / 'last.pth'} already holds all {total} epochs of this run; nothing to do")
-            return self.history
+            self.log(f"{self.out / 'last.pth'} already holds all {total} epochs of this run; finishing the plots")
+            return
         first = list(itertools.accumulate([p.epochs for p in phases], initial=0))
-        for head in self.heads:
-            if legend := head.legend(self.config.size):
-                self.log(legend)
+        for legend in filter(None, (head.legend(self.config.size) for head in self.heads)):
+            self.log(legend)
         self.recorder.header()
         guard = FiniteGuard(self.model, self.device)
         for i, phase in enumerate(phases):
@@ -155,10 +165,7 @@ class Learner(Predictor):
                 sched.load_state_dict(ckpt["scheduler"])  # resumed inside this phase
             ckpt = None
             for _ in range(max(start, first[i]), first[i + 1]):
-                self._epoch(sched, plan, guard)
-        self._final_plots()
-        self._summary()
-        return self.history
+                self._epoch(sched, plan, guard, folder)
 
     def _resume(self, plan: list[dict]) -> dict:
         path = self.out / "last.pth"
@@ -170,12 +177,12 @@ class Learner(Predictor):
         self.model.load_state_dict(ckpt["model"])
         self.opt.load_state_dict(ckpt["optimizer"])
         self.scaler.load_state_dict(ckpt["scaler"])
-        self.state.restore(ckpt)
+        self.state.restore(ckpt, self.rank)
         self.recorder.write_metrics(self.history)
         self.log(f"resuming from {path} after epoch {self.state.epoch}")
         return ckpt
 
-    def _epoch(self, sched: OneCycle, plan: list[dict], guard: FiniteGuard) -> None:
+    def _epoch(self, sched: OneCycle, plan: list[dict], guard: FiniteGuard, folder: RunFolder) -> None:
         t0 = time.perf_counter()
         net = self.training_net()
         net.train()
@@ -198,13 +205,10 @@ class Learner(Predictor):
                 self.log(note)
         metrics.update(heads_mod.merge(self.heads, [h.epoch_info() for h in self.heads]))
         self.recorder.row(metrics)
-        if self.rank == 0:
-            state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-                     "scheduler": sched.state_dict(), "scaler": self.scaler.state_dict(), "plan": plan,
-                     **self.state.saved()}
-            save_checkpoint(self.out / "last.pth", self.spec, self.config, **state)
-            if improved:
-                save_checkpoint(self.out / "best.pth", self.spec, self.config, **state)
+        state = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                 "scheduler": sched.state_dict(), "scaler": self.scaler.state_dict(), "plan": plan,
+                 **self.state.saved()}
+        folder.save_epoch(self.spec, self.config, state, improved)
         self.recorder.write_metrics(self.history)
 
     def train_step(self, net, batch: dict) -> torch.Tensor:
@@ -281,18 +285,6 @@ class Learner(Predictor):
             self.show_batch()
             self.show_results()
             self.plot_losses()
-
-    def _summary(self) -> None:
-        """One line at the end of a run: the best epoch against the constant predictor."""
-        monitor, best = self.config.monitor, self.state.best
-        if best is None:
-            self.log(f"no epoch gave a finite {monitor}; nothing was saved as best.pth")
-            return
-        epoch = next(h["epoch"] for h in self.history if h.get(monitor) == best)
-        base = self.constant_baseline().get(monitor)
-        versus = f" (constant predictor {base:.4g})" if base is not None else ""
-        self.log(f"best {monitor} {best:.4g} at epoch {epoch}{versus}; model: {self.out / 'best.pth'}")
-
 
 def load_learner(checkpoint: str | Path, *, device: str = "auto", out: str | Path | None = None) -> Predictor:
     """A trained model from a checkpoint, without its data: ``predict``, ``show_results`` on

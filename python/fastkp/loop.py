@@ -113,9 +113,9 @@ def outputs(model: torch.nn.Module, forward: Callable, loader: Iterable[Batch],
         yield batch, [o.float() for o in outs]
 
 
-def _gathered(parts: list[torch.Tensor], device: torch.device) -> np.ndarray:
+def _gathered(parts: list[torch.Tensor]) -> np.ndarray:
     local = [torch.cat(parts).cpu().numpy()] if parts else []
-    every = dist.gather_arrays(local, device)
+    every = dist.gather_arrays(local)
     return np.concatenate(every) if every else np.zeros((0,))
 
 
@@ -148,7 +148,7 @@ def evaluate(batches: Iterable[tuple[Batch, list[torch.Tensor]]], heads: Sequenc
             stats[int(i)][k] = value
     for key in sorted(arrays):
         i, k = key.split(":", 1)
-        stats[int(i)][k] = _gathered(arrays[key], device)
+        stats[int(i)][k] = _gathered(arrays[key])
     parts = [h.metrics(s) for h, s in zip(heads, stats)]
     return {"valid_loss": total["loss"] / max(total["n"], 1), **heads_mod.merge(heads, parts)}, parts
 

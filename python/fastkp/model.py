@@ -90,7 +90,8 @@ class FastkpModel(nn.Module):
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises several types for a bad file
-            raise UsageError(f"weights file {path}: not a readable torch state dict ({e})") from None
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise UsageError(f"weights file {path}: not a readable torch state dict ({reason})") from None
         if not isinstance(state, dict):
             raise UsageError(f"weights file {path}: expected a state dict, got {type(state).__name__}")
         # torchvision names: conv1, bn1, layer1..4, fc; the body is Sequential 0..7.

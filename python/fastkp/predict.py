@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from . import heads as heads_mod
+from .data.pixels import DEFAULT_MAX_PIXELS, set_max_pixels
 from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
 from .export import DeployedModel, load
 from .heads import Head
@@ -108,11 +109,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path, metavar="OUT.png", help=f"draw the first {MAX_PLOTTED} images with their answers")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--threads", type=int, help="CPU threads for the model")
+    p.add_argument("--max-pixels", type=int, help=f"refuse images of more pixels (default {DEFAULT_MAX_PIXELS:,})")
     return p
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.max_pixels is not None:
+        set_max_pixels(args.max_pixels)
     if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be a positive int, got {args.threads}")
         torch.set_num_threads(args.threads)
     try:
         model = load(args.model.expanduser(), args.device)
@@ -131,7 +137,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"{PROG}: {e}", file=sys.stderr)
             status = EXIT_PARTIAL
             continue
-        print(json.dumps(result.record, ensure_ascii=False), flush=True)
+        print(json.dumps(result.record, ensure_ascii=False, allow_nan=False), flush=True)
         if args.plot and len(plotted) < MAX_PLOTTED:
             plotted.append(result)
     if args.plot and plotted:

@@ -14,6 +14,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from .atomic import atomic_writer
+from .runstate import RunState
 
 WIDTH = 14
 FORMATS = {"time_s": ".1f", "threshold": ".2f"}  # other floats: .5f
@@ -47,3 +48,12 @@ class Recorder:
         if self.rank == 0:
             with atomic_writer(self.out / "metrics.jsonl") as f:
                 f.write("".join(json.dumps(h) + "\n" for h in history).encode("utf-8"))
+
+    def summary(self, monitor: str, state: RunState, baseline: dict[str, float], best_path: Path) -> None:
+        """One line at the end of a run: the best epoch against the constant predictor."""
+        if state.best is None:
+            self.log(f"no epoch gave a finite {monitor}; nothing was saved as {best_path.name}")
+            return
+        epoch = next(h["epoch"] for h in state.history if h.get(monitor) == state.best)
+        versus = f" (constant predictor {baseline[monitor]:.4g})" if monitor in baseline else ""
+        self.log(f"best {monitor} {state.best:.4g} at epoch {epoch}{versus}; model: {best_path}")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import distributed as dist
 from .config import Config
 from .errors import CheckpointError
 
@@ -65,11 +66,17 @@ class RunState:
         return False
 
     def saved(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "history": self.history, "best": self.best, "rng": get_rng()}
+        """What a checkpoint holds of the run, with every rank's RNG states (a collective
+        call under DDP: every rank calls it)."""
+        return {"epoch": self.epoch, "history": self.history, "best": self.best,
+                "rng": dist.gather_objects(get_rng())}
 
-    def restore(self, ckpt: dict[str, Any]) -> None:
+    def restore(self, ckpt: dict[str, Any], rank: int) -> None:
+        """The run's state; each rank takes back its own RNG states (rank 0's when the
+        checkpoint was written by fewer processes)."""
         self.epoch, self.history, self.best = ckpt["epoch"], list(ckpt["history"]), ckpt["best"]
-        set_rng(ckpt["rng"])
+        rngs = ckpt["rng"] if isinstance(ckpt["rng"], list) else [ckpt["rng"]]
+        set_rng(rngs[rank] if rank < len(rngs) else rngs[0])
 
 
 def check_resumable(ckpt: dict[str, Any], path: Path, config: Config, plan: list[dict]) -> None:

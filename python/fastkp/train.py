@@ -19,6 +19,7 @@ from pathlib import Path  # noqa: E402
 
 from . import distributed  # noqa: E402
 from .config import AUG_PRESETS, DEVICES, resolve  # noqa: E402
+from .data.pixels import DEFAULT_MAX_PIXELS, set_max_pixels  # noqa: E402
 from .errors import UsageError, run_cli  # noqa: E402
 from .model import ARCHS  # noqa: E402
 from .pipeline.augment import PAD_MODES  # noqa: E402
@@ -27,7 +28,7 @@ from .tasks import TASKS  # noqa: E402
 PROG = "fastkp.train"
 LOSSES = ("mse", "l1", "smooth_l1")
 FLAG_OF = {"do_flip": "no_flip", "channels_last": "no_channels_last"}  # setting -> flag, where they differ
-NOT_SETTINGS = ("task", "data", "out", "resume", "lr_find", "no_channels_last", "no_flip", "profile_startup")
+NOT_SETTINGS = ("task", "data", "out", "resume", "lr_find", "no_channels_last", "no_flip", "profile_startup", "max_pixels")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -58,6 +59,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=DEVICES, help="where to train (default auto)")
     p.add_argument("--lr-find", action="store_true", help="run the learning-rate finder, save lr_find.png, and stop")
     p.add_argument("--threads", type=int, help="CPU threads for torch and DALI (default: all cores)")
+    p.add_argument("--max-pixels", type=int, help=f"refuse images of more pixels (default {DEFAULT_MAX_PIXELS:,})")
     p.add_argument("--profile-startup", action="store_true",
                    help="print where the time outside the training epochs goes")
     aug = p.add_argument_group("augmentation (a preset, then individual overrides)")
@@ -87,6 +89,8 @@ def settings(args: argparse.Namespace) -> dict:
 def main(args: argparse.Namespace) -> int:
     from .learner import Learner
 
+    if args.max_pixels is not None:
+        set_max_pixels(args.max_pixels)
     laps = {"imports": time.perf_counter() - STARTED}
     lap = time.perf_counter()
     try:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import re
-from pathlib import Path
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .sample import DatasetError
 
@@ -53,3 +55,36 @@ def read_csv(path: Path) -> list[tuple[int, list[str]]]:
         raise DatasetError(f"{path}: missing CSV file") from None
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise DatasetError(f"{path}: cannot read CSV: {err}") from None
+
+
+def image_name(fname: str, where: str) -> str:
+    """A CSV file name, checked lexically to stay inside the image folder: not empty, not
+    absolute, no ``..`` (a symlinked image pointing elsewhere is still allowed)."""
+    name = fname.strip()
+    if not name:
+        raise DatasetError(f"{where}: empty fname")
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute() or name.startswith("\\"):
+        raise DatasetError(f"{where}: fname {name!r} is an absolute path; give it relative to the image folder")
+    if ".." in name.replace("\\", "/").split("/"):
+        raise DatasetError(f"{where}: fname {name!r} climbs out of the image folder with '..'")
+    return name
+
+
+def scan(folder: Path, wanted: Callable[[str], bool], kind: str) -> tuple[list[str], list[DatasetError]]:
+    """The sorted names in ``folder`` that ``wanted`` selects and that are a ``kind``
+    ("dir" or "file", links followed), and one error per selected entry that cannot be
+    examined (a symbolic-link loop, no permission); other entries are never touched."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as err:
+        raise DatasetError(f"{folder}: cannot list the folder ({err.strerror})") from None
+    names, bad = [], []
+    for entry in entries:
+        if not wanted(entry.name):
+            continue
+        try:
+            if entry.is_dir() if kind == "dir" else entry.is_file():
+                names.append(entry.name)
+        except OSError as err:
+            bad.append(DatasetError(f"{folder / entry.name}: cannot be examined ({err.strerror})"))
+    return sorted(names), bad

@@ -9,7 +9,6 @@ translation projected through that folder's own intrinsics.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._errors import Skipper
-from ._parse import parse_rows, read_text
+from ._parse import parse_rows, read_text, scan
 from .images import read_header
 from .sample import DatasetError, Sample, check_inside
 
@@ -61,13 +60,10 @@ def head_centre(translation: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
     return np.array([tx * k[0, 0] / tz + k[0, 2], ty * k[1, 1] / tz + k[1, 2]])
 
 
-def _frames(folder: Path) -> list[tuple[Path, Path]]:
-    """Sorted (image, pose file) pairs of one person folder."""
-    pairs = []
-    for name in sorted(e.name for e in os.scandir(folder) if e.is_file()):
-        if m := FRAME.fullmatch(name):
-            pairs.append((folder / name, folder / f"frame_{m[1]}_pose.txt"))
-    return pairs
+def _frames(folder: Path) -> tuple[list[tuple[Path, Path]], list[DatasetError]]:
+    """Sorted (image, pose file) pairs of one person folder, and its unreadable entries."""
+    names, bad = scan(folder, lambda name: FRAME.fullmatch(name) is not None, "file")
+    return [(folder / n, folder / f"frame_{FRAME.fullmatch(n)[1]}_pose.txt") for n in names], bad
 
 
 def _sample(image: Path, pose: Path, intrinsics: np.ndarray) -> Sample:
@@ -91,7 +87,9 @@ def load_biwi(
     valid_names = {valid_persons} if isinstance(valid_persons, str) else set(valid_persons)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a directory")
-    persons = sorted(e.name for e in os.scandir(root) if e.is_dir() and e.name.isdigit())
+    persons, bad = scan(root, str.isdigit, "dir")
+    for err in bad:
+        skipper.bad(err)
     if not persons:
         raise DatasetError(f"{root}: no person folders (NN/frame_XXXXX_rgb.jpg)")
     if missing := sorted(valid_names - set(persons)):
@@ -101,7 +99,9 @@ def load_biwi(
     valid: list[Sample] = []
     found = 0
     for person in persons:
-        frames = _frames(root / person)
+        frames, bad = _frames(root / person)
+        for err in bad:
+            skipper.bad(err)
         found += len(frames)
         if not frames:
             continue

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from .pixels import check_pixels, over_limit, pil_limit
 from .sample import DatasetError
 
 FORMATS = ("JPEG", "PNG")
@@ -31,7 +32,6 @@ _HEADER_ERRORS = (
     KeyError,
     TypeError,
     struct.error,
-    Image.DecompressionBombError,
 )
 
 
@@ -65,9 +65,12 @@ def read_header(path: str | Path) -> ImageHeader:
     a readable JPEG or PNG. Damage inside the pixel data is not detected here."""
     path = os.path.expanduser(path)
     try:
-        with Image.open(path, formats=FORMATS) as im:
+        with pil_limit(), Image.open(path, formats=FORMATS) as im:
             w, h = im.size
+            check_pixels(path, h, w)
             header = ImageHeader(im.format or "", im.mode, (h, w), _orientation(im.info.get("exif")))
+    except Image.DecompressionBombError:
+        raise over_limit(path) from None
     except FileNotFoundError:
         raise DatasetError(f"{path}: missing image") from None
     except _HEADER_ERRORS as err:

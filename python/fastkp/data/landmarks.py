@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._errors import Skipper
-from ._parse import parse_float, read_csv, read_text
+from ._parse import image_name, parse_float, read_csv, read_text
 from .images import read_header
 from .sample import DatasetError, Sample, check_inside
 
@@ -95,15 +95,18 @@ def load_landmarks(
     flip_index = parse_flip(read_text(flip_path, "flip permutation"), str(flip_path), k)
 
     samples: list[Sample] = []
+    first_line: dict[str, int] = {}
     for line, row in rows[1:]:
         where = f"{path}: line {line}"
         try:
             if len(row) != 1 + 2 * k:
                 raise DatasetError(f"{where}: {len(row)} fields, the header has {1 + 2 * k}")
-            if not row[0].strip():
-                raise DatasetError(f"{where}: empty fname")
+            fname = image_name(row[0], where)
+            if fname in first_line:  # the random split could put it on both sides
+                raise DatasetError(f"{where}: {fname} is also on line {first_line[fname]}")
+            first_line[fname] = line
             points = parse_points(row[1:], where)
-            image = root / IMAGES / row[0].strip()
+            image = root / IMAGES / fname
             size = read_header(image).size
             check_inside(points, size, f"{where} ({image.name})")
             samples.append(Sample(str(image), size, keypoints=points))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ._errors import Skipper
-from ._parse import read_csv
+from ._parse import image_name, read_csv
 from .images import read_header
 from .sample import DatasetError, Sample
 
@@ -47,15 +47,17 @@ def load_pascal(
     col = {c: header.index(c) for c in COLUMNS}
 
     kept: list[tuple[str, tuple[int, int], list[str], bool]] = []
+    split_of: dict[str, tuple[bool, int]] = {}  # fname -> (is_valid, line) of its first row
     for line, row in rows[1:]:
         where = f"{path}: line {line}"
         try:
             if len(row) != len(header):
                 raise DatasetError(f"{where}: {len(row)} fields, the header has {len(header)}")
-            fname = row[col["fname"]].strip()
-            if not fname:
-                raise DatasetError(f"{where}: empty fname")
+            fname = image_name(row[col["fname"]], where)
             is_valid = parse_is_valid(row[col["is_valid"]], f"{where}: field is_valid")
+            if fname in split_of and split_of[fname][0] != is_valid:
+                raise DatasetError(f"{where}: {fname} is also on line {split_of[fname][1]}, in the other split")
+            split_of.setdefault(fname, (is_valid, line))
             image = root / folder / fname
             kept.append((str(image), read_header(image).size, row[col["labels"]].split(), is_valid))
         except DatasetError as err:

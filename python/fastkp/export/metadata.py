@@ -21,6 +21,7 @@ from .. import heads as heads_mod
 from ..checkpoint import ModelSpec
 from ..errors import ExportError, FastkpError
 from ..heads import Head
+from .archive import check_entries
 
 FILE_NAME = "fastkp.json"
 RECORD = f"extra/{FILE_NAME}"
@@ -148,6 +149,7 @@ def read_metadata(path: str | Path) -> ModelMetadata:
         raise ExportError(f"{path}: no such model file")
     try:
         with zipfile.ZipFile(path) as z:
+            check_entries(z, path, RECORD)
             kind = archive_kind(z)
             if kind is None:
                 raise ExportError(f"{path}: not a TorchScript file or pt2 package{NOT_EXPORTED}")

@@ -10,6 +10,10 @@ process running the package must have the fastkp operator library loaded.
 from __future__ import annotations
 
 import io
+import os
+import shutil
+import tempfile
+import weakref
 from pathlib import Path
 
 import torch
@@ -47,11 +51,24 @@ def save_pt2(module: DeployModule, meta: ModelMetadata, out: Path, device: torch
 
 
 def load_pt2(path: Path, meta: ModelMetadata, device: torch.device):
-    """The compiled model of a pt2 package (a callable); it runs only on ``meta.device``."""
+    """The compiled model of a pt2 package (a callable); it runs only on ``meta.device``.
+    The loader extracts the package under a private temporary folder (it follows TMPDIR),
+    removed when loading fails or the model is collected."""
     if device.type != meta.device:
         raise ExportError(f"{path}: this pt2 package was compiled for {meta.device}, not {device.type}; "
                           f"export it again with --device {device.type}")
+    private = tempfile.mkdtemp(prefix="fastkp-pt2-")
+    previous = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = private
     try:
-        return torch._inductor.aoti_load_package(str(path), device_index=-1 if device.index is None else device.index)
+        model = torch._inductor.aoti_load_package(str(path), device_index=-1 if device.index is None else device.index)
     except RuntimeError as e:
+        shutil.rmtree(private, ignore_errors=True)
         raise ExportError(f"{path}: cannot load the pt2 package ({str(e).splitlines()[0]})") from None
+    finally:
+        if previous is None:
+            del os.environ["TMPDIR"]
+        else:
+            os.environ["TMPDIR"] = previous
+    weakref.finalize(model, shutil.rmtree, private, True)
+    return model

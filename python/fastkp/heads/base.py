@@ -133,9 +133,11 @@ class Head:
         raise NotImplementedError
 
 
-def f32(v: float) -> float:
-    """The shortest decimal of a float32 value, as fastkp-infer prints it."""
-    return float(str(np.float32(v)))
+def f32(v: float) -> float | None:
+    """The shortest decimal of a float32 value, as fastkp-infer prints it; None (JSON null)
+    for NaN and infinities, which JSON cannot hold."""
+    v = np.float32(v)
+    return float(str(v)) if np.isfinite(v) else None
 
 
 def add_title(ax, text: str) -> None:

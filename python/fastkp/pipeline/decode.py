@@ -8,18 +8,23 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..data import DatasetError
+from ..data.pixels import check_pixels, over_limit, pil_limit
 
 
 def decode_rgb(path: str) -> np.ndarray:
-    """(H, W, 3) uint8 pixels of the image as displayed (EXIF orientation applied)."""
+    """(H, W, 3) uint8 pixels of the image as displayed (EXIF orientation applied); images
+    over the pixel limit (fastkp.data.pixels) are refused from their header."""
     try:
-        with Image.open(path) as im:
+        with pil_limit(), Image.open(path) as im:
+            check_pixels(path, im.height, im.width)
             im = ImageOps.exif_transpose(im)
             if im.mode.startswith("I;16"):  # 16-bit grey: scale to 8 bits as DALI does
                 im = Image.fromarray(np.round(np.asarray(im) / 257.0).astype(np.uint8))
             return np.array(im.convert("RGB"))
     except FileNotFoundError:
         raise DatasetError(f"{path}: missing image") from None
+    except Image.DecompressionBombError:
+        raise over_limit(path) from None
     except (OSError, ValueError, SyntaxError) as err:
         raise DatasetError(f"{path}: cannot decode the image ({err})") from None
 

@@ -1,0 +1,61 @@
+"""The one limit on image size: at most ``max_pixels()`` pixels per image (100,000,000 by
+default; the environment variable FASTKP_MAX_PIXELS, which the ``--max-pixels`` flags
+set, overrides it). Readers, predict and the C++ decoders check it from the header,
+before decoding, so a small file claiming a huge image cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from PIL import Image
+
+from ..errors import DatasetError, UsageError
+
+DEFAULT_MAX_PIXELS = 100_000_000
+ENV = "FASTKP_MAX_PIXELS"
+
+
+def max_pixels() -> int:
+    value = os.environ.get(ENV, "")
+    if not value:
+        return DEFAULT_MAX_PIXELS
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"{ENV} must be a positive integer, got {value!r}", setting="max_pixels")
+    return int(value)
+
+
+def set_max_pixels(n: int) -> None:
+    """Set the limit for this process and the processes it starts (DALI, fastkp-infer)."""
+    if not isinstance(n, int) or n < 1:
+        raise UsageError(f"max_pixels must be a positive integer, got {n!r}", setting="max_pixels")
+    os.environ[ENV] = str(n)
+
+
+def check_pixels(path: str, height: int, width: int) -> None:
+    if height * width > max_pixels():
+        raise over_limit(path, f"{width}x{height} is {height * width:,} pixels")
+
+
+def over_limit(path: str, size: str | None = None) -> DatasetError:
+    """The error for an image over the limit (``size`` says how big, where known)."""
+    return DatasetError(f"{path}: {f'{size}, ' if size else ''}more than the limit of {max_pixels():,} pixels "
+                        f"({ENV} or --max-pixels raise it)")
+
+
+@contextmanager
+def pil_limit() -> Iterator[None]:
+    """PIL's own bomb check at fastkp's limit (PIL refuses above twice it and warns, here
+    silenced, above it; check_pixels refuses anything above the limit), so PIL never
+    refuses what fastkp allows."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved

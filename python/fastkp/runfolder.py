@@ -1,0 +1,81 @@
+"""The run's output folder: one run at a time, no stale temporaries, checkpoints in a
+consistent order.
+
+- rank 0 holds ``fcntl.flock`` on ``OUT/.fastkp.lock`` for the whole run (the
+  kernel releases it when the process dies, kill -9 included); a second run on
+  the same folder is refused naming the holder's pid, written in the file only
+  for that message;
+- once the lock is held, temporaries that an interrupted save left
+  (``.last.pth.*.tmp``, ...) are removed;
+- each epoch writes ``best.pth`` before ``last.pth``: a kill between the two
+  leaves ``last.pth`` one epoch behind, and resuming redoes that epoch and
+  writes both again, so ``best`` is never recorded without its file.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from pathlib import Path
+from typing import Any
+
+from .checkpoint import save_checkpoint
+from .errors import UsageError
+
+LOCK = ".fastkp.lock"
+OUTPUTS = ("last.pth", "best.pth", "nan_stop.pth", "metrics.jsonl", "config.json", "lr_find.png",
+           "show_batch.png", "show_results.png", "losses.png")
+
+
+class RunFolder:
+    """``with RunFolder(out, rank):`` around a run (see the module docstring)."""
+
+    def __init__(self, out: Path, rank: int):
+        self.out, self.rank = out, rank
+        self._lock: int | None = None
+
+    def __enter__(self) -> RunFolder:
+        if self.out.exists() and not self.out.is_dir():
+            raise UsageError(f"output folder {self.out} is a file", setting="out")
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except (NotADirectoryError, FileExistsError):
+            raise UsageError(f"output folder {self.out}: a part of the path is a file", setting="out") from None
+        if self.rank == 0:
+            self._take_lock()
+            self._remove_temporaries()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._lock is not None:
+            os.close(self._lock)  # closing releases the flock
+            self._lock = None
+
+    def _take_lock(self) -> None:
+        fd = os.open(self.out / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                raise UsageError(f"{self.out} is in use by another run (pid {holder}); wait for it or choose "
+                                 "another output folder", setting="out") from None
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock = fd
+
+    def _remove_temporaries(self) -> None:
+        for name in OUTPUTS:
+            for tmp in self.out.glob(f".{name}.*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+    def save_epoch(self, spec: Any, config: Any, state: dict[str, Any], improved: bool) -> None:
+        """``best.pth`` (when improved), then ``last.pth``."""
+        if self.rank != 0:
+            return
+        if improved:
+            save_checkpoint(self.out / "best.pth", spec, config, **state)
+        save_checkpoint(self.out / "last.pth", spec, config, **state)

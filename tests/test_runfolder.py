@@ -1,0 +1,188 @@
+"""The run folder under faults: resume after any epoch is exact, best/last stay consistent,
+stale temporaries go, one run per folder, a full disk, SIGTERM, bad command-line values."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from fastkp import runfolder
+from fastkp.checkpoint import load_checkpoint
+from fastkp.data.synth import make_biwi
+from fastkp.errors import CheckpointError, UsageError
+from fastkp.learner import Learner
+
+SETTINGS = {"size": 32, "bs": 8, "threads": 1, "progress": False, "seed": 5}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_biwi(tmp_path_factory.mktemp("rf") / "biwi", persons=3, frames_per_person=16, size=(64, 80))
+
+
+def run(data: Path, out: Path, resume: bool = False) -> Learner:
+    learn = Learner("biwi", data, out=out, **SETTINGS)
+    learn.fine_tune(2, 1e-2, freeze_epochs=2, resume=resume)  # two phases, four epochs
+    return learn
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model"]
+
+
+@pytest.fixture(scope="module")
+def whole(data, tmp_path_factory) -> tuple[Path, dict[int, Path]]:
+    """An uninterrupted run, and a copy of last.pth after each of its epochs."""
+    out = tmp_path_factory.mktemp("whole")
+    copies: dict[int, Path] = {}
+    save = runfolder.save_checkpoint
+
+    def keep(path, spec, config, **state):
+        save(path, spec, config, **state)
+        if Path(path).name == "last.pth":
+            copies[state["epoch"]] = shutil.copy(path, out.parent / f"last-{out.name}-{state['epoch']}.pth")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runfolder, "save_checkpoint", keep)
+        run(data, out)
+    return out, copies
+
+
+def same_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa), [k for k in wa if not torch.equal(wa[k], wb[k])][:3]
+
+
+@pytest.mark.parametrize("after", [1, 2, 3])
+def test_resume_after_any_epoch_is_bit_identical(data, whole, tmp_path, after):
+    out, copies = whole
+    shutil.copy(copies[after], tmp_path / "last.pth")
+    learn = run(data, tmp_path, resume=True)
+    assert [h["epoch"] for h in learn.history] == [1, 2, 3, 4]
+    same_weights(tmp_path / "last.pth", out / "last.pth")
+    assert (tmp_path / "metrics.jsonl").read_text().count("\n") == 4
+
+
+def test_a_failed_last_save_keeps_best_and_last_consistent(data, whole, tmp_path, monkeypatch):
+    out, _ = whole
+    save = runfolder.save_checkpoint
+
+    def full_disk_at_epoch_2(path, spec, config, **state):
+        if Path(path).name == "last.pth" and state["epoch"] == 2:
+            raise CheckpointError(f"no space left on device writing {path}")
+        save(path, spec, config, **state)
+
+    monkeypatch.setattr(runfolder, "save_checkpoint", full_disk_at_epoch_2)
+    with pytest.raises(CheckpointError, match="no space left"):
+        run(data, tmp_path)
+    assert load_checkpoint(tmp_path / "last.pth")["epoch"] == 1
+    assert load_checkpoint(tmp_path / "best.pth")["epoch"] in (1, 2)  # written before last.pth
+    monkeypatch.undo()
+    run(data, tmp_path, resume=True)
+    same_weights(tmp_path / "last.pth", out / "last.pth")
+    assert load_checkpoint(tmp_path / "best.pth")["best"] == load_checkpoint(tmp_path / "last.pth")["best"]
+
+
+def test_disk_full_is_one_line_and_the_last_checkpoint_survives(data, whole, tmp_path, monkeypatch):
+    shutil.copy(whole[1][3], tmp_path / "last.pth")
+    before = (tmp_path / "last.pth").read_bytes()
+    real_fdopen = os.fdopen
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, b):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    def fdopen(fd, mode):  # checkpoints hit the full disk; config.json still fits
+        name = os.readlink(f"/proc/self/fd/{fd}")
+        return Full(real_fdopen(fd, mode)) if ".last.pth." in name else real_fdopen(fd, mode)
+
+    monkeypatch.setattr("fastkp.atomic.os.fdopen", fdopen)
+    with pytest.raises(CheckpointError) as err:
+        run(data, tmp_path, resume=True)
+    assert str(err.value) == f"no space left on device writing {tmp_path / 'last.pth'}"
+    assert (tmp_path / "last.pth").read_bytes() == before
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_finished_run_resumed_makes_the_missing_plots(data, whole, tmp_path):
+    out, copies = whole
+    shutil.copy(copies[4], tmp_path / "last.pth")
+    (tmp_path / ".last.pth.abc.tmp").write_bytes(b"half a checkpoint")  # a save killed midway
+    run(data, tmp_path, resume=True)
+    for png in ("show_batch.png", "show_results.png", "losses.png"):
+        assert (tmp_path / png).exists(), png
+    assert not (tmp_path / ".last.pth.abc.tmp").exists()
+
+
+def test_one_run_per_folder(data, tmp_path):
+    fd = os.open(tmp_path / runfolder.LOCK, os.O_RDWR | os.O_CREAT)
+    os.write(fd, b"4242\n")
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(UsageError, match=r"in use by another run \(pid 4242\)"):
+            run(data, tmp_path)
+        assert not (tmp_path / "last.pth").exists()
+    finally:
+        os.close(fd)
+    with pytest.raises(UsageError, match="is a file"):
+        run(data, tmp_path / runfolder.LOCK)
+
+
+def test_sigterm_stops_like_ctrl_c_and_resume_continues(data, tmp_path):
+    args = [sys.executable, "-m", "fastkp.train", "--data", str(data), "--size", "32", "--bs", "8", "--threads",
+            "1", "--epochs", "2", "--freeze-epochs", "1", "--out", str(tmp_path)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (tmp_path / "last.pth").exists():
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143
+    assert proc.stderr.read().strip().splitlines()[-1].startswith("fastkp.train: interrupted")
+    res = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert load_checkpoint(tmp_path / "last.pth")["epoch"] == 3
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--epochs", "0", "--freeze-epochs", "0"], "nothing to train"),
+    (["--seed", str(2**64)], "--seed: seed must be below 2**63"),
+    (["--seed", "-1"], "--seed: seed must be an int >= 0"),
+    (["--lr", "nan"], "--lr: lr must be a positive finite number"),
+    (["--lr", "inf"], "--lr: lr must be a positive finite number"),
+    (["--lr", "0"], "--lr: lr must be a positive finite number"),
+    (["--threads", "0"], "--threads: threads must be a positive int"),
+    (["--out", "{file}"], "is a file"),
+    (["--out", "{file}/run"], "a part of the path is a file"),
+    (["--weights", "{file}"], "not a readable torch state dict"),
+])
+def test_bad_values_are_one_line_exit_2(data, tmp_path, args, says):
+    (tmp_path / "f").write_text("not a folder, not weights")
+    args = [a.format(file=tmp_path / "f") for a in args]
+    res = subprocess.run([sys.executable, "-m", "fastkp.train", "--data", str(data), "--size", "32", "--bs", "8",
+                          "--threads", "1", "--out", str(tmp_path / "run"), *args], capture_output=True, text=True,
+                         timeout=300)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2 and len(lines) == 1 and says in lines[0], res.stderr
