@@ -15,6 +15,7 @@ description becomes a one-head spec and their weights are renamed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,12 +82,14 @@ def _upgrade_v1(ckpt: dict[str, Any]) -> dict[str, Any]:
     return {**ckpt, "version": VERSION, "spec": spec, "config": None, "model": model}
 
 
-def save_checkpoint(path: str | Path, spec: ModelSpec, config: Any = None, **state: Any) -> None:
-    """Write a checkpoint atomically (temporary file, fsync, rename); ``config`` is the
-    run's Config (anything with ``to_dict``) or None. A failed write (a full disk) leaves the
-    previous file intact and raises CheckpointError naming the file."""
+def save_checkpoint(path: str | Path, spec: ModelSpec, config: Any = None, *, also: Sequence[Path] = (),
+                    **state: Any) -> None:
+    """Write a checkpoint atomically (temporary file, fsync, rename), and the same file as
+    each of ``also`` before it (see atomic_writer); ``config`` is the run's Config (anything
+    with ``to_dict``) or None. A failed write (a full disk) leaves the previous files intact
+    and raises CheckpointError naming the file."""
     try:
-        with atomic_writer(path) as f:
+        with atomic_writer(path, also) as f:
             torch.save({"format": FORMAT, "version": VERSION, "spec": spec.to_dict(),
                         "config": config.to_dict() if config is not None else None, **state}, f)
     except (OSError, RuntimeError) as e:

@@ -33,7 +33,7 @@ from .checkpoint import ModelSpec, load_checkpoint, save_checkpoint
 from .config import Config, resolve, resolve_device
 from .data import Sample
 from .errors import CheckpointError, DatasetError, TrainingError, UsageError  # noqa: F401  (importable here)
-from .loop import FiniteGuard, endless, evaluate, lr_sweep, total_loss, train_one_epoch
+from .loop import FiniteGuard, KeepFirst, endless, evaluate, lr_sweep, total_loss, train_one_epoch
 from .pipeline import build_loader
 from .predictor import Predictor
 from .recorder import Recorder
@@ -81,6 +81,7 @@ class Learner(Predictor):
         self.train_dl = self._loader(self.train_samples, train=True)
         self.valid_dl = self._loader(self.valid_samples, train=False)
         self.state = RunState()
+        self._shown: dict[str, Any] = {}  # first batches kept for the end-of-run figures
         columns = heads_mod.merge(self.heads, [dict.fromkeys(h.columns()) for h in self.heads])
         self.recorder = Recorder(self.out, self.rank, list(columns))
 
@@ -135,7 +136,7 @@ class Learner(Predictor):
         if not any(p.epochs for p in phases):
             raise UsageError("nothing to train: the run has no epoch (epochs and freeze_epochs are 0)",
                              setting="epochs")
-        self.config, self.state = config, RunState()
+        self.config, self.state, self._shown = config, RunState(), {}
         with RunFolder(self.out, self.rank) as folder:
             self._train(phases, resume, folder)
             self._final_plots()  # after the last checkpoint; a failed run never waits for them
@@ -187,13 +188,15 @@ class Learner(Predictor):
         net = self.training_net()
         net.train()
         self.train_dl.set_epoch(self.state.epoch)
-        done = train_one_epoch(lambda batch: self.train_step(net, batch), self.train_dl, sched, guard=guard,
+        loader = KeepFirst(self.train_dl, self._shown, "batch") if self.state.epoch == 0 else self.train_dl
+        done = train_one_epoch(lambda batch: self.train_step(net, batch), loader, sched, guard=guard,
                                epoch=self.state.epoch, device=self.device, world=self.world,
                                progress=self.config.progress and self.rank == 0)
         if done is None:
             self._stop_non_finite(guard)
         self.state.batch_losses += done["losses"]
-        metrics, parts = self._validate()
+        metrics, parts = evaluate(KeepFirst(self._outputs(self.valid_dl), self._shown, "results"), self.heads,
+                                  self.config.size, self.device)
         metrics = {"epoch": self.state.epoch + 1, "train_loss": done["train_loss"], **metrics}
         metrics["time_s"] = round(time.perf_counter() - t0, 1)
         metrics["train_img_s"] = round(done["seen"] * self.world / max(metrics["time_s"], 1e-9), 1)
@@ -229,12 +232,9 @@ class Learner(Predictor):
         raise guard.failure(self.state.epoch, path, self.out / "last.pth")
 
 
-    def _validate(self) -> tuple[dict[str, float], list[dict[str, float]]]:
-        return evaluate(self._outputs(self.valid_dl), self.heads, self.config.size, self.device)
-
     def validate(self) -> dict[str, float]:
         """Validation loss and every head's metrics over the whole (sharded) validation set."""
-        return self._validate()[0]
+        return evaluate(self._outputs(self.valid_dl), self.heads, self.config.size, self.device)[0]
 
     def constant_baseline(self) -> dict[str, float]:
         """What the best constant prediction scores on the validation set: the bar to clear."""
@@ -260,10 +260,11 @@ class Learner(Predictor):
             plots.show_inline(plots.plot_lr_find(lrs, losses, suggested, self.out / "lr_find.png"))
         return suggested
 
-    def show_batch(self, path: str | Path | None = None) -> Figure:
-        """A training batch with its augmented targets (written as a PNG, returned)."""
-        self.train_dl.set_epoch(0)
-        batch = next(iter(self.train_dl))
+    def show_batch(self, path: str | Path | None = None, batch: dict | None = None) -> Figure:
+        """The first training batch with its augmented targets (written as a PNG, returned)."""
+        if batch is None:
+            self.train_dl.set_epoch(0)
+            batch = next(iter(self.train_dl))
         return plots.show_batch(batch, self.heads, path or self.out / "show_batch.png", mean=self.spec.mean,
                                 std=self.spec.std)
 
@@ -272,7 +273,7 @@ class Learner(Predictor):
         PNG, returned)."""
         if paths is not None:
             return super().show_results(paths, path)
-        batch, outs = next(self._outputs(self.valid_dl))
+        batch, outs = self._shown.pop("results", None) or next(self._outputs(self.valid_dl))
         return plots.show_results(batch, outs, self.heads, path or self.out / "show_results.png",
                                   mean=self.spec.mean, std=self.spec.std)
 
@@ -281,8 +282,9 @@ class Learner(Predictor):
         return plots.plot_losses(self.history, self.state.batch_losses, path or self.out / "losses.png")
 
     def _final_plots(self) -> None:
+        """From the batches the run kept (KeepFirst) when it has them."""
         if self.rank == 0:
-            self.show_batch()
+            self.show_batch(batch=self._shown.pop("batch", None))
             self.show_results()
             self.plot_losses()
 

@@ -153,6 +153,31 @@ def evaluate(batches: Iterable[tuple[Batch, list[torch.Tensor]]], heads: Sequenc
     return {"valid_loss": total["loss"] / max(total["n"], 1), **heads_mod.merge(heads, parts)}, parts
 
 
+class KeepFirst:
+    """Iterates ``items`` unchanged and keeps a copy of the first one's first ``n`` images in
+    ``into[key]`` (loaders may reuse their buffers), so the end-of-run figures need no
+    extra decoding or forward pass."""
+
+    def __init__(self, items, into: dict[str, Any], key: str, n: int = 9):
+        self.items, self.into, self.key, self.n = items, into, key, n
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        for i, item in enumerate(self.items):
+            if i == 0:
+                self.into[self.key] = self._copy(item)
+            yield item
+
+    def _copy(self, item):
+        if isinstance(item, torch.Tensor):
+            return item[:self.n].clone()
+        if isinstance(item, dict):
+            return {k: self._copy(v) for k, v in item.items()}
+        return type(item)(self._copy(v) for v in item)
+
+
 def predictions(batches: Iterable[tuple[Batch, list[torch.Tensor]]], samples: Sequence[Sample],
                 heads: Sequence[Head], size: tuple[int, int]) -> list[dict]:
     """One record per sample (``index`` in the batches), the fields fastkp.predict prints."""

@@ -7,7 +7,8 @@ consistent order.
   for that message;
 - once the lock is held, temporaries that an interrupted save left
   (``.last.pth.*.tmp``, ...) are removed;
-- each epoch writes ``best.pth`` before ``last.pth``: a kill between the two
+- each epoch writes its checkpoint once and publishes it as ``best.pth`` (a hard
+  link, when the epoch is the best) before ``last.pth``: a kill between the two
   leaves ``last.pth`` one epoch behind, and resuming redoes that epoch and
   writes both again, so ``best`` is never recorded without its file.
 """
@@ -73,9 +74,7 @@ class RunFolder:
                 tmp.unlink(missing_ok=True)
 
     def save_epoch(self, spec: Any, config: Any, state: dict[str, Any], improved: bool) -> None:
-        """``best.pth`` (when improved), then ``last.pth``."""
-        if self.rank != 0:
-            return
-        if improved:
-            save_checkpoint(self.out / "best.pth", spec, config, **state)
-        save_checkpoint(self.out / "last.pth", spec, config, **state)
+        """``best.pth`` (when improved), then ``last.pth``: one file written."""
+        if self.rank == 0:
+            save_checkpoint(self.out / "last.pth", spec, config, also=[self.out / "best.pth"] if improved else [],
+                            **state)
