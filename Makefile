@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 STAMP := $(VENV)/.fastkp-installed
 SOURCES := pyproject.toml CMakeLists.txt $(shell find csrc -type f 2>/dev/null)
 
-.PHONY: install test test-all bench train clean
+.PHONY: install test test-all bench train gpu-check clean
 
 install: $(STAMP)
 
@@ -34,7 +34,7 @@ $(JPEG_HEADER) $(PNG_HEADER):
 	$(SUDO) apt-get install -y --no-install-recommends $(DEV_PACKAGE)
 
 $(STAMP): $(VENV)/bin/python $(SOURCES) | $(JPEG_HEADER) $(PNG_HEADER)
-	$(PY) -m pip install "torch==2.14.1" "torchvision==0.29.1" "scikit-build-core>=0.10" "pybind11>=2.12" "cmake>=3.30" ninja
+	$(PY) -m pip install "torch==2.14.1" "torchvision==0.29.1" "scikit-build-core>=0.10" "cmake>=3.30" ninja
 	$(PY) -m pip install --no-build-isolation $(CMAKE_ARGS) -e ".[dali,test]"
 	touch $@
 
@@ -50,6 +50,11 @@ bench: $(STAMP)
 # make train ARGS="--out runs/x --epochs 3": extra flags for python -m fastkp.train
 train: $(STAMP)
 	$(PY) -m fastkp.train --amp $(ARGS)
+
+# On a GPU machine, without the venv: build against the torch there, run the CUDA tests,
+# measure (README, "GPU check"). make gpu-check OUT=DIR [GPU_CHECK_ARGS="--dry-run"]
+gpu-check:
+	tools/gpu_check.sh $(GPU_CHECK_ARGS) $(OUT)
 
 clean:
 	rm -rf build $(VENV)

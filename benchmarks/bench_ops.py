@@ -1,132 +1,138 @@
-"""Fused operators against PyTorch: eager composite / PyTorch's own loss and
-``torch.compile`` of the same expression, forward and forward+backward, from
-one batch of outputs to 16M elements.
+"""Fused operators against PyTorch: the eager composite (``sigmoid(x) * (hi - lo) + lo``)
+or PyTorch's own ``F.binary_cross_entropy_with_logits``, and ``torch.compile`` of the
+same, forward and forward+backward, at the sizes of a training step (B x 2K keypoint
+coordinates with K = 1, B x 20 labels, B = 64 and 256) and at 16M elements.
 
 Run with ``make bench`` (or ``pytest benchmarks/bench_ops.py -o python_files="bench_*.py"
---benchmark-only -s``). pytest-benchmark times the fused operator; every
-baseline is timed in the same test, on the same tensors, and ``extra_info``
-holds the ratios (baseline time / fused time: above 1 means fused is faster),
-achieved GB/s, and the machine's copy bandwidth for the same bytes (a
-``copy_`` into a preallocated tensor; a fresh ``clone()`` mostly measures page
-faults). The ``out=`` variant shows the kernel's own speed apart from
-allocating the result.
+--benchmark-only -s [--device cuda]``). Every time, fused and baselines alike, comes
+from the shared timer (``conftest.timed``: blocks of calls taking turns, CUDA
+synchronised around each block) in the same test on the same tensors;
+``extra_info`` holds the medians (ms), the ratios (``speedup_vs_X`` = X's time /
+fused time: above 1 means fused is faster) and the fused GB/s; the forward rows add
+the ``out=`` variant (the kernel apart from allocating its result) and a ``copy_`` of
+the same bytes into a preallocated tensor (a fresh ``clone()`` mostly measures page
+faults). pytest-benchmark's own figure is the fused call, synchronised per call.
+
+The comparisons with ``torch.compile`` come last: on the CPU Inductor's code runs its
+own OpenMP runtime, and once it has run in a process, eager ATen's parallel regions
+compete with its threads on 2 cores (eager BCE at 64x20: about 20 us before, over 1 ms
+after), so the eager baselines are timed before any compiled code has run.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import synchronize, timed
 
 import fastkp.ops as ops
 
-SIZES = {"64x2": (64, 2), "64x20": (64, 20), "1M": (1 << 20,), "16M": (1 << 24,)}
-COMPILED_SIZES = {"64x20", "16M"}  # inductor compiles take minutes on 2 cores; two sizes suffice
-
-
-def timed(fn, min_time=0.5, min_rounds=5) -> float:
-    """Median seconds per call of ``fn`` (after one warm-up call)."""
-    fn()
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < min_rounds or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def report(benchmark, label: str, nbytes: int, baselines: dict[str, float]) -> None:
-    fused = benchmark.stats.stats.median
-    info = {"fused_ms": round(fused * 1e3, 4), "fused_GBps": round(nbytes / fused / 1e9, 2)}
-    for name, secs in baselines.items():
-        info[f"{name}_ms"] = round(secs * 1e3, 4)
-        info[f"speedup_vs_{name}"] = round(secs / fused, 2)
-    benchmark.extra_info.update(info)
-    print(f"\n{label}: " + ", ".join(f"{k}={v}" for k, v in info.items()))
-
-
-def copy_time(n: int) -> float:
-    src, dst = torch.randn(n), torch.empty(n)
-    return timed(lambda: dst.copy_(src))
+TRAINING = {"64x2": (64, 2), "256x2": (256, 2), "64x20": (64, 20), "256x20": (256, 20)}
+SIZES = {**TRAINING, "16M": (1 << 24,)}
+# Inductor compiles a graph per shape; on 2 CPU cores that takes minutes, so there two sizes suffice.
+CPU_COMPILED = ("64x20", "16M")
 
 
 def composite_sigmoid_range(x, lo: float, hi: float):
     return torch.sigmoid(x) * (hi - lo) + lo
 
 
-@pytest.mark.parametrize("size", list(SIZES))
-def test_sigmoid_range_forward(benchmark, size):
-    torch.manual_seed(0)
-    x = torch.randn(SIZES[size])
-    out = torch.empty_like(x)
-    baselines = {
-        "eager": timed(lambda: composite_sigmoid_range(x, -1.0, 1.0)),
-        "fused_out": timed(lambda: torch.ops.fastkp.sigmoid_range.out(x, -1.0, 1.0, out=out)),
-        "copy": copy_time(x.numel()),
-    }
-    if size in COMPILED_SIZES:
-        compiled = torch.compile(composite_sigmoid_range, dynamic=False)
-        baselines["compile"] = timed(lambda: compiled(x, -1.0, 1.0))
-    benchmark(ops.sigmoid_range, x, -1.0, 1.0)
-    report(benchmark, f"sigmoid_range fwd {size}", 2 * x.nbytes, baselines)
-
-
-def fwd_bwd(fn):
-    def run(x, *args):
-        x.grad = None
-        y = fn(x, *args)
-        y.backward(torch.ones_like(y))
-        return x.grad
-
-    return run
-
-
-@pytest.mark.parametrize("size", list(SIZES))
-def test_sigmoid_range_forward_backward(benchmark, size):
-    torch.manual_seed(0)
-    x = torch.randn(SIZES[size], requires_grad=True)
-    baselines = {"eager": timed(lambda: fwd_bwd(composite_sigmoid_range)(x, -1.0, 1.0))}
-    if size in COMPILED_SIZES:
-        compiled = torch.compile(composite_sigmoid_range, dynamic=False)
-        baselines["compile"] = timed(lambda: fwd_bwd(compiled)(x, -1.0, 1.0))
-    benchmark(fwd_bwd(ops.sigmoid_range), x, -1.0, 1.0)
-    # forward reads x, writes y; backward reads grad and x, writes grad_x
-    report(benchmark, f"sigmoid_range fwd+bwd {size}", 5 * x.nbytes, baselines)
-
-
 def torch_bce(x, t):
     return F.binary_cross_entropy_with_logits(x, t)
 
 
-@pytest.mark.parametrize("size", list(SIZES))
-def test_bce_forward(benchmark, size):
+def sigmoid_range_inputs(device, shape, grad):
+    return [torch.randn(shape, device=device, requires_grad=grad), -1.0, 1.0]
+
+
+def bce_inputs(device, shape, grad):
+    x = (torch.randn(shape, device=device) * 3).requires_grad_(grad)
+    return [x, (torch.rand(shape, device=device) > 0.5).float()]
+
+
+def sigmoid_range_out(x, lo, hi, out):
+    return torch.ops.fastkp.sigmoid_range.out(x, lo, hi, out=out)
+
+
+def bce_out(x, t, out):  # reduction none: writes every element's loss
+    return torch.ops.fastkp.bce_with_logits.out(x, t, None, None, 0, out=out)
+
+
+# name -> (eager baseline, fused operator, its out= variant, inputs(device, shape, requires_grad))
+OPS = {
+    "sigmoid_range": (composite_sigmoid_range, ops.sigmoid_range, sigmoid_range_out, sigmoid_range_inputs),
+    "bce_with_logits": (torch_bce, ops.bce_with_logits, bce_out, bce_inputs),
+}
+
+
+def calls(op: str, device: torch.device, size: str, backward: bool):
+    """(inputs, wrap): wrap(fn) is a no-argument call of fn on the inputs, forward only
+    or forward+backward (gradient reset, forward, backward from a ones gradient)."""
     torch.manual_seed(0)
-    x, t = torch.randn(SIZES[size]) * 3, (torch.rand(SIZES[size]) > 0.5).float()
-    out = torch.empty_like(x)
-    baselines = {
-        "torch": timed(lambda: torch_bce(x, t)),
-        "fused_none_out": timed(lambda: torch.ops.fastkp.bce_with_logits.out(x, t, None, None, 0, out=out)),
-    }
-    if size in COMPILED_SIZES:
-        compiled = torch.compile(torch_bce, dynamic=False)
-        baselines["compile"] = timed(lambda: compiled(x, t))
-    benchmark(ops.bce_with_logits, x, t)
-    report(benchmark, f"bce_with_logits fwd (mean) {size}", 2 * x.nbytes, baselines)
+    args = OPS[op][3](device, SIZES[size], backward)
+    x = args[0]
+
+    def wrap(fn):
+        def forward():
+            return fn(*args)
+
+        def forward_backward():
+            x.grad = None
+            y = fn(*args)
+            y.backward(torch.ones_like(y))
+
+        return forward_backward if backward else forward
+
+    return args, wrap
+
+
+def run(benchmark, label: str, device: torch.device, fused, baselines: dict, nbytes: int) -> None:
+    """Times ``fused`` and the baselines together; reports them on ``benchmark``."""
+    times = timed({"fused": fused, **baselines}, device)
+    benchmark(lambda: (fused(), synchronize(device)))
+    fused_s = times.pop("fused")
+    info = {"fused_ms": float(f"{fused_s * 1e3:.5g}"), "fused_GBps": round(nbytes / fused_s / 1e9, 2)}
+    for name, secs in times.items():
+        info[f"{name}_ms"] = float(f"{secs * 1e3:.5g}")
+        if name != "copy":
+            info[f"speedup_vs_{name}"] = round(secs / fused_s, 2)
+    benchmark.extra_info.update(label=label, device=device.type, **info)
+    print(f"\n{label} [{device.type}]: " + ", ".join(f"{k}={v}" for k, v in info.items()))
+
+
+def nbytes(args, backward: bool) -> int:
+    """Bytes read and written: forward reads x (and target), writes the result (or
+    nothing, a reduced loss); forward+backward counts five tensors' worth."""
+    return (5 if backward else 2) * args[0].nbytes
 
 
 @pytest.mark.parametrize("size", list(SIZES))
-def test_bce_forward_backward(benchmark, size):
-    torch.manual_seed(0)
-    x = (torch.randn(SIZES[size]) * 3).requires_grad_()
-    t = (torch.rand(SIZES[size]) > 0.5).float()
-    baselines = {"torch": timed(lambda: fwd_bwd(torch_bce)(x, t))}
-    if size in COMPILED_SIZES:
-        compiled = torch.compile(torch_bce, dynamic=False)
-        baselines["compile"] = timed(lambda: fwd_bwd(compiled)(x, t))
-    benchmark(fwd_bwd(ops.bce_with_logits), x, t)
-    # forward reads x, t; backward reads x, t and writes grad_x
-    report(benchmark, f"bce_with_logits fwd+bwd (mean) {size}", 5 * x.nbytes, baselines)
+@pytest.mark.parametrize("op", list(OPS))
+def test_forward(benchmark, device, op, size):
+    args, wrap = calls(op, device, size, backward=False)
+    eager, fused, fused_out, _ = OPS[op]
+    out, src, dst = torch.empty_like(args[0]), torch.randn_like(args[0]), torch.empty_like(args[0])
+    baselines = {"eager": wrap(eager), "fused_out": lambda: fused_out(*args, out=out), "copy": lambda: dst.copy_(src)}
+    run(benchmark, f"{op} fwd {size}", device, wrap(fused), baselines, nbytes(args, False))
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("op", list(OPS))
+def test_forward_backward(benchmark, device, op, size):
+    args, wrap = calls(op, device, size, backward=True)
+    eager, fused = OPS[op][:2]
+    run(benchmark, f"{op} fwd+bwd {size}", device, wrap(fused), {"eager": wrap(eager)}, nbytes(args, True))
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+@pytest.mark.parametrize("backward", [False, True], ids=["fwd", "fwd_bwd"])
+@pytest.mark.parametrize("op", list(OPS))
+def test_compiled(benchmark, device, op, backward, size):
+    if device.type == "cpu" and size not in CPU_COMPILED:
+        pytest.skip(f"on the CPU compiled only at {', '.join(CPU_COMPILED)}")
+    args, wrap = calls(op, device, size, backward)
+    eager, fused = OPS[op][:2]
+    compiled = wrap(torch.compile(eager, dynamic=False))
+    run(benchmark, f"{op} {'fwd+bwd' if backward else 'fwd'} {size} vs compile", device, wrap(fused),
+        {"compile": compiled}, nbytes(args, backward))

@@ -1,34 +1,28 @@
 // Operator schemas, and the autocast rule shared by every backend.
 #include <ATen/autocast_mode.h>
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
+
+#include "ops.h"
 
 namespace fastkp {
 namespace {
 
-using OptTensor = std::optional<at::Tensor>;
+using ops::OptTensor;
 
 // Under autocast both operators compute in float32 and return float32, as
 // PyTorch's own losses do: a bf16/fp16 loss or keypoint loses too much.
 template <c10::DeviceType Device>
 at::Tensor sigmoid_range_autocast(const at::Tensor& x, double lo, double hi) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("fastkp::sigmoid_range", "")
-                       .typed<at::Tensor(const at::Tensor&, double, double)>();
-  return op.call(at::autocast::cached_cast(at::kFloat, x, Device), lo, hi);
+  return ops::sigmoid_range(at::autocast::cached_cast(at::kFloat, x, Device), lo, hi);
 }
 
 template <c10::DeviceType Device>
 at::Tensor bce_autocast(const at::Tensor& input, const at::Tensor& target, const OptTensor& weight,
                         const OptTensor& pos_weight, int64_t reduction) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("fastkp::bce_with_logits", "")
-                       .typed<at::Tensor(const at::Tensor&, const at::Tensor&, const OptTensor&,
-                                         const OptTensor&, int64_t)>();
   auto f32 = [](const auto& t) { return at::autocast::cached_cast(at::kFloat, t, Device); };
-  return op.call(f32(input), f32(target), f32(weight), f32(pos_weight), reduction);
+  return ops::bce_with_logits(f32(input), f32(target), f32(weight), f32(pos_weight), reduction);
 }
 
 }  // namespace

@@ -1,12 +1,12 @@
 """Fused operators: ``torch.ops.fastkp.sigmoid_range`` and ``torch.ops.fastkp.bce_with_logits``.
 
 Importing this module loads the compiled operator library (through
-``fastkp._C``) and registers, for both operators, the fake (meta) kernels that
-``torch.compile`` and ``torch.export`` trace with and the autograd formulas
-(each backward is one fused kernel too). Schemas, CPU/CUDA kernels and the
-autocast rule (compute and return float32 under autocast) live in C++, so
-TorchScript files that call the operators also run from C++ once the library
-is loaded there (see :func:`library_path`).
+``fastkp._C``) and registers, for every operator, the fake (meta) kernel that
+``torch.compile`` and ``torch.export`` trace with. Schemas, CPU/CUDA kernels,
+autograd (each backward is one fused kernel too) and the autocast rule
+(compute and return float32 under autocast) live in C++, so TorchScript files
+that call the operators also run, and train, from C++ once the library is
+loaded there (see :func:`library_path`).
 """
 
 from __future__ import annotations
@@ -90,49 +90,3 @@ def _bce_fake(input, target, weight, pos_weight, reduction):
 def _bce_backward_fake(grad, input, target, weight, pos_weight, reduction, target_grad):
     grad_target = torch.empty_like(target) if target_grad else input.new_empty((0,))
     return torch.empty_like(input), grad_target
-
-
-# ---- autograd -----------------------------------------------------------------------
-
-
-def _sigmoid_range_setup(ctx, inputs, output):
-    x, lo, hi = inputs
-    ctx.save_for_backward(x)
-    ctx.lo, ctx.hi = lo, hi
-
-
-def _sigmoid_range_backward(ctx, grad):
-    (x,) = ctx.saved_tensors
-    return torch.ops.fastkp.sigmoid_range_backward(grad, x, ctx.lo, ctx.hi), None, None
-
-
-torch.library.register_autograd(
-    "fastkp::sigmoid_range", _sigmoid_range_backward, setup_context=_sigmoid_range_setup
-)
-
-
-def _bce_setup(ctx, inputs, output):
-    input, target, weight, pos_weight, reduction = inputs
-    ctx.save_for_backward(input, target, weight, pos_weight)
-    ctx.reduction = reduction
-    ctx.weight_grad = any(w is not None and w.requires_grad for w in (weight, pos_weight))
-
-
-def _bce_backward(ctx, grad):
-    input, target, weight, pos_weight = ctx.saved_tensors
-    if ctx.weight_grad:
-        # PyTorch's own BCE has no such derivative either; say so instead of returning zeros.
-        raise RuntimeError("fastkp.bce_with_logits: gradients with respect to weight or pos_weight are not supported")
-    grad_input, grad_target = torch.ops.fastkp.bce_with_logits_backward(
-        grad, input, target, weight, pos_weight, ctx.reduction, ctx.needs_input_grad[1]
-    )
-    return (
-        grad_input if ctx.needs_input_grad[0] else None,
-        grad_target if ctx.needs_input_grad[1] else None,
-        None,
-        None,
-        None,
-    )
-
-
-torch.library.register_autograd("fastkp::bce_with_logits", _bce_backward, setup_context=_bce_setup)

@@ -63,11 +63,12 @@ def fine_tune_phases(epochs: int, base_lr: float, freeze_epochs: int = 1, lr_mul
     return phases
 
 
-def adamw(param_groups: list[list[torch.nn.Parameter]]) -> torch.optim.AdamW:
+def adamw(param_groups: list[list[torch.nn.Parameter]], fused: bool = False) -> torch.optim.AdamW:
     """fastai's default optimizer: Adam (beta2 0.99, eps 1e-5) with decoupled weight decay
-    0.01, one parameter group per rate; the schedule sets the rates and beta1."""
+    0.01, one parameter group per rate; the schedule sets the rates and beta1. ``fused``
+    (for CUDA) steps in one kernel and lets GradScaler skip its per-step host sync."""
     return torch.optim.AdamW([{"params": g} for g in param_groups], lr=1e-3, betas=(0.9, 0.99), eps=1e-5,
-                             weight_decay=0.01)
+                             weight_decay=0.01, fused=fused or None)
 
 
 def _cos(start: float, end: float, pos: float) -> float:

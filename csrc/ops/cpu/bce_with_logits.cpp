@@ -1,8 +1,7 @@
 // CPU implementation of fastkp::bce_with_logits and its backward.
-#include <ATen/TensorIterator.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
-#include <ATen/ops/full.h>
+#include <c10/util/SmallVector.h>
 #include <torch/library.h>
 
 #include <limits>
@@ -17,40 +16,39 @@ using OptTensor = std::optional<at::Tensor>;
 
 bool present(const OptTensor& t) { return t.has_value() && t->defined(); }
 
-// Adds x, target, [weight], [pos_weight] as the iterator's inputs.
-at::TensorIteratorConfig& add_inputs(at::TensorIteratorConfig& config, const at::Tensor& input,
-                                     const at::Tensor& target, const OptTensor& weight,
-                                     const OptTensor& pos_weight) {
-  config.add_const_input(input).add_const_input(target);
-  if (present(weight)) config.add_const_input(*weight);
-  if (present(pos_weight)) config.add_const_input(*pos_weight);
-  return config;
+// The kernels' inputs after their own: x, target, [weight], [pos_weight].
+c10::SmallVector<at::Tensor, 6> with_inputs(c10::SmallVector<at::Tensor, 6> first, const at::Tensor& input,
+                                            const at::Tensor& target, const OptTensor& weight,
+                                            const OptTensor& pos_weight) {
+  first.append({input, target});
+  if (present(weight)) first.push_back(*weight);
+  if (present(pos_weight)) first.push_back(*pos_weight);
+  return first;
 }
 
 at::Tensor forward_impl(const at::Tensor& input, const at::Tensor& target, const OptTensor& weight,
                         const OptTensor& pos_weight, Reduction reduction, at::Tensor out) {
   BceFlags flags{present(weight), present(pos_weight), reduction == Reduction::None, false};
-  at::TensorIteratorConfig config;
-  if (flags.write_loss) config.add_output(out);
-  auto iter = add_inputs(config, input, target, weight, pos_weight).build();
+  const auto inputs = with_inputs({}, input, target, weight, pos_weight);
   const auto dtype = input.scalar_type();
+  auto kernel = [&](const Run& r) { return kernels().bce_forward(dtype, r, flags); };
   if (flags.write_loss) {
-    for_each(iter, [&](const Run& r) { kernels().bce_forward(dtype, r, flags); });
-    return iter.output();
+    for_each(input, {out}, inputs, kernel);
+    return out;
   }
   const int64_t n = input.numel();
-  double total = n == 0 ? 0.0 : sum(iter, [&](const Run& r) { return kernels().bce_forward(dtype, r, flags); });
+  double total = sum(input, inputs, kernel);
   if (reduction == Reduction::Mean) {
     total = n == 0 ? std::numeric_limits<double>::quiet_NaN() : total / double(n);
   }
-  auto result = out.defined() ? out : at::empty({}, input.options());
-  return result.fill_(total);
+  return out.fill_(total);
 }
 
 at::Tensor forward(const at::Tensor& input, const at::Tensor& target, const OptTensor& weight,
                    const OptTensor& pos_weight, int64_t reduction) {
   Reduction red = check_bce(input, target, weight, pos_weight, reduction);
-  return forward_impl(input, target, weight, pos_weight, red, at::Tensor());
+  auto out = red == Reduction::None ? at::empty_like(input) : at::empty({}, input.options());
+  return forward_impl(input, target, weight, pos_weight, red, out);
 }
 
 at::Tensor& forward_out(const at::Tensor& input, const at::Tensor& target, const OptTensor& weight,
@@ -69,19 +67,17 @@ std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const at::Te
   Reduction red = check_bce(input, target, weight, pos_weight, reduction);
   check_bce_grad(grad, input, red);
   BceFlags flags{present(weight), present(pos_weight), false, target_grad};
-  at::TensorIteratorConfig config;
-  // Allocate grad_input in input's layout; TensorIterator fills it.
+  // The layouts of the fake kernel's empty_like(input) and empty_like(target).
   auto grad_input = at::empty_like(input);
   auto grad_target = target_grad ? at::empty_like(target) : at::empty({0}, input.options());
-  config.add_output(grad_input);
-  if (target_grad) config.add_output(grad_target);
+  c10::SmallVector<at::Tensor, 2> outputs{grad_input};
+  if (target_grad) outputs.push_back(grad_target);
   // A reduced loss's grad is one value, broadcast over every element.
-  const at::Tensor grad_operand = red == Reduction::None ? grad : grad.reshape({});
-  config.add_const_input(grad_operand);
-  auto iter = add_inputs(config, input, target, weight, pos_weight).build();
+  const auto inputs = with_inputs({red == Reduction::None ? grad : grad.reshape({})}, input, target, weight,
+                                  pos_weight);
   const double scale = red == Reduction::Mean ? 1.0 / double(std::max<int64_t>(input.numel(), 1)) : 1.0;
   const auto dtype = input.scalar_type();
-  for_each(iter, [&](const Run& r) { kernels().bce_backward(dtype, r, flags, scale); });
+  for_each(input, outputs, inputs, [&](const Run& r) { kernels().bce_backward(dtype, r, flags, scale); });
   return {grad_input, grad_target};
 }
 

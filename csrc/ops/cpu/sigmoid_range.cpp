@@ -1,5 +1,5 @@
 // CPU implementation of fastkp::sigmoid_range and its backward.
-#include <ATen/TensorIterator.h>
+#include <ATen/ops/empty_like.h>
 #include <torch/library.h>
 
 #include "../checks.h"
@@ -9,17 +9,14 @@ namespace fastkp::cpu {
 namespace {
 
 at::Tensor& forward_into(const at::Tensor& x, double lo, double hi, at::Tensor& out) {
-  auto iter = at::TensorIteratorConfig().add_output(out).add_const_input(x).build();
-  for_each(iter, [&](const Run& r) {
-    kernels().sigmoid_range_forward(iter.common_dtype(), r, lo, hi);
-  });
-  if (!out.defined()) out = iter.output();
+  const auto dtype = x.scalar_type();
+  for_each(x, {out}, {x}, [&](const Run& r) { kernels().sigmoid_range_forward(dtype, r, lo, hi); });
   return out;
 }
 
 at::Tensor forward(const at::Tensor& x, double lo, double hi) {
   check_sigmoid_range(x, lo, hi);
-  at::Tensor out;
+  auto out = at::empty_like(x);
   return forward_into(x, lo, hi, out);
 }
 
@@ -31,15 +28,11 @@ at::Tensor& forward_out(const at::Tensor& x, double lo, double hi, at::Tensor& o
 
 at::Tensor backward(const at::Tensor& grad, const at::Tensor& x, double lo, double hi) {
   check_sigmoid_range_backward(grad, x, lo, hi);
-  auto iter = at::TensorIteratorConfig()
-                  .add_owned_output(at::Tensor())
-                  .add_const_input(grad)
-                  .add_const_input(x)
-                  .build();
-  for_each(iter, [&](const Run& r) {
-    kernels().sigmoid_range_backward(iter.common_dtype(), r, lo, hi);
-  });
-  return iter.output();
+  // In x's layout, as the fake kernel's empty_like(x) promises.
+  auto grad_x = at::empty_like(x);
+  const auto dtype = x.scalar_type();
+  for_each(x, {grad_x}, {grad, x}, [&](const Run& r) { kernels().sigmoid_range_backward(dtype, r, lo, hi); });
+  return grad_x;
 }
 
 }  // namespace

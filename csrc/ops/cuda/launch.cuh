@@ -1,11 +1,14 @@
 // Grid-stride elementwise and sum kernels shared by the CUDA operators.
-// Every operand is contiguous with n elements, or a single value broadcast to
-// all (`scalar`); loads and stores are 16-byte vectors when all pointers are
-// aligned. Values are computed in at::opmath_type (float for half types).
+// Every operand holds n elements in one memory order (see in_layout_of), or is
+// a single value broadcast to all (`scalar`); loads and stores are 16-byte
+// vectors when all pointers are aligned. Values are computed in
+// at::opmath_type (float for half types).
 #pragma once
 
 #include <ATen/OpMathType.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAStream.h>
@@ -16,6 +19,18 @@
 namespace fastkp::cuda {
 
 constexpr int kThreads = 256;
+
+// `t` broadcast to the sizes of `like` (non-overlapping and dense) and laid
+// out with its strides, copied only when it is not already: the kernels then
+// walk every operand's storage in one order, and outputs keep the input's
+// memory format as TensorIterator (and the fake kernels' empty_like) do.
+inline at::Tensor in_layout_of(const at::Tensor& like, const at::Tensor& t) {
+  if (t.sizes() == like.sizes() && t.strides() == like.strides()) return t;
+  return at::empty_like(like).copy_(t.expand(like.sizes()));
+}
+
+// `t` itself when its storage can be walked as n consecutive elements.
+inline at::Tensor dense(const at::Tensor& t) { return t.is_non_overlapping_and_dense() ? t : t.contiguous(); }
 
 template <typename T, int N>
 struct alignas(sizeof(T) * N) Pack {

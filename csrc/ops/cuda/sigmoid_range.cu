@@ -1,6 +1,6 @@
 // CUDA implementation of fastkp::sigmoid_range and its backward.
 #include <ATen/Dispatch.h>
-#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
@@ -27,16 +27,17 @@ struct Backward {
   }
 };
 
-// Writes into `out` (resized to x's shape); a non-contiguous `out` receives a copy.
+// Writes into `out` (resized to x's shape); an `out` whose storage is not one
+// dense block receives a copy.
 at::Tensor& forward_into(const at::Tensor& x, double lo, double hi, at::Tensor& out) {
   c10::cuda::CUDAGuard guard(x.device());
-  auto xc = x.contiguous();
   out.resize_(x.sizes());
-  auto dst = out.is_contiguous() ? out : at::empty(x.sizes(), x.options());
+  auto dst = out.is_non_overlapping_and_dense() ? out : at::empty_like(x);
+  auto xd = in_layout_of(dst, x);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fastkp_sigmoid_range", [&] {
     using A = at::opmath_type<scalar_t>;
-    Operands<scalar_t, 1, 1> p{{dst.data_ptr<scalar_t>()}, {xc.const_data_ptr<scalar_t>()}, {false}};
-    elementwise(xc.numel(), p, Forward<A>{A(lo), A(hi - lo)});
+    Operands<scalar_t, 1, 1> p{{dst.data_ptr<scalar_t>()}, {xd.const_data_ptr<scalar_t>()}, {false}};
+    elementwise(x.numel(), p, Forward<A>{A(lo), A(hi - lo)});
   });
   if (!dst.is_same(out)) out.copy_(dst);
   return out;
@@ -44,7 +45,7 @@ at::Tensor& forward_into(const at::Tensor& x, double lo, double hi, at::Tensor& 
 
 at::Tensor forward(const at::Tensor& x, double lo, double hi) {
   check_sigmoid_range(x, lo, hi);
-  auto out = at::empty(x.sizes(), x.options());
+  auto out = at::empty_like(x);
   return forward_into(x, lo, hi, out);
 }
 
@@ -57,15 +58,15 @@ at::Tensor& forward_out(const at::Tensor& x, double lo, double hi, at::Tensor& o
 at::Tensor backward(const at::Tensor& grad, const at::Tensor& x, double lo, double hi) {
   check_sigmoid_range_backward(grad, x, lo, hi);
   c10::cuda::CUDAGuard guard(x.device());
-  auto xc = x.contiguous();
-  auto gc = grad.contiguous();
-  auto gx = at::empty(x.sizes(), x.options());
+  auto gx = at::empty_like(x);
+  auto xd = in_layout_of(gx, x);
+  auto gd = in_layout_of(gx, grad);
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "fastkp_sigmoid_range_backward", [&] {
     using A = at::opmath_type<scalar_t>;
     Operands<scalar_t, 1, 2> p{{gx.data_ptr<scalar_t>()},
-                               {gc.const_data_ptr<scalar_t>(), xc.const_data_ptr<scalar_t>()},
+                               {gd.const_data_ptr<scalar_t>(), xd.const_data_ptr<scalar_t>()},
                                {false, false}};
-    elementwise(xc.numel(), p, Backward<A>{A(hi - lo)});
+    elementwise(x.numel(), p, Backward<A>{A(hi - lo)});
   });
   return gx;
 }
