@@ -1,9 +1,11 @@
-// decode_image: read the file, recognise its format by its first bytes, decode; collect_images.
+// decode_image and verify_image: read the file, recognise its format by its first bytes,
+// decode or check it; the pixel limit; collect_images.
 #include <algorithm>
+#include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <stdexcept>
 
 #include "image_decoders.h"
@@ -15,9 +17,12 @@ namespace {
 std::vector<uint8_t> read_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw Error(path + ": no such image file");
+  const auto size = std::filesystem::file_size(path, ec);
   std::ifstream in(path, std::ios::binary);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw Error(path + ": cannot read the file");
+  if (ec || !in) throw Error(path + ": cannot read the file");
+  std::vector<uint8_t> bytes(size);
+  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
+  if (!in) throw Error(path + ": cannot read the file");
   return bytes;
 }
 
@@ -31,29 +36,60 @@ bool starts_with(const std::vector<uint8_t>& bytes, const char* signature, size_
   return bytes.size() >= n && std::memcmp(bytes.data(), signature, n) == 0;
 }
 
+struct Codec {
+  Image (*decode)(const std::vector<uint8_t>&, int64_t);
+  void (*verify)(const std::vector<uint8_t>&, int64_t);
+};
+
+// The codec of the file's format, recognised by its first bytes.
+const Codec& codec_of(const std::string& path, const std::vector<uint8_t>& bytes) {
+  static constexpr Codec jpeg{detail::decode_jpeg, detail::verify_jpeg}, png{detail::decode_png, detail::verify_png},
+      pnm{detail::decode_pnm, detail::verify_pnm};
+  if (starts_with(bytes, "\xFF\xD8\xFF", 3)) return jpeg;
+  if (starts_with(bytes, "\x89PNG\r\n\x1A\n", 8)) return png;
+  if (starts_with(bytes, "P5", 2) || starts_with(bytes, "P6", 2)) return pnm;
+  throw Error(path + ": not a JPEG, PNG or binary PGM/PPM image (fastkp-infer reads those formats)");
+}
+
+// `step` (a codec's decode or verify) with its errors as Error naming the file.
+template <typename Step>
+auto run(const std::string& path, int64_t max_pixels, Step Codec::*step) {
+  if (max_pixels < 1) throw Error("the pixel limit must be positive, got " + std::to_string(max_pixels));
+  std::vector<uint8_t> bytes = read_file(path);
+  const Codec& codec = codec_of(path, bytes);
+  try {
+    return (codec.*step)(bytes, max_pixels);
+  } catch (const std::runtime_error& e) {
+    throw Error(path + ": " + e.what());
+  }
+}
+
 }  // namespace
 
 namespace detail {
 
-void check_pixel_count(int64_t width, int64_t height) {
-  if (width * height > kMaxPixels)
+void check_pixel_count(int64_t width, int64_t height, int64_t max_pixels) {
+  if (width * height > max_pixels)
     throw std::runtime_error("image too large (" + std::to_string(width) + "x" + std::to_string(height) +
-                             ", more than " + std::to_string(kMaxPixels) + " pixels)");
+                             ", more than " + std::to_string(max_pixels) + " pixels)");
 }
 
 }  // namespace detail
 
-Image decode_image(const std::string& path) {
-  std::vector<uint8_t> bytes = read_file(path);
-  try {
-    if (starts_with(bytes, "\xFF\xD8\xFF", 3)) return detail::decode_jpeg(bytes);
-    if (starts_with(bytes, "\x89PNG\r\n\x1A\n", 8)) return detail::decode_png(bytes);
-    if (starts_with(bytes, "P5", 2) || starts_with(bytes, "P6", 2)) return detail::decode_pnm(bytes);
-  } catch (const std::runtime_error& e) {
-    throw Error(path + ": " + e.what());
-  }
-  throw Error(path + ": not a JPEG, PNG or binary PGM/PPM image (fastkp-infer reads those formats)");
+int64_t pixel_limit() {
+  const char* text = std::getenv("FASTKP_MAX_PIXELS");
+  if (text == nullptr) return kDefaultMaxPixels;
+  int64_t value = 0;
+  const char* end = text + std::strlen(text);
+  auto [stop, ec] = std::from_chars(text, end, value);
+  if (ec != std::errc() || stop != end || stop == text || value < 1)
+    throw Error(std::string("FASTKP_MAX_PIXELS must be a positive integer (a number of pixels), got '") + text + "'");
+  return value;
 }
+
+Image decode_image(const std::string& path, int64_t max_pixels) { return run(path, max_pixels, &Codec::decode); }
+
+void verify_image(const std::string& path, int64_t max_pixels) { run(path, max_pixels, &Codec::verify); }
 
 std::vector<std::string> collect_images(const std::vector<std::string>& paths) {
   std::vector<std::string> out;

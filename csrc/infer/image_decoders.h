@@ -1,5 +1,5 @@
-// Image decoders behind fastkp::infer::decode_image. They throw std::runtime_error
-// with a message that decode_image prefixes with the file's path.
+// Image decoders behind fastkp::infer::decode_image and verify_image. They throw
+// std::runtime_error with a message that those functions prefix with the file's path.
 #pragma once
 
 #include <cstdint>
@@ -9,15 +9,16 @@
 
 namespace fastkp::infer::detail {
 
-// Images of more pixels are refused (PIL's DecompressionBombError threshold).
-constexpr int64_t kMaxPixels = 2 * 89478485;
+// Throws "image too large" for an image of more than max_pixels pixels.
+void check_pixel_count(int64_t width, int64_t height, int64_t max_pixels);
 
-// Throws "image too large" for an image of more than kMaxPixels pixels.
-void check_pixel_count(int64_t width, int64_t height);
-
-Image decode_jpeg(const std::vector<std::uint8_t>& bytes);
-Image decode_png(const std::vector<std::uint8_t>& bytes);
-Image decode_pnm(const std::vector<std::uint8_t>& bytes);
+// decode_*: the pixels; verify_*: the same checks, the same messages, no pixels.
+Image decode_jpeg(const std::vector<std::uint8_t>& bytes, int64_t max_pixels);
+Image decode_png(const std::vector<std::uint8_t>& bytes, int64_t max_pixels);
+Image decode_pnm(const std::vector<std::uint8_t>& bytes, int64_t max_pixels);
+void verify_jpeg(const std::vector<std::uint8_t>& bytes, int64_t max_pixels);
+void verify_png(const std::vector<std::uint8_t>& bytes, int64_t max_pixels);
+void verify_pnm(const std::vector<std::uint8_t>& bytes, int64_t max_pixels);
 
 // The image as displayed: `exif` is an APP1 "Exif\0\0" payload (empty when the file
 // has none) whose orientation 1..8 is applied as PIL's ImageOps.exif_transpose does.

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "archive.h"
 #include "fastkp/infer/error.h"
 #include "fastkp/infer/metadata.h"
 #include "fields.h"
@@ -119,6 +120,7 @@ const char* format_name(Format format) { return format == Format::Pt2 ? "pt2" : 
 Metadata read_metadata(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw Error(path + ": no such model file");
+  check_archive(path, kRecord);
   std::string text;
   Format kind;
   try {

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <optional>
 
+#include "extraction_folder.h"
 #include "fastkp/infer/error.h"
 #include "messages.h"
 #include "ops/build_info.h"
@@ -22,6 +23,7 @@ struct Model::Impl {
   Metadata metadata;
   c10::Device device{c10::kCPU};
   std::optional<torch::jit::Module> script;
+  std::optional<ExtractionFolder> extraction;  // declared before the package: removed after it
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> package;
 };
 
@@ -51,8 +53,11 @@ Model Model::load(const std::string& path, c10::Device device) {
   check_device(path, impl->metadata, device);
   try {
     if (impl->metadata.format == Format::Pt2) {
-      impl->package = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
-          path, "model", /*run_single_threaded=*/false, /*num_runners=*/1, device.is_cuda() ? device.index() : -1);
+      impl->extraction.emplace();  // a failed load unwinds impl, which removes it
+      impl->extraction->with_tmpdir([&] {
+        impl->package = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+            path, "model", /*run_single_threaded=*/false, /*num_runners=*/1, device.is_cuda() ? device.index() : -1);
+      });
     } else {
       impl->script = torch::jit::load(path, device);
       impl->script->eval();

@@ -68,9 +68,10 @@ void row_to_rgb(const uint8_t* in, const Decoded& d, uint8_t* out) {
   }
 }
 
-// Decodes into *d or returns false with libpng's message in src->message. Only
-// trivially destructible locals live in this frame, because on_error longjmps back into it.
-bool decode(Source* src, Decoded* d) {
+// Decodes into *d or returns false with libpng's message in src->message; with `pixels`
+// false, reads every row (inflating and unfiltering it, CRCs checked) but converts none.
+// Only trivially destructible locals live in this frame, because on_error longjmps back into it.
+bool decode(Source* src, int64_t max_pixels, bool pixels, Decoded* d) {
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, src, on_error, on_warning);
   if (png == nullptr) throw std::bad_alloc();
   png_infop info = png_create_info_struct(png);
@@ -93,7 +94,7 @@ bool decode(Source* src, Decoded* d) {
     Image& img = d->image;
     img.width = png_get_image_width(png, info);
     img.height = png_get_image_height(png, info);
-    check_pixel_count(img.width, img.height);
+    check_pixel_count(img.width, img.height, max_pixels);
     d->color_type = png_get_color_type(png, info);
     d->bit_depth = png_get_bit_depth(png, info);
     d->channels = png_get_channels(png, info);
@@ -108,14 +109,14 @@ bool decode(Source* src, Decoded* d) {
     const int passes = png_set_interlace_handling(png);
     png_read_update_info(png, info);
     const size_t row_bytes = png_get_rowbytes(png, info), stride = static_cast<size_t>(img.width) * 3;
-    const bool whole = passes > 1;  // each Adam7 pass adds pixels to the rows of the earlier ones
+    const bool whole = pixels && passes > 1;  // each Adam7 pass adds pixels to the rows of the earlier ones
     d->rows.resize(row_bytes * (whole ? img.height : 1));
-    img.rgb.resize(stride * img.height);
+    if (pixels) img.rgb.resize(stride * img.height);
     for (int pass = 0; pass < passes; ++pass) {
       for (int64_t y = 0; y < img.height; ++y) {
         png_bytep row = d->rows.data() + (whole ? y * row_bytes : 0);
         png_read_row(png, row, nullptr);
-        if (pass == passes - 1) row_to_rgb(row, *d, img.rgb.data() + y * stride);
+        if (pixels && pass == passes - 1) row_to_rgb(row, *d, img.rgb.data() + y * stride);
       }
     }
     png_read_end(png, info);  // eXIf chunks may also follow the pixels
@@ -135,17 +136,26 @@ bool decode(Source* src, Decoded* d) {
   return true;
 }
 
-}  // namespace
-
-Image decode_png(const std::vector<uint8_t>& bytes) {
+// decode() with libpng's errors as std::runtime_error.
+Decoded run(const std::vector<uint8_t>& bytes, int64_t max_pixels, bool pixels) {
   Source src{bytes.data(), bytes.size()};
   Decoded d;
   try {
-    if (!decode(&src, &d)) throw std::runtime_error(std::string("corrupt PNG (libpng: ") + src.message + ")");
+    if (!decode(&src, max_pixels, pixels, &d))
+      throw std::runtime_error(std::string("corrupt PNG (libpng: ") + src.message + ")");
   } catch (const std::bad_alloc&) {
     throw std::runtime_error("out of memory decoding the PNG");
   }
+  return d;
+}
+
+}  // namespace
+
+Image decode_png(const std::vector<uint8_t>& bytes, int64_t max_pixels) {
+  Decoded d = run(bytes, max_pixels, true);
   return upright(std::move(d.image), d.exif);
 }
+
+void verify_png(const std::vector<uint8_t>& bytes, int64_t max_pixels) { run(bytes, max_pixels, false); }
 
 }  // namespace fastkp::infer::detail

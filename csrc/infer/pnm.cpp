@@ -35,25 +35,38 @@ class Header {
   size_t pos_ = 2;  // after the magic number
 };
 
-}  // namespace
+// Where the samples are, after the header's checks and the size check.
+struct Layout {
+  int64_t width, height;
+  size_t start, channels;
+};
 
-Image decode_pnm(const std::vector<uint8_t>& bytes) {
-  const bool gray = bytes[1] == '5';
+Layout read_layout(const std::vector<uint8_t>& bytes, int64_t max_pixels) {
   Header header(bytes);
   int64_t width = header.field("width"), height = header.field("height"), maxval = header.field("maxval");
   if (width < 1 || height < 1) throw std::runtime_error("empty PNM image");
-  check_pixel_count(width, height);
+  check_pixel_count(width, height, max_pixels);
   if (maxval != 255) throw std::runtime_error("PNM maxval " + std::to_string(maxval) + " (only 255 is read)");
-  const size_t start = header.data_start(), channels = gray ? 1 : 3;
+  const size_t start = header.data_start(), channels = bytes[1] == '5' ? 1 : 3;
   const size_t n = static_cast<size_t>(width * height);
   if (bytes.size() < start || bytes.size() - start < n * channels) throw std::runtime_error("truncated PNM image");
+  return {width, height, start, channels};
+}
+
+}  // namespace
+
+Image decode_pnm(const std::vector<uint8_t>& bytes, int64_t max_pixels) {
+  const Layout l = read_layout(bytes, max_pixels);
+  const size_t n = static_cast<size_t>(l.width * l.height);
   Image img;
-  img.height = height;
-  img.width = width;
+  img.height = l.height;
+  img.width = l.width;
   img.rgb.resize(n * 3);
   for (size_t i = 0; i < n; ++i)
-    for (size_t ch = 0; ch < 3; ++ch) img.rgb[i * 3 + ch] = bytes[start + i * channels + (gray ? 0 : ch)];
+    for (size_t ch = 0; ch < 3; ++ch) img.rgb[i * 3 + ch] = bytes[l.start + i * l.channels + (l.channels == 1 ? 0 : ch)];
   return img;
 }
+
+void verify_pnm(const std::vector<uint8_t>& bytes, int64_t max_pixels) { read_layout(bytes, max_pixels); }
 
 }  // namespace fastkp::infer::detail

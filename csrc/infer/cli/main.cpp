@@ -1,4 +1,4 @@
-// fastkp-infer MODEL IMAGE... [--device cpu|cuda[:N]] [--threads N] [--bench N]
+// fastkp-infer MODEL IMAGE... [--device cpu|cuda[:N]] [--threads N] [--max-pixels N] [--bench N]
 //
 // Prints one JSON line per image (the lines `python -m fastkp.predict` prints:
 // the image's path and size, then the fields of each of the model's heads); a
@@ -10,6 +10,7 @@
 #endif
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -25,11 +26,14 @@
 namespace {
 
 constexpr const char* kUsage =
-    "usage: fastkp-infer MODEL IMAGE... [--device cpu|cuda[:N]] [--threads N] [--bench N]\n"
+    "usage: fastkp-infer MODEL IMAGE... [--device cpu|cuda[:N]] [--threads N] [--max-pixels N] [--bench N]\n"
     "  MODEL   a TorchScript file or pt2 package written by `python -m fastkp.export`\n"
     "  IMAGE   JPEG, PNG or binary PGM/PPM files, or folders of them (searched recursively)\n"
     "  --device      where the model runs (default cpu)\n"
     "  --threads N   CPU threads for the model\n"
+    "  --max-pixels N\n"
+    "                refuse images of more pixels, as their headers say (default: the\n"
+    "                environment variable FASTKP_MAX_PIXELS, else 100000000)\n"
     "  --bench N     time N runs of one batch made of all the images (same size) after warm-up,\n"
     "                and print the timing as JSON instead of predictions\n"
     "  --version     print the fastkp, torch and kernel versions\n";
@@ -40,21 +44,19 @@ struct Args {
   std::string device = "cpu";
   int threads = 0;
   int bench = 0;
+  int64_t max_pixels = 0;  // 0: fastkp::infer::pixel_limit()
 };
 
 struct UsageError {
   std::string message;
 };
 
-int positive(const std::string& flag, const std::string& value) {
-  size_t used = 0;
-  int n = 0;
-  try {
-    n = std::stoi(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != value.size() || n < 1) throw UsageError{flag + " needs a positive integer, got '" + value + "'"};
+int64_t positive(const std::string& flag, const std::string& value,
+                 int64_t most = std::numeric_limits<int>::max()) {
+  int64_t n = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (ec != std::errc() || end != value.data() + value.size() || n < 1 || n > most)
+    throw UsageError{flag + " needs a positive integer, got '" + value + "'"};
   return n;
 }
 
@@ -68,8 +70,9 @@ Args parse(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--device") a.device = value();
-    else if (arg == "--threads") a.threads = positive(arg, value());
-    else if (arg == "--bench") a.bench = positive(arg, value());
+    else if (arg == "--threads") a.threads = static_cast<int>(positive(arg, value()));
+    else if (arg == "--bench") a.bench = static_cast<int>(positive(arg, value()));
+    else if (arg == "--max-pixels") a.max_pixels = positive(arg, value(), std::numeric_limits<int64_t>::max());
     else if (arg.rfind("--", 0) == 0 && arg.size() > 2) throw UsageError{"unknown option " + arg};
     else positional.push_back(arg);
   }
@@ -96,9 +99,9 @@ double median(std::vector<double> v) {
 }
 
 // One batch of all the images, timed over `runs` forward passes after warm-up.
-void bench(const fastkp::infer::Model& model, const std::vector<std::string>& paths, int runs) {
+void bench(const fastkp::infer::Model& model, const std::vector<std::string>& paths, int64_t max_pixels, int runs) {
   std::vector<fastkp::infer::Image> images;
-  for (const auto& p : paths) images.push_back(fastkp::infer::decode_image(p));
+  for (const auto& p : paths) images.push_back(fastkp::infer::decode_image(p, max_pixels));
   for (int i = 0; i < 3; ++i) model.predict(images);  // TorchScript optimises during its first runs
   std::vector<double> ms;
   for (int i = 0; i < runs; ++i) {
@@ -138,6 +141,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> images;
   try {
     args = parse(argc, argv);
+    if (args.max_pixels == 0) args.max_pixels = fastkp::infer::pixel_limit();
     images = fastkp::infer::collect_images(args.images);
     if (images.empty())  // the folders hold no image
       throw fastkp::infer::Error("no image in " + joined(args.images) + " (looked for " +
@@ -162,7 +166,7 @@ int main(int argc, char** argv) {
   }
   if (args.bench > 0) {
     try {
-      bench(*model, images, args.bench);
+      bench(*model, images, args.max_pixels, args.bench);
     } catch (const fastkp::infer::Error& e) {
       std::cerr << "fastkp-infer: " << e.what() << "\n";
       return 1;
@@ -172,7 +176,7 @@ int main(int argc, char** argv) {
   int status = 0;
   for (const auto& path : images) {
     try {
-      fastkp::infer::Image image = fastkp::infer::decode_image(path);
+      fastkp::infer::Image image = fastkp::infer::decode_image(path, args.max_pixels);
       fastkp::infer::Prediction pred = model->predict(image);
       std::cout << fastkp::infer::to_json(path, image, pred, model->metadata()) << std::endl;
     } catch (const fastkp::infer::Error& e) {

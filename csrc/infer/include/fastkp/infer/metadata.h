@@ -35,7 +35,10 @@ struct Metadata {
   std::string torch_version;
 };
 
-// Reads and checks the metadata of a model file without loading the network.
+// Reads and checks the metadata of a model file without loading the network. Model
+// files are untrusted: first the archive is refused (Error naming the file and the
+// entry) when an entry is absolute, climbs with "..", is a symbolic link or appears
+// twice, or when several entries, or one over 1 MiB, hold fastkp.json.
 Metadata read_metadata(const std::string& path);
 
 const char* format_name(Format format);

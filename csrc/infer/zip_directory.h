@@ -1,0 +1,21 @@
+// The central directory of a zip archive, read without extracting anything.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace fastkp::infer {
+
+struct ZipEntry {
+  std::string name;  // as stored: bytes, not decoded
+  std::uint32_t external_attributes = 0;  // Unix mode in the high 16 bits
+  std::uint64_t size = 0;  // uncompressed
+};
+
+// The entries of the zip at `path`, in directory order (zip64 included). Throws
+// std::runtime_error saying what is wrong for a file that is not a zip archive or
+// whose directory is malformed, spans disks or holds more than it claims.
+std::vector<ZipEntry> read_zip_directory(const std::string& path);
+
+}  // namespace fastkp::infer
