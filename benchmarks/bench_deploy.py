@@ -30,7 +30,8 @@ import numpy as np
 import pytest
 import torch
 
-from fastkp.checkpoint import RunConfig, save_checkpoint
+from fastkp.checkpoint import ModelSpec, save_checkpoint
+from fastkp.heads import KeypointHead
 from fastkp.export import deploy_module, export_checkpoint, load
 from fastkp.model import FastkpModel
 
@@ -52,9 +53,10 @@ def artifacts(tmp_path_factory):
     """The exported files (engine name -> path) and a camera frame as a tensor and a PPM file."""
     d = tmp_path_factory.mktemp("deploy")
     torch.manual_seed(0)
-    model = FastkpModel("resnet18", n_keypoints=1).eval()
-    config = RunConfig(task="biwi", arch="resnet18", size=NET, n_keypoints=1, y_range=(-1.0, 1.0))
-    save_checkpoint(d / "best.pth", config, model=model.state_dict())
+    heads = [KeypointHead(n_keypoints=1)]
+    model = FastkpModel("resnet18", heads).eval()
+    save_checkpoint(d / "best.pth", ModelSpec(task="biwi", arch="resnet18", size=NET, heads=heads),
+                    model=model.state_dict())
     files = {"checkpoint": d / "best.pth"}
     for fmt, suffix in (("torchscript", ".pt"), ("aoti", ".pt2")):
         for frozen in (False, True):

@@ -58,8 +58,9 @@ def test_config_json_round_trip(tmp_path):
     cfg = resolve("landmarks", tmp_path / "data", size=(64, 48), aug="light", threads=2, weights="~/r18.pth")
     cfg.write(tmp_path / "config.json")
     d = json.loads((tmp_path / "config.json").read_text())
-    flat = {"version", "task", "data", "arch", "size", "bs", "epochs", "freeze_epochs", "lr", "loss", "monitor",
-            "amp", "channels_last", "compile", "seed", "weights", "aug", "threads", "device", "progress"}
+    flat = {"version", "task", "data", "format", "arch", "size", "bs", "epochs", "freeze_epochs", "lr", "loss",
+            "loss_weights", "label_smoothing", "monitor",
+            "amp", "channels_last", "compile", "seed", "weights", "on_error", "aug", "threads", "device", "progress"}
     assert set(d) == flat and set(d["aug"]) == {f.name for f in dataclasses.fields(AugConfig)}
     assert "~" not in d["weights"] and d["size"] == [64, 48]
     assert Config.from_dict(d) == cfg
@@ -77,3 +78,13 @@ def test_resume_names_every_differing_setting(tmp_path):
         check_resumable({"config": resolve("pascal", tmp_path)}, tmp_path, saved, [1])
     with pytest.raises(CheckpointError, match="another schedule"):
         check_resumable(ckpt, tmp_path, saved, [2])
+
+
+def test_device_cuda_without_a_gpu(monkeypatch):
+    import torch
+
+    from fastkp.config import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UsageError, match="no CUDA device is available"):
+        resolve_device("cuda")

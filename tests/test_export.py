@@ -259,3 +259,19 @@ def test_unsafe_archives_are_refused_before_loading(exported, tmp_path):
         with pytest.raises(ExportError) as err:
             load(path)
         assert str(path) in str(err.value) and says in str(err.value), name
+
+
+def test_archives_with_data_before_them_or_nul_names_are_refused(exported, tmp_path):
+    good = exported["keypoints", True]
+    prefixed = tmp_path / "prefixed.pt"
+    prefixed.write_bytes(b"MZ not a zip start" + good.read_bytes())
+    with pytest.raises(ExportError, match="does not start at the beginning"):
+        load(prefixed)
+    nul = tmp_path / "nul.pt"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(nul, "w") as zout:
+        for item in zin.infolist():
+            zout.writestr(item, zin.read(item))
+        zout.writestr(zin.namelist()[0].split("/")[0] + "/data/nul_here.so", b"x")
+    nul.write_bytes(nul.read_bytes().replace(b"nul_here", b"nul\0here"))  # zipfile cannot write a NUL
+    with pytest.raises(ExportError, match="NUL"):
+        load(nul)

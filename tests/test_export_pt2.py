@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import shutil
+import subprocess
 import tempfile
 import zipfile
 
@@ -16,7 +18,7 @@ from torch.export.pt2_archive import PT2ArchiveReader
 
 from fastkp.export import ExportError, deploy_module, export_checkpoint, load, read_metadata
 from test_export import rewrite_metadata
-from test_export_support import json_lines, make_checkpoint, random_pixels, run_infer, write_ppm
+from test_export_support import INFER, json_lines, make_checkpoint, random_pixels, run_infer, write_ppm
 
 SIZES = [(1, 1), (5, 3), (37, 81), (64, 64), (120, 97)]
 
@@ -119,3 +121,43 @@ def test_a_failed_pt2_load_leaves_no_extraction_folder(package, tmp_path, monkey
     del model
     gc.collect()
     assert list(scratch.iterdir()) == []
+
+
+def infer_with_tmpdir(tmpdir, *args) -> subprocess.CompletedProcess:
+    """fastkp-infer with TMPDIR=tmpdir, where the package loader extracts."""
+    return subprocess.run([str(INFER), *map(str, args)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TMPDIR": str(tmpdir)})
+
+
+def test_cpp_refuses_a_zip_slip_package(package, tmp_path):
+    """A real package plus an entry that climbs out of the extraction folder and out of
+    TMPDIR (the loader extracts two levels below it; torch's loader wrote it there):
+    refused before any extraction, and the file it names is not written."""
+    _, path = package
+    crafted, tmpdir = tmp_path / "slip.pt2", tmp_path / "a" / "b" / "tmp"
+    tmpdir.mkdir(parents=True)
+    shutil.copy(path, crafted)
+    entry = "archive/data/aotinductor/model/" + "../" * 6 + "x.json"
+    with zipfile.ZipFile(crafted, "a") as z:
+        z.writestr(entry, b"{}")
+    proc = infer_with_tmpdir(tmpdir, crafted, write_ppm(tmp_path / "x.ppm", random_pixels(8, 8)))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == f"fastkp-infer: {crafted}: entry '{entry}' points outside the archive; refusing the file\n"
+    assert not list(tmp_path.rglob("x.json")) and not list(tmpdir.iterdir())
+
+
+def test_cpp_removes_pt2_extraction_folders(package, tmp_path):
+    """The ~50 MB the loader extracts are gone after a run, and after a load that fails
+    (the compiled library replaced by garbage)."""
+    _, path = package
+    broken, tmpdir = tmp_path / "garbage-so.pt2", tmp_path / "tmp"
+    tmpdir.mkdir()
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(broken, "w") as zout:
+        for item in zin.infolist():
+            zout.writestr(item, b"\x7fELF garbage" if item.filename.endswith(".so") else zin.read(item))
+    image = write_ppm(tmp_path / "x.ppm", random_pixels(8, 8))
+    assert infer_with_tmpdir(tmpdir, path, image).returncode == 0
+    assert not list(tmpdir.iterdir())
+    proc = infer_with_tmpdir(tmpdir, broken, image)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"fastkp-infer: {broken}: cannot load the pt2 model (")
+    assert len(proc.stderr.splitlines()) == 1 and not list(tmpdir.iterdir())

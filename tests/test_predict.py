@@ -99,3 +99,8 @@ def test_predict_without_any_image_is_an_error(models, tmp_path, capsys):
     (tmp_path / "empty" / "notes.txt").write_text("no image here")
     status, records, err = run_predict(capsys, models["keypoints"], tmp_path / "empty")
     assert status == 2 and records == [] and err.startswith("fastkp.predict: error: no image in")
+
+
+def test_predict_refuses_zero_threads(models, images, capsys):
+    status, records, err = run_predict(capsys, models["keypoints"], images[0], "--threads", "0")
+    assert status == 2 and records == [] and "--threads must be a positive int" in err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,7 +107,64 @@ def test_predict_goes_on_after_a_huge_image_and_never_prints_nan(tmp_path, capsy
     good = write_ppm(tmp_path / "b_good.ppm", random_pixels(20, 30))
     assert cli([str(model), str(tmp_path / "a_huge.png"), str(good)]) == 1
     out, err = capsys.readouterr()
-    assert "a_huge.png: 13000x13000" in err and json.loads(out)["image"] == str(good)
+    assert "a_huge.png: " in err and "13000x13000" in err and json.loads(out)["image"] == str(good)
     assert cli([str(model), str(good), "--max-pixels", "10"]) == 1
-    assert "b_good.ppm: more than the limit of 10 pixels" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "b_good.ppm: " in err and "more than 10 pixels" in err.replace("the limit of ", "")
     assert json.dumps([f32(np.nan), f32(np.inf), f32(0.1)], allow_nan=False) == "[null, null, 0.1]"
+
+
+def corrupt_jpeg(path) -> None:
+    """A JPEG that PIL decodes silently but libjpeg reports as corrupt (bytes before EOI)."""
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(buf, "JPEG")
+    data = buf.getvalue()
+    path.write_bytes(data[:-2] + b"\x12\x34\x56" + data[-2:])
+    Image.open(path).load()  # PIL alone would use it
+
+
+def test_corrupt_pixels_are_never_used_silently(tmp_path, monkeypatch, capsys):
+    from fastkp.data import verification, verify
+
+    monkeypatch.setenv("FASTKP_CACHE", str(tmp_path / "cache"))
+    root = make_biwi(tmp_path / "biwi", persons=3, frames_per_person=4, size=(48, 64))
+    train, _ = load_biwi(root)
+    corrupt_jpeg(Path(train[1].path))
+    with pytest.raises(DatasetError, match=f"{train[1].path}: corrupt JPEG"):
+        verify(train)
+    assert [s.path for s in verify(train, on_error="skip")] == [s.path for s in train if s is not train[1]]
+    calls = []
+    checker = verification._checker()
+    real = checker.verify_images
+    monkeypatch.setattr(checker, "verify_images", lambda paths, *a, **k: calls.append(paths) or real(paths, *a, **k))
+    verify(train, on_error="skip")
+    assert calls == [[train[1].path]]  # the good files passed before: cached by (path, size, mtime)
+
+
+
+def test_training_and_predict_refuse_corrupt_pixels(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from fastkp.export import export_checkpoint
+    from fastkp.predict import cli
+    from test_export_support import make_checkpoint
+
+    root = make_biwi(tmp_path / "biwi", persons=3, frames_per_person=10, size=(48, 64))
+    bad = sorted((root / "01").glob("*_rgb.jpg"))[2]
+    corrupt_jpeg(bad)
+    env = {**os.environ, "FASTKP_CACHE": str(tmp_path / "cache")}
+    args = [sys.executable, "-m", "fastkp.train", "--data", str(root), "--size", "32", "--bs", "4", "--threads", "1",
+            "--epochs", "0", "--freeze-epochs", "1"]
+    res = subprocess.run([*args, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 2 and f"{bad}: corrupt JPEG" in res.stderr.strip().splitlines()[-1]
+    res = subprocess.run([*args, "--out", str(tmp_path / "b"), "--on-error", "skip"], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert res.returncode == 0 and "skipped 1 bad sample(s)" in res.stderr, res.stderr[-2000:]
+
+    model = tmp_path / "m.pt"
+    export_checkpoint(make_checkpoint(tmp_path / "m.pth", True, size=(32, 32)), model)
+    assert cli([str(model), str(bad)]) == 1
+    assert f"{bad}: corrupt JPEG" in capsys.readouterr().err

@@ -38,8 +38,8 @@ AUG_PRESETS = {
 }
 AUG_FIELDS = ("do_flip", "max_rotate", "min_zoom", "max_zoom", "max_warp", "max_lighting", "min_scale", "pad_mode")
 # settings no task's demo or book fixes
-GENERIC = {"loss": None, "monitor": None, "amp": False, "channels_last": True, "compile": False, "seed": 0,
-           "weights": None, "aug": "fastai", "threads": None, "device": "auto", "progress": True}
+GENERIC = {"format": None, "loss": None, "loss_weights": None, "label_smoothing": 0.0, "monitor": None, "amp": False, "channels_last": True, "compile": False, "seed": 0,
+           "weights": None, "on_error": "raise", "aug": "fastai", "threads": None, "device": "auto", "progress": True}
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Config:
 
     task: str
     data: str | None  # None: the task's synthetic demo set
+    format: str | None  # the data layout; None: the task's default
     arch: str
     size: tuple[int, int]  # network input (height, width)
     bs: int
@@ -55,12 +56,15 @@ class Config:
     freeze_epochs: int
     lr: float
     loss: str | None  # None: the head's default (resolved once the heads exist)
+    loss_weights: dict[str, float] | None  # head name -> weight of its loss in the sum (default 1)
+    label_smoothing: float  # class heads' cross-entropy
     monitor: str | None  # None: the first head's metric (idem)
     amp: bool
     channels_last: bool
     compile: bool
     seed: int
     weights: str | None
+    on_error: str  # a bad image file: "raise", or "skip" (dropped before the epoch plan, counted)
     aug: AugConfig
     threads: int | None
     device: str
@@ -169,6 +173,13 @@ def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) ->
     _check("seed", s["seed"] < 2**63, "below 2**63", s["seed"])
     _check("lr", isinstance(s["lr"], (int, float)) and math.isfinite(s["lr"]) and s["lr"] > 0,
            "a positive finite number", s["lr"])
+    weights = s["loss_weights"]
+    _check("loss_weights", weights is None or (isinstance(weights, dict) and all(
+        isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in weights.values())),
+        "a mapping of head names to non-negative weights", weights)
+    _check("label_smoothing", isinstance(s["label_smoothing"], (int, float)) and 0 <= s["label_smoothing"] < 1,
+           "in [0, 1)", s["label_smoothing"])
+    _check("on_error", s["on_error"] in ("raise", "skip"), "raise or skip", s["on_error"])
     _check("device", s["device"] in DEVICES, f"one of {', '.join(DEVICES)}", s["device"])
     _check("threads", s["threads"] is None or (isinstance(s["threads"], int) and s["threads"] >= 1),
            "a positive int", s["threads"])

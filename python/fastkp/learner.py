@@ -31,7 +31,7 @@ from . import heads as heads_mod
 from . import plots
 from .checkpoint import ModelSpec, load_checkpoint, save_checkpoint
 from .config import Config, resolve, resolve_device
-from .data import Sample
+from .data import Sample, verify
 from .errors import CheckpointError, DatasetError, TrainingError, UsageError  # noqa: F401  (importable here)
 from .loop import FiniteGuard, KeepFirst, endless, evaluate, lr_sweep, total_loss, train_one_epoch
 from .pipeline import build_loader
@@ -40,7 +40,7 @@ from .recorder import Recorder
 from .runfolder import RunFolder
 from .runstate import RunState, check_resumable, seed_everything
 from .schedule import OneCycle, Phase, SuggestedLRs, adamw, fine_tune_phases, one_cycle_phase, suggest_rates
-from .tasks import TASKS, ensure_demo
+from .tasks import TASKS, ensure_demo, weighted
 
 __all__ = ["Learner", "Predictor", "SuggestedLRs", "TrainingError", "UsageError", "load_learner"]
 
@@ -62,10 +62,10 @@ class Learner(Predictor):
         seed_everything(cfg.seed)
         self.rank, self.world = dist.init_from_env(resolve_device(cfg.device))
 
-        d = self.task.read(root)
-        self.train_samples: list[Sample] = d["train"]
-        self.valid_samples: list[Sample] = d["valid"]
-        heads = self.task.heads(d, cfg.loss)
+        d = self.task.read(root, self.task.format(cfg.format))
+        self.train_samples: list[Sample] = verify(d["train"], cfg.on_error, cfg.threads)
+        self.valid_samples: list[Sample] = verify(d["valid"], cfg.on_error, cfg.threads)
+        heads = weighted(self.task.heads(d, cfg), cfg.loss_weights)
         monitor, self.direction = heads_mod.monitored(heads, cfg.monitor)
         cfg = replace(cfg, loss=cfg.loss or heads[0].loss_name, monitor=monitor)
         if len(self.train_samples) < cfg.bs * self.world:
@@ -76,7 +76,7 @@ class Learner(Predictor):
             self.model.load_body_weights(cfg.weights)
         self.model.freeze_body(True)  # as fastai's vision_learner: train the head first
         self._ddp: DistributedDataParallel | None = None
-        self.opt = adamw(self.model.param_groups())
+        self.opt = adamw(self.model.param_groups(), fused=self.device.type == "cuda")
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and self.device.type == "cuda")
         self.train_dl = self._loader(self.train_samples, train=True)
         self.valid_dl = self._loader(self.valid_samples, train=False)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from . import heads as heads_mod
+from .data import check_images
 from .data.pixels import DEFAULT_MAX_PIXELS, set_max_pixels
 from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
 from .export import DeployedModel, load
@@ -73,7 +74,11 @@ def make_record(path: str, hw: tuple[int, int], answers: Sequence[np.ndarray], h
 
 
 def predict_image(model: DeployedModel, heads: Sequence[Head], path: str) -> Result:
-    """Decode ``path`` (PIL, EXIF orientation applied, RGB) and run ``model`` on it."""
+    """Check ``path`` as fastkp-infer's decoders do (corrupt data, pixel limit), decode it
+    (PIL, EXIF orientation applied, RGB) and run ``model`` on it."""
+    (reason,) = check_images([path], threads=1, cache=False)
+    if reason is not None:
+        raise DatasetError(reason)
     pixels = decode_rgb(path)
     answers = [a[0].cpu().numpy() for a in model.answers(torch.from_numpy(pixels)[None])]
     return Result(pixels, answers, make_record(path, pixels.shape[:2], answers, heads))

@@ -1,8 +1,10 @@
-"""The three tasks: how to read their data, their heads, their book defaults and their demo.
+"""The tasks: how to read their data, their heads, their book defaults and their demo.
 
 Book defaults (``--data`` given) follow the fastai book: Biwi at (240, 320)
 with resnet18 and ``fine_tune(3, 1e-2)``; PASCAL with resnet50,
-``fine_tune(3, base_lr=3e-3, freeze_epochs=4)`` and a 0.2 threshold.
+``fine_tune(3, base_lr=3e-3, freeze_epochs=4)`` and a 0.2 threshold; the
+DIGITS regression, the "Modern CV with PyTorch" age and gender model and
+single-label classes at fastai's defaults (``fine_tune(3, 2e-3)``).
 
 Demo (no ``--data``): a synthetic set in the real format, generated once into
 a cache folder, trained at a small input size with a randomly initialised
@@ -21,7 +23,12 @@ from typing import Any
 
 from . import data
 from .data import synth
-from .heads import Head, KeypointHead, MultiLabelHead
+from .errors import UsageError
+from .data.utkface import GENDERS
+from .heads import BinaryHead, ClassHead, Head, KeypointHead, MultiLabelHead, ScalarHead, ValuesHead
+from .heads.values import standardisation
+
+AGE_RANGE = (0.0, 120.0)  # years: the age head's SigmoidRange
 
 
 @dataclass(frozen=True)
@@ -39,36 +46,75 @@ class Task:
     name: str
     book: Hyper
     demo: Hyper
-    read: Callable[[Path], dict[str, Any]]  # -> {"train", "valid", "vocab"?, "flip_index"?, "names"?}
-    heads: Callable[[dict[str, Any], str | None], list[Head]]  # (what read returned, loss name) -> heads
+    read: Callable[[Path, str], dict[str, Any]]  # (root, format) -> {"train", "valid", "vocab"?, ...}
+    heads: Callable[[dict[str, Any], Any], list[Head]]  # (what read returned, the Config) -> heads
     make_demo: Callable[[Path, bool], None]  # (root, progress bar?)
     recipe: dict[str, Any] = field(default_factory=dict)  # settings of this task over the demo/book ones
+    formats: tuple[str, ...] = ("default",)  # the data layouts it reads; the first is the default
+    note: str = ""  # said in the run's first line
+
+    def format(self, name: str | None) -> str:
+        if name is None:
+            return self.formats[0]
+        if name not in self.formats:
+            raise UsageError(f"task {self.name} reads the formats {', '.join(self.formats)}, not {name!r}",
+                             setting="format")
+        return name
 
 
-def _read_biwi(root: Path) -> dict[str, Any]:
+def _read_biwi(root: Path, fmt: str) -> dict[str, Any]:
     train, valid = data.load_biwi(root)
     return {"train": train, "valid": valid}
 
 
-def _read_pascal(root: Path) -> dict[str, Any]:
+def _read_pascal(root: Path, fmt: str) -> dict[str, Any]:
     train, valid, vocab = data.load_pascal(root)
     return {"train": train, "valid": valid, "vocab": list(vocab)}
 
 
-def _read_landmarks(root: Path) -> dict[str, Any]:
+def _read_landmarks(root: Path, fmt: str) -> dict[str, Any]:
     train, valid, flip_index = data.load_landmarks(root)
     return {"train": train, "valid": valid, "flip_index": [int(i) for i in flip_index],
             "names": data.landmark_names(root)}
 
 
-def _points(d: dict[str, Any], loss: str | None) -> list[Head]:
+def _points(d: dict[str, Any], cfg) -> list[Head]:
     k = int(d["train"][0].keypoints.shape[0])
     return [KeypointHead("keypoints", n_keypoints=k, flip_index=d.get("flip_index"), names=d.get("names"),
-                         loss=loss)]
+                         loss=cfg.loss)]
 
 
-def _labels(threshold: float) -> Callable[[dict[str, Any], str | None], list[Head]]:
-    return lambda d, loss: [MultiLabelHead("labels", vocab=d["vocab"], threshold=threshold, loss=loss)]
+def _read_values(root: Path, fmt: str) -> dict[str, Any]:
+    train, valid, names = data.load_values(root)
+    return {"train": train, "valid": valid, "names": names}
+
+
+def _values(d: dict[str, Any], cfg) -> list[Head]:
+    mean, std = standardisation(d["train"])
+    return [ValuesHead("values", names=d["names"], mean=mean, std=std, loss=cfg.loss)]
+
+
+def _read_agegender(root: Path, fmt: str) -> dict[str, Any]:
+    train, valid = data.load_agegender(root, format=fmt)
+    return {"train": train, "valid": valid}
+
+
+def _age_gender(d: dict[str, Any], cfg) -> list[Head]:
+    return [ScalarHead("age", y_range=AGE_RANGE, unit="years", loss=cfg.loss),
+            BinaryHead("gender", labels=GENDERS)]
+
+
+def _read_classes(root: Path, fmt: str) -> dict[str, Any]:
+    train, valid, vocab = data.load_classes(root, format=fmt)
+    return {"train": train, "valid": valid, "vocab": vocab}
+
+
+def _classes(d: dict[str, Any], cfg) -> list[Head]:
+    return [ClassHead("label", vocab=d["vocab"], label_smoothing=cfg.label_smoothing)]
+
+
+def _labels(threshold: float) -> Callable[[dict[str, Any], Any], list[Head]]:
+    return lambda d, cfg: [MultiLabelHead("labels", vocab=d["vocab"], threshold=threshold, loss=cfg.loss)]
 
 
 TASKS: dict[str, Task] = {
@@ -97,13 +143,53 @@ TASKS: dict[str, Task] = {
         heads=_points,
         make_demo=lambda root, progress: synth.make_landmarks(root, n_images=800, k=5, seed=0, progress=progress),
     ),
+    "regression": Task(
+        "regression",
+        book=Hyper("resnet18", (224, 224), 64, 3, 1, 2e-3),
+        demo=Hyper("resnet18", (64, 64), 32, 6, 1, 1e-2),
+        read=_read_values,
+        heads=_values,
+        make_demo=lambda root, progress: synth.make_regression(root, n_images=800, seed=0, progress=progress),
+        recipe={"aug": "none"},
+        note="augmentation off by default (flips, rotations and lighting change what the values mean; "
+             "--aug turns it on)",
+    ),
+    "agegender": Task(
+        "agegender",
+        book=Hyper("resnet18", (224, 224), 64, 3, 1, 2e-3),
+        demo=Hyper("resnet18", (64, 64), 32, 8, 1, 1e-2),
+        read=_read_agegender,
+        heads=_age_gender,
+        make_demo=lambda root, progress: synth.make_agegender(root, n_images=800, seed=0, progress=progress),
+        recipe={"monitor": "valid_loss"},  # both heads' weighted loss sum picks best.pth
+        formats=("utkface", "csv"),
+    ),
+    "classify": Task(
+        "classify",
+        book=Hyper("resnet18", (224, 224), 64, 3, 1, 2e-3),
+        demo=Hyper("resnet18", (64, 64), 32, 6, 1, 1e-2),
+        read=_read_classes,
+        heads=_classes,
+        make_demo=lambda root, progress: synth.make_classify(root, n_images=800, seed=0, progress=progress),
+        formats=("folders", "csv"),
+    ),
 }
+
+
+def weighted(heads: list[Head], weights: dict[str, float] | None) -> list[Head]:
+    """``heads`` with the loss weights given by head name (the others keep 1)."""
+    unknown = sorted(set(weights or {}) - {h.name for h in heads})
+    if unknown:
+        raise UsageError(f"no head named {', '.join(unknown)}; the heads are {', '.join(h.name for h in heads)}",
+                         setting="loss_weights")
+    for head in heads:
+        head.weight = float((weights or {}).get(head.name, head.weight))
+    return heads
 
 
 def demo_root(task: Task) -> Path:
     """Where the demo set is cached: $FASTKP_CACHE or ~/.cache/fastkp, one folder per task."""
-    base = Path(os.environ.get("FASTKP_CACHE", Path.home() / ".cache" / "fastkp"))
-    return base / f"demo-{task.name}-v2"
+    return data.cache_dir() / f"demo-{task.name}-v2"
 
 
 def ensure_demo(task: Task, progress: bool = False) -> Path:

@@ -45,7 +45,11 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="unfrozen epochs of fine_tune")
     p.add_argument("--freeze-epochs", type=int, help="epochs with the body frozen before unfreezing")
     p.add_argument("--lr", type=float, help="base learning rate of fine_tune")
-    p.add_argument("--loss", choices=LOSSES, help="keypoint loss on [-1, 1] coordinates (default mse)")
+    p.add_argument("--format", help="the data layout, where a task reads several (see README)")
+    p.add_argument("--loss", choices=LOSSES, help="point / value loss (default: mse; l1 for an age)")
+    p.add_argument("--loss-weights", metavar="HEAD=W,...", type=_weights,
+                   help="weight of each head's loss in the sum, e.g. age=1,gender=1 (default 1 each)")
+    p.add_argument("--label-smoothing", type=float, help="label smoothing of class heads' cross-entropy (default 0)")
     p.add_argument("--monitor", metavar="METRIC",
                    help="metric that picks best.pth (default: rmse_px for points, mAP for labels)")
     p.add_argument("--amp", action="store_true", default=None,
@@ -59,6 +63,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=DEVICES, help="where to train (default auto)")
     p.add_argument("--lr-find", action="store_true", help="run the learning-rate finder, save lr_find.png, and stop")
     p.add_argument("--threads", type=int, help="CPU threads for torch and DALI (default: all cores)")
+    p.add_argument("--on-error", choices=("raise", "skip"),
+                   help="an unusable image file: stop naming it (raise, default) or leave it out and count it")
     p.add_argument("--max-pixels", type=int, help=f"refuse images of more pixels (default {DEFAULT_MAX_PIXELS:,})")
     p.add_argument("--profile-startup", action="store_true",
                    help="print where the time outside the training epochs goes")
@@ -74,6 +80,15 @@ def get_args_parser() -> argparse.ArgumentParser:
     aug.add_argument("--min-scale", type=float, help="random crops of at least this share of the image (1: none)")
     aug.add_argument("--pad-mode", choices=PAD_MODES, help="what shows outside the image")
     return p
+
+
+def _weights(text: str) -> dict[str, float]:
+    """``age=1,gender=0.5`` -> {"age": 1.0, "gender": 0.5}."""
+    try:
+        pairs = [item.split("=", 1) for item in text.split(",") if item]
+        return {name.strip(): float(value) for name, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEAD=WEIGHT,... got {text!r}") from None
 
 
 def settings(args: argparse.Namespace) -> dict:
@@ -107,7 +122,8 @@ def main(args: argparse.Namespace) -> int:
         f"fastkp: task {cfg.task} on {source}: {len(learn.train_samples)} train / {len(learn.valid_samples)} "
         f"valid images, {cfg.arch} at {cfg.size}, batch {cfg.bs}, device {learn.device}"
         f"{f', {learn.world} processes' if learn.world > 1 else ''}"
-        f"{', amp ' + str(learn.amp_dtype).replace('torch.', '') if cfg.amp else ''}")
+        f"{', amp ' + str(learn.amp_dtype).replace('torch.', '') if cfg.amp else ''}"
+        f"{'; ' + learn.task.note if learn.task.note and cfg.aug == AUG_PRESETS['none'] else ''}")
     base = learn.constant_baseline()
     learn.log("constant predictor on the validation set: " + ", ".join(f"{k} {v:.4g}" for k, v in base.items()))
     laps["baseline"], lap = time.perf_counter() - lap, time.perf_counter()

@@ -12,12 +12,20 @@ using HeadParser = std::shared_ptr<const HeadDecoder> (*)(const Fields& entry);
 // Defined in heads/<kind>.cpp.
 std::shared_ptr<const HeadDecoder> parse_keypoints_head(const Fields& entry);
 std::shared_ptr<const HeadDecoder> parse_multilabel_head(const Fields& entry);
+std::shared_ptr<const HeadDecoder> parse_values_head(const Fields& entry);
+std::shared_ptr<const HeadDecoder> parse_scalar_head(const Fields& entry);
+std::shared_ptr<const HeadDecoder> parse_binary_head(const Fields& entry);
+std::shared_ptr<const HeadDecoder> parse_classes_head(const Fields& entry);
 
 std::shared_ptr<const HeadDecoder> make_head_decoder(const std::string& name, const std::string& kind,
                                                      const Fields& entry) {
   static const std::map<std::string_view, HeadParser> kParsers = {
       {"keypoints", parse_keypoints_head},
       {"multilabel", parse_multilabel_head},
+      {"values", parse_values_head},
+      {"scalar", parse_scalar_head},
+      {"binary", parse_binary_head},
+      {"classes", parse_classes_head},
   };
   auto it = kParsers.find(kind);
   if (it == kParsers.end())

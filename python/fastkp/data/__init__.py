@@ -1,18 +1,32 @@
 """Dataset readers for the formats users already have."""
 
 from .biwi import load_biwi
+from .classes import load_class_folders, load_classes, load_classes_csv
 from .images import ImageHeader, read_header
 from .landmarks import landmark_names, load_landmarks
 from .pascal import load_pascal
 from .sample import DatasetError, Sample
+from .utkface import load_agegender, load_agegender_csv, load_utkface
+from .values import load_values
+from .verification import cache_dir, check_images, verify
 
 __all__ = [
     "DatasetError",
     "ImageHeader",
     "Sample",
     "landmark_names",
+    "load_agegender",
+    "load_agegender_csv",
     "load_biwi",
+    "load_class_folders",
+    "load_classes",
+    "load_classes_csv",
     "load_landmarks",
     "load_pascal",
+    "load_utkface",
+    "load_values",
     "read_header",
+    "cache_dir",
+    "check_images",
+    "verify",
 ]

@@ -48,14 +48,15 @@ def over_limit(path: str, size: str | None = None) -> DatasetError:
 
 @contextmanager
 def pil_limit() -> Iterator[None]:
-    """PIL's own bomb check at fastkp's limit (PIL refuses above twice it and warns, here
-    silenced, above it; check_pixels refuses anything above the limit), so PIL never
-    refuses what fastkp allows."""
+    """PIL's own bomb check at fastkp's limit (PIL refuses above twice it and warns above
+    it; check_pixels refuses anything above the limit), so PIL never refuses what fastkp
+    allows; PIL's warnings are silenced (fastkp's checks report problems naming the file)."""
     saved = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = max_pixels()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # PIL's own warnings (bombs, corrupt EXIF) name no file
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", module=r"PIL\.")
             yield
     finally:
         Image.MAX_IMAGE_PIXELS = saved

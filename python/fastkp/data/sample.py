@@ -16,13 +16,17 @@ class Sample:
     ``size`` is (height, width) of the image as displayed (EXIF orientation
     applied), read from the file header. ``keypoints`` are (K, 2) float32
     (x, y) pixel coordinates of that displayed image, NaN where a point is not
-    labelled; ``labels`` is a float32 multi-hot vector (C,).
+    labelled; ``labels`` is a float32 multi-hot vector (C,) (a binary target is one
+    entry); ``values`` a float32 vector (D,) of regression targets; ``label`` the
+    index of a single class.
     """
 
     path: str
     size: tuple[int, int]
     keypoints: np.ndarray | None = None
     labels: np.ndarray | None = None
+    values: np.ndarray | None = None
+    label: int | None = None
 
 
 def check_inside(points: np.ndarray, size: tuple[int, int], where: str) -> None:

@@ -16,8 +16,12 @@ from typing import Any
 
 from ..errors import UsageError
 from .base import Head
+from .binary import BinaryHead
+from .classes import ClassHead
 from .keypoints import KeypointHead
 from .multilabel import MultiLabelHead
+from .scalar import ScalarHead
+from .values import ValuesHead
 
 _KINDS: dict[str, type[Head]] = {}
 
@@ -74,8 +78,9 @@ def monitored(heads: Sequence[Head], monitor: str | None) -> tuple[str, str]:
     return monitor, known[monitor]
 
 
-register(KeypointHead.kind, KeypointHead)
-register(MultiLabelHead.kind, MultiLabelHead)
+for _cls in (KeypointHead, MultiLabelHead, ValuesHead, ScalarHead, BinaryHead, ClassHead):
+    register(_cls.kind, _cls)
 
-__all__ = ["Head", "KeypointHead", "MultiLabelHead", "check_names", "default_monitor", "directions", "from_state",
+__all__ = ["BinaryHead", "ClassHead", "Head", "KeypointHead", "MultiLabelHead", "ScalarHead", "ValuesHead",
+           "check_names", "default_monitor", "directions", "from_state",
            "kinds", "merge", "monitored", "register"]

@@ -219,7 +219,8 @@ def build_loader(
     Yields dicts: ``images`` (B, 3, H, W) ``dtype``, channels_last, ImageNet-normalised;
     ``keypoints`` float32 (B, K, 2) in [-1, 1] (``x' = 2x/W - 1``, pixel corner at 0; 0 where
     not visible) and ``visible`` bool (B, K), when the samples have keypoints; ``labels``
-    float32 (B, C) when they have labels; ``index`` int64 (B,) into ``samples``; ``matrix``
+    float32 (B, C), ``values`` float32 (B, D) and ``label`` int64 (B,) when the samples have
+    them; ``index`` int64 (B,) into ``samples``; ``matrix``
     float32 (B, 2, 3), the source-to-output pixel matrix each sample received.
 
     ``train=True`` augments with ``aug`` (default ``AugConfig()``), reshuffles every epoch

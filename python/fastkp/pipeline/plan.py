@@ -35,7 +35,7 @@ class BatchPlan:
     roi_matrix: np.ndarray  # (B, 2, 3) float32 ... and warp it with this matrix
     scale: np.ndarray  # (B, 3) float32, see color.scale_offset
     offset: np.ndarray  # (B, 3) float32
-    targets: dict[str, np.ndarray]  # index, matrix, keypoints, visible, labels
+    targets: dict[str, np.ndarray]  # index, matrix, keypoints, visible, labels, values, label
 
 
 def _stack_optional(values: list[np.ndarray | None], name: str, ndim: int) -> np.ndarray | None:
@@ -110,6 +110,9 @@ class EpochPlanner:
             raise ValueError("every Sample.size must be a positive (height, width)")
         self.keypoints = _stack_optional([s.keypoints for s in samples], "keypoints", 2)
         self.labels = _stack_optional([s.labels for s in samples], "labels", 1)
+        self.values = _stack_optional([s.values for s in samples], "values", 1)
+        classes = _stack_optional([None if s.label is None else np.array([s.label]) for s in samples], "label", 1)
+        self.label = None if classes is None else classes[:, 0].astype(np.int64)
         self.flip_index = None
         if flip_index is not None:
             k = 0 if self.keypoints is None else self.keypoints.shape[1]
@@ -163,7 +166,8 @@ class EpochPlanner:
             targets["keypoints"] = np.where(visible[..., None], normalize_points(out, self.size),
                                             0.0).astype(np.float32)
             targets["visible"] = visible
-        if self.labels is not None:
-            targets["labels"] = self.labels[index]
+        for key in ("labels", "values", "label"):
+            if getattr(self, key) is not None:
+                targets[key] = getattr(self, key)[index]
         return BatchPlan([self.paths[i] for i in index], src_hw, anchor, shape,
                          roi_matrix.astype(np.float32), scale, offset, targets)

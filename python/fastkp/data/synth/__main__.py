@@ -1,4 +1,5 @@
-"""Command line: ``python -m fastkp.data.synth {biwi,pascal,landmarks} OUT [options]``.
+"""Command line: ``python -m fastkp.data.synth KIND OUT [options]``, KIND one of biwi,
+pascal, landmarks, regression, agegender, classify.
 
 Bad arguments and failures print one line on stderr and exit 2.
 """
@@ -10,9 +11,14 @@ import sys
 from collections.abc import Callable
 
 from ...errors import run_cli
+from ..classes import FORMATS as CLASSIFY_FORMATS
+from ..utkface import FORMATS as AGEGENDER_FORMATS
+from .agegender import make_agegender
 from .biwi import make_biwi
+from .classify import CLASS_NAMES, make_classify
 from .landmarks import ALLOWED_K, make_landmarks
 from .pascal import make_pascal
+from .regression import make_regression
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,7 +56,8 @@ def get_args_parser() -> argparse.ArgumentParser:
         prog="python -m fastkp.data.synth",
         description="Write a synthetic dataset in the format its fastkp reader reads.",
     )
-    kinds = parser.add_subparsers(dest="kind", required=True, metavar="{biwi,pascal,landmarks}")
+    kinds = parser.add_subparsers(dest="kind", required=True,
+                                  metavar="{biwi,pascal,landmarks,regression,agegender,classify}")
 
     def common(name: str, help: str, n_help: str, n: int, n_min: int, size: str) -> argparse.ArgumentParser:
         p = kinds.add_parser(name, help=help, description=help)
@@ -68,6 +75,18 @@ def get_args_parser() -> argparse.ArgumentParser:
     landmarks = common("landmarks", "landmark set OUT/landmarks.csv, flip.json, images/*.png",
                        "images", 200, 2, "192x192")  # fmt: skip
     landmarks.add_argument("--k", type=int, choices=ALLOWED_K, default=5, help="points per face (default 5)")
+    common("regression", "DIGITS linear images OUT/labels.csv (fname,gx,gy) + images/*.png",
+           "images", 300, 2, "64x64")  # fmt: skip
+    agegender = common("agegender", "faces named {age}_{gender}_{race}_{date}.jpg.chip.jpg (or a CSV)",
+                       "images", 400, 2, "64x64")  # fmt: skip
+    agegender.add_argument("--format", choices=AGEGENDER_FORMATS, default="utkface",
+                           help="utkface file names (default) or OUT/labels.csv + images/")  # fmt: skip
+    classify = common("classify", "one shape per image in OUT/{train,valid}/CLASS/ (or a CSV)",
+                      "images, at least two per class", 300, 4, "64x64")  # fmt: skip
+    classify.add_argument("--classes", type=int, choices=range(2, len(CLASS_NAMES) + 1), default=10,
+                          metavar=f"2..{len(CLASS_NAMES)}", help="number of classes (default 10)")  # fmt: skip
+    classify.add_argument("--format", choices=CLASSIFY_FORMATS, default="folders",
+                          help="a folder per class (default) or OUT/labels.csv + images/")  # fmt: skip
     return parser
 
 
@@ -76,8 +95,14 @@ def main(args: argparse.Namespace) -> int:
         make_biwi(args.out, args.persons, args.n, seed=args.seed, size=args.size)
     elif args.kind == "pascal":
         make_pascal(args.out, args.n, seed=args.seed, size=args.size)
-    else:
+    elif args.kind == "landmarks":
         make_landmarks(args.out, args.n, k=args.k, seed=args.seed, size=args.size)
+    elif args.kind == "regression":
+        make_regression(args.out, args.n, seed=args.seed, size=args.size)
+    elif args.kind == "agegender":
+        make_agegender(args.out, args.n, seed=args.seed, size=args.size, format=args.format)
+    else:
+        make_classify(args.out, args.n, seed=args.seed, size=args.size, classes=args.classes, format=args.format)
     print(f"wrote a synthetic {args.kind} set to {args.out}")
     return 0
 

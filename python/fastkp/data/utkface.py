@@ -1,0 +1,133 @@
+"""Age and gender readers: UTKFace file names, or a ``fname,age,gender`` CSV.
+
+``utkface``: every JPEG/PNG under ROOT (searched recursively, hidden names skipped) is
+named ``{age}_{gender}_{race}_{date}.jpg`` as in UTKFace, or ``....jpg.chip.jpg`` as in
+its aligned-and-cropped set, or ``{age}_{gender}_{date}...`` as a few real files that
+lack the race field. Gender is 0 (male) or 1 (female). Any other image name is bad input.
+
+``csv``: ``ROOT/labels.csv`` with the columns ``fname,age,gender`` and an optional
+``is_valid`` (other columns are ignored); age a number >= 0, gender 0/1 or male/female
+(any case); images in ``ROOT/images/``.
+
+Samples carry ``values = [age]`` (float32, years) and ``labels = [gender]`` (1 = female).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ._csv_layout import Entry, Table, check_valid_frac, is_image_name, split
+from ._errors import Skipper
+from ._parse import parse_float, scan
+from .images import read_header
+from .sample import DatasetError, Sample
+from ..errors import UsageError
+
+FORMATS = ("utkface", "csv")
+GENDERS = ("male", "female")  # index = the label: 1 is female
+_NAME = re.compile(
+    r"(?P<age>\d{1,3})_(?P<gender>\d+)_(?:(?P<race>\d+)_)?(?P<date>\d+)(?:\.jpe?g(?:\.chip\.jpg)?|\.png)",
+    re.ASCII | re.IGNORECASE,
+)
+_GENDER = {"0": 0, "1": 1, "male": 0, "female": 1}
+
+
+def parse_utkface_name(name: str, where: str) -> tuple[int, int]:
+    """(age, gender) from a UTKFace file name; DatasetError names ``where`` otherwise."""
+    match = _NAME.fullmatch(name)
+    if not match:
+        raise DatasetError(f"{where}: not a UTKFace name {{age}}_{{gender}}_{{race}}_{{date}}.jpg")
+    gender = int(match["gender"])
+    if gender not in (0, 1):
+        raise DatasetError(f"{where}: gender {match['gender']} is not 0 (male) or 1 (female)")
+    return int(match["age"]), gender
+
+
+def _images(root: Path, skipper: Skipper) -> list[Path]:
+    """Every image name under ``root``, sorted; a folder reached twice (a link back to
+    an ancestor) is listed once."""
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        subfolders, bad = scan(folder, lambda n: not n.startswith(".") and not is_image_name(n), "dir")
+        files, bad_files = scan(folder, is_image_name, "file")
+        for err in bad + bad_files:
+            skipper.bad(err)
+        found += [folder / name for name in files]
+        folders += [folder / name for name in subfolders]
+    return sorted(found, key=lambda p: p.relative_to(root).parts)
+
+
+def _samples(entries: list[Entry[tuple[float, int]]]) -> list[Sample]:
+    return [
+        Sample(e.path, e.size, values=np.array([e.target[0]], np.float32), labels=np.array([e.target[1]], np.float32))
+        for e in entries
+    ]
+
+
+def load_utkface(
+    root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise"
+) -> tuple[list[Sample], list[Sample]]:
+    """Read a folder of UTKFace-named images; returns (train, valid), split as
+    ``load_landmarks`` splits (``valid_frac``, ``seed``) in sorted path order."""
+    check_valid_frac(valid_frac)
+    skipper = Skipper(on_error, f"load_utkface({root})")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a directory")
+    entries = []
+    try:
+        for path in _images(root, skipper):
+            try:
+                target = parse_utkface_name(path.name, str(path))
+                entries.append(Entry(str(path), read_header(path).size, target, str(path)))
+            except DatasetError as err:
+                skipper.bad(err)
+        train, valid = split(entries, valid_frac, seed, str(root))
+    finally:
+        skipper.report()
+    return _samples(train), _samples(valid)
+
+
+def _age_gender(fields: dict[str, str], where: str) -> tuple[float, int]:
+    age = parse_float(fields["age"], f"{where}: field age")
+    if age < 0:
+        raise DatasetError(f"{where}: field age: {fields['age'].strip()!r} is negative")
+    gender = _GENDER.get(fields["gender"].strip().lower())
+    if gender is None:
+        raise DatasetError(f"{where}: field gender: {fields['gender']!r} is not one of 0, 1, male, female")
+    return age, gender
+
+
+def load_agegender_csv(
+    root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise"
+) -> tuple[list[Sample], list[Sample]]:
+    """Read ``ROOT/labels.csv`` (``fname,age,gender[,is_valid]``); returns (train, valid)."""
+    check_valid_frac(valid_frac)
+    skipper = Skipper(on_error, f"load_agegender_csv({root})")
+    table = Table(root, ("fname", "age", "gender"))
+    try:
+        train, valid = split(table.entries(_age_gender, skipper), valid_frac, seed, str(table.path))
+    finally:
+        skipper.report()
+    return _samples(train), _samples(valid)
+
+
+def load_agegender(
+    root: str | Path, format: str = "utkface", valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise"
+) -> tuple[list[Sample], list[Sample]]:
+    """``load_utkface`` (format "utkface", the default) or ``load_agegender_csv`` ("csv")."""
+    if format not in FORMATS:
+        raise UsageError(f"agegender format must be one of {FORMATS}, got {format!r}", setting="format")
+    load = load_utkface if format == "utkface" else load_agegender_csv
+    return load(root, valid_frac=valid_frac, seed=seed, on_error=on_error)

@@ -1,0 +1,63 @@
+"""Regression reader: a vector of named floats per image (DIGITS image regression).
+
+Layout: ``ROOT/labels.csv`` with the header ``fname,NAME0,NAME1,...`` and an optional
+``is_valid`` column; every other column is one output, named by its header, in header
+order. Values are finite decimal numbers (float32 range); images are in
+``ROOT/images/``. ``python -m fastkp.data.digits`` writes this layout from a DIGITS
+LMDB pair.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._csv_layout import IS_VALID, Table, check_valid_frac, split
+from ._errors import Skipper
+from ._parse import parse_float
+from .sample import DatasetError, Sample
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def parse_value(text: str, where: str) -> float:
+    """One regression target: a finite decimal number that fits a float32."""
+    if not text.strip():
+        raise DatasetError(f"{where}: missing value")
+    value = parse_float(text, where)
+    if abs(value) > FLOAT32_MAX:
+        raise DatasetError(f"{where}: {text.strip()!r} is out of the float32 range")
+    return value
+
+
+def load_values(
+    root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise"
+) -> tuple[list[Sample], list[Sample], list[str]]:
+    """Read a regression set; returns (train, valid, names).
+
+    ``names`` are the value columns in header order; ``Sample.values`` is the float32
+    vector over them. Without ``is_valid`` the rows are split as ``load_landmarks``
+    splits them (``valid_frac``, ``seed``). Bad rows (missing or non-numeric values,
+    an image listed twice or in both splits, unreadable images) raise DatasetError
+    naming the file and line, or are skipped and counted with ``on_error="skip"``.
+    """
+    check_valid_frac(valid_frac)
+    skipper = Skipper(on_error, f"load_values({root})")
+    table = Table(root, ("fname",))
+    names = [c for c in table.header if c not in ("fname", IS_VALID)]
+    if not names:
+        raise DatasetError(f"{table.path}: no value columns; expected a header fname,NAME0,NAME1,...")
+
+    def parse(fields: dict[str, str], where: str) -> np.ndarray:
+        return np.array([parse_value(fields[n], f"{where}: field {n}") for n in names], np.float32)
+
+    try:
+        train, valid = split(table.entries(parse, skipper), valid_frac, seed, str(table.path))
+    finally:
+        skipper.report()
+    return (
+        [Sample(e.path, e.size, values=e.target) for e in train],
+        [Sample(e.path, e.size, values=e.target) for e in valid],
+        names,
+    )
