@@ -34,7 +34,7 @@ NOT_SETTINGS = ("task", "data", "out", "resume", "lr_find", "no_channels_last", 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m fastkp.train",
-        description="Train a keypoint regressor or multi-label classifier (fastai-style fine_tune, "
+        description="Train an image model for keypoints, labels, values, age + gender or classes (fastai-style fine_tune, "
         "DALI loading, channels-last, mixed precision). Without --data, trains on a synthetic demo set.")
     p.add_argument("--task", default="biwi", choices=sorted(TASKS), help="what to learn (default: biwi head centre)")
     p.add_argument("--data", type=Path, help="dataset root in the task's format; omit for the synthetic demo")
@@ -51,7 +51,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="weight of each head's loss in the sum, e.g. age=1,gender=1 (default 1 each)")
     p.add_argument("--label-smoothing", type=float, help="label smoothing of class heads' cross-entropy (default 0)")
     p.add_argument("--monitor", metavar="METRIC",
-                   help="metric that picks best.pth (default: rmse_px for points, mAP for labels)")
+                   help="metric that picks best.pth (default: the first head's: rmse_px for points, mAP for labels, "
+                        "mae for values, accuracy for classes; agegender: valid_loss)")
     p.add_argument("--amp", action="store_true", default=None,
                    help="mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA")
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory format")
