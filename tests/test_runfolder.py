@@ -45,15 +45,15 @@ def whole(data, tmp_path_factory) -> tuple[Path, dict[int, Path]]:
     """An uninterrupted run, and a copy of last.pth after each of its epochs."""
     out = tmp_path_factory.mktemp("whole")
     copies: dict[int, Path] = {}
-    save = runfolder.save_checkpoint
+    write = runfolder.write_checkpoint
 
-    def keep(path, spec, config, **state):
-        save(path, spec, config, **state)
+    def keep(path, payload, also):
+        write(path, payload, also)
         if Path(path).name == "last.pth":
-            copies[state["epoch"]] = shutil.copy(path, out.parent / f"last-{out.name}-{state['epoch']}.pth")
+            copies[payload["epoch"]] = shutil.copy(path, out.parent / f"last-{out.name}-{payload['epoch']}.pth")
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(runfolder, "save_checkpoint", keep)
+        mp.setattr(runfolder, "write_checkpoint", keep)
         run(data, out)
     return out, copies
 
@@ -189,3 +189,29 @@ def test_bad_values_are_one_line_exit_2(data, tmp_path, args, says):
                          timeout=300)
     lines = res.stderr.strip().splitlines()
     assert res.returncode == 2 and len(lines) == 1 and says in lines[0], res.stderr
+
+
+def test_saves_in_the_background_hold_the_state_of_their_epoch(tmp_path, monkeypatch):
+    """The next epoch may change the weights while a save is written; leaving the folder
+    by an error (here Ctrl-C) still waits for that save and keeps it whole."""
+    from fastkp.checkpoint import ModelSpec
+    from fastkp.heads import KeypointHead
+
+    started, write = [], runfolder.write_checkpoint
+
+    def slow(path, payload, also):
+        started.append(path)
+        time.sleep(0.5)
+        write(path, payload, also)
+
+    monkeypatch.setattr(runfolder, "write_checkpoint", slow)
+    spec = ModelSpec(task="biwi", arch="resnet18", size=(32, 32), heads=[KeypointHead(n_keypoints=1)])
+    weights = torch.zeros(3)
+    with pytest.raises(KeyboardInterrupt), runfolder.RunFolder(tmp_path, rank=0) as folder:
+        folder.save_epoch(spec, None, {"model": {"w": weights}, "epoch": 1}, improved=True)
+        weights += 1  # the next epoch's first step
+        raise KeyboardInterrupt
+    assert started == [tmp_path / "last.pth"]
+    for name in ("last.pth", "best.pth"):
+        saved = load_checkpoint(tmp_path / name)
+        assert saved["epoch"] == 1 and torch.equal(saved["model"]["w"], torch.zeros(3))

@@ -82,18 +82,28 @@ def _upgrade_v1(ckpt: dict[str, Any]) -> dict[str, Any]:
     return {**ckpt, "version": VERSION, "spec": spec, "config": None, "model": model}
 
 
-def save_checkpoint(path: str | Path, spec: ModelSpec, config: Any = None, *, also: Sequence[Path] = (),
-                    **state: Any) -> None:
-    """Write a checkpoint atomically (temporary file, fsync, rename), and the same file as
-    each of ``also`` before it (see atomic_writer); ``config`` is the run's Config (anything
-    with ``to_dict``) or None. A failed write (a full disk) leaves the previous files intact
-    and raises CheckpointError naming the file."""
+def checkpoint_payload(spec: ModelSpec, config: Any = None, **state: Any) -> dict[str, Any]:
+    """What a checkpoint file holds; ``config`` is the run's Config (anything with
+    ``to_dict``) or None."""
+    return {"format": FORMAT, "version": VERSION, "spec": spec.to_dict(),
+            "config": config.to_dict() if config is not None else None, **state}
+
+
+def write_checkpoint(path: str | Path, payload: dict[str, Any], also: Sequence[Path] = ()) -> None:
+    """Write ``payload`` atomically (temporary file, fsync, rename), and the same file as
+    each of ``also`` before it (see atomic_writer). A failed write (a full disk) leaves the
+    previous files intact and raises CheckpointError naming the file."""
     try:
         with atomic_writer(path, also) as f:
-            torch.save({"format": FORMAT, "version": VERSION, "spec": spec.to_dict(),
-                        "config": config.to_dict() if config is not None else None, **state}, f)
+            torch.save(payload, f)
     except (OSError, RuntimeError) as e:
         raise CheckpointError(f"{os_reason(e).lower()} writing {path}") from None
+
+
+def save_checkpoint(path: str | Path, spec: ModelSpec, config: Any = None, *, also: Sequence[Path] = (),
+                    **state: Any) -> None:
+    """write_checkpoint of checkpoint_payload(spec, config, **state)."""
+    write_checkpoint(path, checkpoint_payload(spec, config, **state), also)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -139,7 +139,8 @@ class Learner(Predictor):
         self.config, self.state, self._shown = config, RunState(), {}
         with RunFolder(self.out, self.rank) as folder:
             self._train(phases, resume, folder)
-            self._final_plots()  # after the last checkpoint; a failed run never waits for them
+            self._final_plots()  # while the last checkpoint is written; a failed run never waits for them
+            folder.wait()
             self.recorder.summary(config.monitor, self.state, self.constant_baseline(), self.out / "best.pth")
         return self.history
 
@@ -193,6 +194,7 @@ class Learner(Predictor):
                                epoch=self.state.epoch, device=self.device, world=self.world,
                                progress=self.config.progress and self.rank == 0)
         if done is None:
+            folder.wait()  # the message says whether last.pth exists
             self._stop_non_finite(guard)
         self.state.batch_losses += done["losses"]
         metrics, parts = evaluate(KeepFirst(self._outputs(self.valid_dl), self._shown, "results"), self.heads,

@@ -10,7 +10,11 @@ consistent order.
 - each epoch writes its checkpoint once and publishes it as ``best.pth`` (a hard
   link, when the epoch is the best) before ``last.pth``: a kill between the two
   leaves ``last.pth`` one epoch behind, and resuming redoes that epoch and
-  writes both again, so ``best`` is never recorded without its file.
+  writes both again, so ``best`` is never recorded without its file;
+- that write runs in a background thread while the next epoch trains, from a copy
+  of the state taken at the epoch's end; the next save, the end of the run and any
+  way out of it (an error, Ctrl-C) wait for it first and raise its error, so a run
+  never ends, successfully or not, with a save still in flight.
 """
 
 from __future__ import annotations
@@ -18,10 +22,14 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import save_checkpoint
+import torch
+from torch.utils._pytree import tree_map
+
+from .checkpoint import checkpoint_payload, write_checkpoint
 from .errors import UsageError
 
 LOCK = ".fastkp.lock"
@@ -35,6 +43,8 @@ class RunFolder:
     def __init__(self, out: Path, rank: int):
         self.out, self.rank = out, rank
         self._lock: int | None = None
+        self._saver = ThreadPoolExecutor(1, thread_name_prefix="fastkp-save")
+        self._pending: Future | None = None
 
     def __enter__(self) -> RunFolder:
         if self.out.exists() and not self.out.is_dir():
@@ -49,6 +59,13 @@ class RunFolder:
         return self
 
     def __exit__(self, *exc) -> None:
+        try:
+            self.wait()
+        finally:
+            self._saver.shutdown()
+            self._release()
+
+    def _release(self) -> None:
         if self._lock is not None:
             os.close(self._lock)  # closing releases the flock
             self._lock = None
@@ -74,7 +91,16 @@ class RunFolder:
                 tmp.unlink(missing_ok=True)
 
     def save_epoch(self, spec: Any, config: Any, state: dict[str, Any], improved: bool) -> None:
-        """``best.pth`` (when improved), then ``last.pth``: one file written."""
+        """``best.pth`` (when improved), then ``last.pth``: one file written, in the background."""
         if self.rank == 0:
-            save_checkpoint(self.out / "last.pth", spec, config, also=[self.out / "best.pth"] if improved else [],
-                            **state)
+            self.wait()
+            payload = tree_map(lambda x: x.detach().clone() if isinstance(x, torch.Tensor) else x,
+                               checkpoint_payload(spec, config, **state))
+            self._pending = self._saver.submit(write_checkpoint, self.out / "last.pth", payload,
+                                               [self.out / "best.pth"] if improved else [])
+
+    def wait(self) -> None:
+        """Until the save in flight is on disk; raises its error."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
