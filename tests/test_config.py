@@ -40,6 +40,9 @@ def test_aug_presets_and_overrides():
 @pytest.mark.parametrize("given, setting", [
     ({"size": (16, 16)}, "size"), ({"bs": 0}, "bs"), ({"lr": -1.0}, "lr"), ({"arch": "vgg"}, "arch"),
     ({"device": "tpu"}, "device"), ({"threads": 0}, "threads"), ({"epochs": -1}, "epochs"),
+    ({"loss_weights": {"age": 0, "gender": 0}}, "loss_weights"), ({"loss_weights": {"age": True}}, "loss_weights"),
+    ({"loss_weights": {"": 1}}, "loss_weights"), ({"label_smoothing": 1.0}, "label_smoothing"),
+    ({"format": "csv"}, "format"),  # the demo set has its own format
 ])
 def test_bad_settings_name_the_setting(given, setting):
     with pytest.raises(UsageError) as err:
@@ -63,6 +66,9 @@ def test_config_json_round_trip(tmp_path):
             "amp", "channels_last", "compile", "seed", "weights", "on_error", "aug", "threads", "device", "progress"}
     assert set(d) == flat and set(d["aug"]) == {f.name for f in dataclasses.fields(AugConfig)}
     assert "~" not in d["weights"] and d["size"] == [64, 48]
+    assert Config.from_dict(d) == cfg
+    for added in ("format", "loss_weights", "label_smoothing", "on_error"):  # configs written before them
+        del d[added]
     assert Config.from_dict(d) == cfg
 
 

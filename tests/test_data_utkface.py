@@ -137,6 +137,8 @@ BAD_ROWS = {
     "missing age": edit_field(2, 1, ""),
     "age not a number": edit_field(3, 1, "thirty"),
     "negative age": edit_field(3, 1, "-1"),
+    "age past 120": edit_field(3, 1, "121"),
+    "age overflowing float32": edit_field(3, 1, "1e39"),
     "bad gender": edit_field(4, 2, "f"),
     "missing gender": edit_field(4, 2, ""),
     "listed twice": append_row(lambda rows: rows[1], "00001.jpg is also on line 2"),

@@ -250,6 +250,10 @@ def unsafe_archives(good, tmp_path):
                                    "2 entries named extra/fastkp.json"),
         "huge metadata": (crafted("huge metadata", lambda z: z.writestr(record, meta + b" " * (2 << 20))),
                           "refusing the file"),
+        # torch's zip reader finds entries ignoring case: a second record in capitals is one too
+        "FASTKP.JSON in capitals": (
+            crafted("capitals", lambda z: z.writestr(record.upper(), meta + b" " * (2 << 20))), "appears twice"),
+        "entry in two cases": (crafted("cases", lambda z: z.writestr(f"{root}/DATA.PKL", b"x")), "appears twice"),
     }
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from fastkp import heads
 from fastkp.data.synth import make_agegender, make_classify, make_regression
+from fastkp.errors import UsageError
 from fastkp.export import export_checkpoint, read_metadata
 from fastkp.learner import Learner
 from fastkp.predict import cli as predict_cli
@@ -100,3 +101,11 @@ def test_cli_formats_weights_and_the_regression_note(tmp_path):
     assert res.returncode == 2 and "--loss-weights: no head named height" in res.stderr
     res = train("regression", make_regression(tmp_path / "reg", n_images=40, size=(32, 32)), tmp_path / "d")
     assert res.returncode == 0 and "augmentation off by default" in res.stdout.splitlines()[0], res.stderr[-2000:]
+
+
+def test_settings_a_task_cannot_use_are_refused(tmp_path):
+    root = make_classify(tmp_path / "cls", n_images=20, size=(32, 32), classes=2)
+    with pytest.raises(UsageError, match="classes head 'label'"):
+        Learner("classify", root, out=tmp_path / "run", loss="mse", progress=False)
+    res = train("agegender", root, tmp_path / "w", "--loss-weights", "age=1,age=2")
+    assert res.returncode == 2 and "each head named once" in res.stderr

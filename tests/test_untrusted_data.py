@@ -168,3 +168,25 @@ def test_training_and_predict_refuse_corrupt_pixels(tmp_path, capsys):
     export_checkpoint(make_checkpoint(tmp_path / "m.pth", True, size=(32, 32)), model)
     assert cli([str(model), str(bad)]) == 1
     assert f"{bad}: corrupt JPEG" in capsys.readouterr().err
+
+
+def test_verify_names_a_file_name_that_is_not_utf8_and_keeps_checking_the_others(tmp_path, monkeypatch):
+    from fastkp.data import check_images
+
+    monkeypatch.setenv("FASTKP_CACHE", "")  # empty: the default folder, never the working directory
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    good = tmp_path / "good.png"
+    Image.new("RGB", (8, 8)).save(good)
+    odd = os.fsdecode(bytes(tmp_path) + b"/\xff.png")
+    Path(odd).write_bytes(good.read_bytes())
+    assert check_images([odd, str(good)]) == [f"{os.fsencode(odd)!r}: the file name is not valid UTF-8", None]
+    assert (tmp_path / "home/.cache/fastkp/verified-v1.json").is_file() and not list(tmp_path.glob("*.json"))
+
+
+def test_max_pixels_from_the_environment_must_be_ascii_digits(monkeypatch):
+    from fastkp.errors import UsageError
+
+    monkeypatch.setenv("FASTKP_MAX_PIXELS", "²")
+    with pytest.raises(UsageError, match="positive integer"):
+        max_pixels()

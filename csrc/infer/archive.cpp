@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cstdio>
 #include <unordered_set>
 #include <vector>
@@ -57,13 +58,16 @@ void check_archive(const std::string& path, const std::string& record) {
   std::unordered_set<std::string> seen;
   std::vector<const ZipEntry*> records;
   for (const ZipEntry& e : entries) {
+    // torch's zip reader (miniz) finds entries ignoring ASCII case: so do these checks.
+    std::string lower = e.name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     const std::string entry = path + ": entry " + quoted(e.name);
     if (points_outside(e.name)) throw Error(entry + " points outside the archive" + kRefuse);
     // Extractors stop a name at its NUL byte, so it could alias another entry.
     if (e.name.find('\0') != std::string::npos) throw Error(entry + " has a NUL byte in its name" + kRefuse);
     if (is_link(e.external_attributes)) throw Error(entry + " is a symbolic link" + kRefuse);
-    if (!seen.insert(e.name).second) throw Error(entry + " appears twice" + kRefuse);
-    if (e.name.ends_with(record)) records.push_back(&e);
+    if (!seen.insert(lower).second) throw Error(entry + " appears twice" + kRefuse);
+    if (lower.ends_with(record)) records.push_back(&e);
   }
   if (records.size() > 1)
     throw Error(path + ": " + std::to_string(records.size()) + " entries named " + record + kRefuse);

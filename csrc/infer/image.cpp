@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <new>
 #include <stdexcept>
 
 #include "image_decoders.h"
@@ -61,6 +62,8 @@ auto run(const std::string& path, int64_t max_pixels, Step Codec::*step) {
     return (codec.*step)(bytes, max_pixels);
   } catch (const std::runtime_error& e) {
     throw Error(path + ": " + e.what());
+  } catch (const std::bad_alloc&) {
+    throw Error(path + ": out of memory decoding the image");
   }
 }
 

@@ -109,7 +109,10 @@ Directory read_end_records(std::ifstream& in, std::uint64_t file_size) {
 std::uint64_t zip64_size(Reader extra) {
   while (extra.left() > 0) {
     const std::uint16_t id = extra.u16(), n = extra.u16();
-    if (id == kZip64Extra) return extra.u64();
+    if (id == kZip64Extra) {
+      if (n < 8) damaged("a zip64 extra field too short for a size");
+      return extra.u64();
+    }
     extra.skip(n);
   }
   damaged("an entry of 4 GiB or more without its zip64 size");

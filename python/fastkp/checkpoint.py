@@ -100,10 +100,9 @@ def write_checkpoint(path: str | Path, payload: dict[str, Any], also: Sequence[P
         raise CheckpointError(f"{os_reason(e).lower()} writing {path}") from None
 
 
-def save_checkpoint(path: str | Path, spec: ModelSpec, config: Any = None, *, also: Sequence[Path] = (),
-                    **state: Any) -> None:
+def save_checkpoint(path: str | Path, spec: ModelSpec, config: Any = None, **state: Any) -> None:
     """write_checkpoint of checkpoint_payload(spec, config, **state)."""
-    write_checkpoint(path, checkpoint_payload(spec, config, **state), also)
+    write_checkpoint(path, checkpoint_payload(spec, config, **state))
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

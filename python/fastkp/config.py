@@ -37,6 +37,8 @@ AUG_PRESETS = {
     "none": AugConfig(do_flip=False, max_rotate=0.0, min_zoom=1.0, max_zoom=1.0, max_warp=0.0, max_lighting=0.0),
 }
 AUG_FIELDS = ("do_flip", "max_rotate", "min_zoom", "max_zoom", "max_warp", "max_lighting", "min_scale", "pad_mode")
+# settings added after version 1 was first written: missing from older files, they take these defaults
+ADDED = ("format", "loss_weights", "label_smoothing", "on_error")
 # settings no task's demo or book fixes
 GENERIC = {"format": None, "loss": None, "loss_weights": None, "label_smoothing": 0.0, "monitor": None, "amp": False, "channels_last": True, "compile": False, "seed": 0,
            "weights": None, "on_error": "raise", "aug": "fastai", "threads": None, "device": "auto", "progress": True}
@@ -79,7 +81,7 @@ class Config:
         if d.get("version") != VERSION:
             raise UsageError(f"configuration version {d.get('version')!r} is not supported (expected {VERSION})")
         known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in d.items() if k in known}
+        values = {**{k: GENERIC[k] for k in ADDED}, **{k: v for k, v in d.items() if k in known}}
         return cls(**{**values, "size": tuple(values["size"]), "aug": AugConfig(**values["aug"])})
 
     def write(self, path: str | Path) -> None:
@@ -175,8 +177,11 @@ def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) ->
            "a positive finite number", s["lr"])
     weights = s["loss_weights"]
     _check("loss_weights", weights is None or (isinstance(weights, dict) and all(
-        isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in weights.values())),
-        "a mapping of head names to non-negative weights", weights)
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+        for v in weights.values()) and any(v > 0 for v in weights.values()) and all(weights)),
+        "a mapping of head names to non-negative weights, one of them positive", weights)
+    _check("format", data is not None or s["format"] is None, "given only with data (the demo set has its own)",
+           s["format"])
     _check("label_smoothing", isinstance(s["label_smoothing"], (int, float)) and 0 <= s["label_smoothing"] < 1,
            "in [0, 1)", s["label_smoothing"])
     _check("on_error", s["on_error"] in ("raise", "skip"), "raise or skip", s["on_error"])

@@ -62,9 +62,9 @@ class Learner(Predictor):
         seed_everything(cfg.seed)
         self.rank, self.world = dist.init_from_env(resolve_device(cfg.device))
 
-        d = self.task.read(root, self.task.format(cfg.format))
-        self.train_samples: list[Sample] = verify(d["train"], cfg.on_error, cfg.threads)
-        self.valid_samples: list[Sample] = verify(d["valid"], cfg.on_error, cfg.threads)
+        d = self.task.read(root, self.task.format(cfg.format), cfg.on_error)
+        d["train"] = self.train_samples = verify(d["train"], cfg.on_error, cfg.threads)
+        d["valid"] = self.valid_samples = verify(d["valid"], cfg.on_error, cfg.threads)
         heads = weighted(self.task.heads(d, cfg), cfg.loss_weights)
         monitor, self.direction = heads_mod.monitored(heads, cfg.monitor)
         cfg = replace(cfg, loss=cfg.loss or heads[0].loss_name, monitor=monitor)

@@ -58,9 +58,14 @@ class RunFolder:
             self._remove_temporaries()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            self.wait()
+            try:
+                self.wait()
+            except Exception as save_error:
+                if exc is None:
+                    raise
+                exc.add_note(f"and the save in flight failed: {save_error}")  # the run's own error wins
         finally:
             self._saver.shutdown()
             self._release()

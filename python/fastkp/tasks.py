@@ -24,11 +24,9 @@ from typing import Any
 from . import data
 from .data import synth
 from .errors import UsageError
-from .data.utkface import GENDERS
+from .data.utkface import AGE_RANGE, GENDERS
 from .heads import BinaryHead, ClassHead, Head, KeypointHead, MultiLabelHead, ScalarHead, ValuesHead
 from .heads.values import standardisation
-
-AGE_RANGE = (0.0, 120.0)  # years: the age head's SigmoidRange
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ class Task:
     name: str
     book: Hyper
     demo: Hyper
-    read: Callable[[Path, str], dict[str, Any]]  # (root, format) -> {"train", "valid", "vocab"?, ...}
+    read: Callable[[Path, str, str], dict[str, Any]]  # (root, format, on_error) -> {"train", "valid", ...}
     heads: Callable[[dict[str, Any], Any], list[Head]]  # (what read returned, the Config) -> heads
     make_demo: Callable[[Path, bool], None]  # (root, progress bar?)
     recipe: dict[str, Any] = field(default_factory=dict)  # settings of this task over the demo/book ones
@@ -62,18 +60,18 @@ class Task:
         return name
 
 
-def _read_biwi(root: Path, fmt: str) -> dict[str, Any]:
-    train, valid = data.load_biwi(root)
+def _read_biwi(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
+    train, valid = data.load_biwi(root, on_error=on_error)
     return {"train": train, "valid": valid}
 
 
-def _read_pascal(root: Path, fmt: str) -> dict[str, Any]:
-    train, valid, vocab = data.load_pascal(root)
+def _read_pascal(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
+    train, valid, vocab = data.load_pascal(root, on_error=on_error)
     return {"train": train, "valid": valid, "vocab": list(vocab)}
 
 
-def _read_landmarks(root: Path, fmt: str) -> dict[str, Any]:
-    train, valid, flip_index = data.load_landmarks(root)
+def _read_landmarks(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
+    train, valid, flip_index = data.load_landmarks(root, on_error=on_error)
     return {"train": train, "valid": valid, "flip_index": [int(i) for i in flip_index],
             "names": data.landmark_names(root)}
 
@@ -84,8 +82,8 @@ def _points(d: dict[str, Any], cfg) -> list[Head]:
                          loss=cfg.loss)]
 
 
-def _read_values(root: Path, fmt: str) -> dict[str, Any]:
-    train, valid, names = data.load_values(root)
+def _read_values(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
+    train, valid, names = data.load_values(root, on_error=on_error)
     return {"train": train, "valid": valid, "names": names}
 
 
@@ -94,8 +92,8 @@ def _values(d: dict[str, Any], cfg) -> list[Head]:
     return [ValuesHead("values", names=d["names"], mean=mean, std=std, loss=cfg.loss)]
 
 
-def _read_agegender(root: Path, fmt: str) -> dict[str, Any]:
-    train, valid = data.load_agegender(root, format=fmt)
+def _read_agegender(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
+    train, valid = data.load_agegender(root, format=fmt, on_error=on_error)
     return {"train": train, "valid": valid}
 
 
@@ -104,13 +102,13 @@ def _age_gender(d: dict[str, Any], cfg) -> list[Head]:
             BinaryHead("gender", labels=GENDERS)]
 
 
-def _read_classes(root: Path, fmt: str) -> dict[str, Any]:
-    train, valid, vocab = data.load_classes(root, format=fmt)
+def _read_classes(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
+    train, valid, vocab = data.load_classes(root, format=fmt, on_error=on_error)
     return {"train": train, "valid": valid, "vocab": vocab}
 
 
 def _classes(d: dict[str, Any], cfg) -> list[Head]:
-    return [ClassHead("label", vocab=d["vocab"], label_smoothing=cfg.label_smoothing)]
+    return [ClassHead("label", vocab=d["vocab"], label_smoothing=cfg.label_smoothing, loss=cfg.loss)]
 
 
 def _labels(threshold: float) -> Callable[[dict[str, Any], Any], list[Head]]:
@@ -162,7 +160,7 @@ TASKS: dict[str, Task] = {
         heads=_age_gender,
         make_demo=lambda root, progress: synth.make_agegender(root, n_images=800, seed=0, progress=progress),
         recipe={"monitor": "valid_loss"},  # both heads' weighted loss sum picks best.pth
-        formats=("utkface", "csv"),
+        formats=data.utkface.FORMATS,
     ),
     "classify": Task(
         "classify",
@@ -171,7 +169,7 @@ TASKS: dict[str, Task] = {
         read=_read_classes,
         heads=_classes,
         make_demo=lambda root, progress: synth.make_classify(root, n_images=800, seed=0, progress=progress),
-        formats=("folders", "csv"),
+        formats=data.classes.FORMATS,
     ),
 }
 

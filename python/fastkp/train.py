@@ -34,8 +34,8 @@ NOT_SETTINGS = ("task", "data", "out", "resume", "lr_find", "no_channels_last", 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m fastkp.train",
-        description="Train an image model for keypoints, labels, values, age + gender or classes (fastai-style fine_tune, "
-        "DALI loading, channels-last, mixed precision). Without --data, trains on a synthetic demo set.")
+        description="Train an image model for keypoints, labels, values, age + gender or classes (fastai-style "
+        "fine_tune, DALI loading, channels-last, mixed precision). Without --data, trains on a synthetic demo set.")
     p.add_argument("--task", default="biwi", choices=sorted(TASKS), help="what to learn (default: biwi head centre)")
     p.add_argument("--data", type=Path, help="dataset root in the task's format; omit for the synthetic demo")
     p.add_argument("--arch", choices=ARCHS, help="ResNet body (book: resnet18 for biwi, resnet50 for pascal)")
@@ -86,10 +86,13 @@ def get_args_parser() -> argparse.ArgumentParser:
 def _weights(text: str) -> dict[str, float]:
     """``age=1,gender=0.5`` -> {"age": 1.0, "gender": 0.5}."""
     try:
-        pairs = [item.split("=", 1) for item in text.split(",") if item]
-        return {name.strip(): float(value) for name, value in pairs}
+        pairs = [(name.strip(), float(value)) for name, value in (item.split("=", 1) for item in text.split(","))]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected HEAD=WEIGHT,... got {text!r}") from None
+    names = [name for name, _ in pairs]
+    if not all(names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"each head named once, got {text!r}")
+    return dict(pairs)
 
 
 def settings(args: argparse.Namespace) -> dict:

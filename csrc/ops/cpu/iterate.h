@@ -4,6 +4,7 @@
 // TensorIterator, which handles shapes, strides, broadcasting and coalescing.
 #pragma once
 
+#include <ATen/MemoryOverlap.h>
 #include <ATen/Parallel.h>
 #include <ATen/TensorIterator.h>
 
@@ -37,6 +38,8 @@ bool dense_run(const at::Tensor& like, at::ArrayRef<at::Tensor> outputs, at::Arr
     data[k++] = static_cast<char*>(t.data_ptr());
   }
   for (const auto& t : inputs) {
+    for (const auto& o : outputs)  // TensorIterator refuses partial overlap with its message
+      if (at::get_overlap_status(o, t) == at::MemOverlapStatus::Partial) return false;
     if (same_layout(t)) {
       strides[k] = t.element_size();
     } else if (t.numel() == 1) {

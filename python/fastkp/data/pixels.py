@@ -23,7 +23,7 @@ def max_pixels() -> int:
     value = os.environ.get(ENV, "")
     if not value:
         return DEFAULT_MAX_PIXELS
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise UsageError(f"{ENV} must be a positive integer, got {value!r}", setting="max_pixels")
     return int(value)
 

@@ -29,6 +29,7 @@ from ..errors import UsageError
 
 FORMATS = ("utkface", "csv")
 GENDERS = ("male", "female")  # index = the label: 1 is female
+AGE_RANGE = (0.0, 120.0)  # years: what the readers accept and the age head's SigmoidRange covers
 _NAME = re.compile(
     r"(?P<age>\d{1,3})_(?P<gender>\d+)_(?:(?P<race>\d+)_)?(?P<date>\d+)(?:\.jpe?g(?:\.chip\.jpg)?|\.png)",
     re.ASCII | re.IGNORECASE,
@@ -44,7 +45,13 @@ def parse_utkface_name(name: str, where: str) -> tuple[int, int]:
     gender = int(match["gender"])
     if gender not in (0, 1):
         raise DatasetError(f"{where}: gender {match['gender']} is not 0 (male) or 1 (female)")
+    _check_age(int(match["age"]), match["age"], where)
     return int(match["age"]), gender
+
+
+def _check_age(age: float, text: str, where: str) -> None:
+    if not AGE_RANGE[0] <= age <= AGE_RANGE[1]:
+        raise DatasetError(f"{where}: age {text!r} is outside {AGE_RANGE[0]:g}..{AGE_RANGE[1]:g} years")
 
 
 def _images(root: Path, skipper: Skipper) -> list[Path]:
@@ -101,8 +108,7 @@ def load_utkface(
 
 def _age_gender(fields: dict[str, str], where: str) -> tuple[float, int]:
     age = parse_float(fields["age"], f"{where}: field age")
-    if age < 0:
-        raise DatasetError(f"{where}: field age: {fields['age'].strip()!r} is negative")
+    _check_age(age, fields["age"].strip(), f"{where}: field age")
     gender = _GENDER.get(fields["gender"].strip().lower())
     if gender is None:
         raise DatasetError(f"{where}: field gender: {fields['gender']!r} is not one of 0, 1, male, female")

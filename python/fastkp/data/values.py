@@ -18,15 +18,15 @@ from ._errors import Skipper
 from ._parse import parse_float
 from .sample import DatasetError, Sample
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
-
 
 def parse_value(text: str, where: str) -> float:
     """One regression target: a finite decimal number that fits a float32."""
     if not text.strip():
         raise DatasetError(f"{where}: missing value")
     value = parse_float(text, where)
-    if abs(value) > FLOAT32_MAX:
+    with np.errstate(over="ignore"):
+        fits = bool(np.isfinite(np.float32(value)))
+    if not fits:
         raise DatasetError(f"{where}: {text.strip()!r} is out of the float32 range")
     return value
 

@@ -27,7 +27,7 @@ CACHE_NAME = "verified-v1.json"
 
 def cache_dir() -> Path:
     """$FASTKP_CACHE, else ~/.cache/fastkp: the demo sets and the verified-file list."""
-    return Path(os.environ.get("FASTKP_CACHE", Path.home() / ".cache" / "fastkp")).expanduser()
+    return Path(os.environ.get("FASTKP_CACHE") or Path.home() / ".cache" / "fastkp").expanduser()
 
 
 def _key(path: str) -> str | None:
@@ -40,9 +40,18 @@ def _key(path: str) -> str | None:
 
 def _load_cache(path: Path) -> set[str]:
     try:
-        return set(json.loads(path.read_text()))
-    except (OSError, ValueError, TypeError):  # absent or damaged: verify again
+        keys = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):  # absent or damaged: verify again
         return set()
+    return set(keys) if isinstance(keys, list) and all(isinstance(k, str) for k in keys) else set()
+
+
+def _utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _checker():
@@ -62,6 +71,10 @@ def check_images(paths: Sequence[str], threads: int | None = None, cache: bool =
     keys = [_key(p) for p in paths]
     todo = [i for i, k in enumerate(keys) if k is None or k not in known]
     reasons: list[str | None] = [None] * len(paths)
+    for i in todo:  # the C++ checks take UTF-8 paths
+        if not str(paths[i]).isascii() and not _utf8(str(paths[i])):
+            reasons[i] = f"{os.fsencode(paths[i])!r}: the file name is not valid UTF-8"
+    todo = [i for i in todo if reasons[i] is None]
     found = _checker().verify_images([str(paths[i]) for i in todo], threads or os.cpu_count() or 1,
                                   max_pixels=max_pixels())
     for i, reason in zip(todo, found):

@@ -37,10 +37,10 @@ def check_entries(z: zipfile.ZipFile, path: Path, record: str) -> None:
             raise ExportError(f"{path}: entry {name!r} points outside the archive; refusing the file")
         if stat.S_ISLNK(info.external_attr >> 16):
             raise ExportError(f"{path}: entry {name!r} is a symbolic link; refusing the file")
-        if name in seen:
+        if name.lower() in seen:  # torch's zip reader finds entries ignoring ASCII case
             raise ExportError(f"{path}: entry {name!r} appears twice; refusing the file")
-        seen.add(name)
-    found = [info for info in z.infolist() if info.filename.endswith(record)]
+        seen.add(name.lower())
+    found = [info for info in z.infolist() if info.filename.lower().endswith(record)]
     if len(found) > 1:
         raise ExportError(f"{path}: {len(found)} entries named {record}; refusing the file")
     if found and found[0].file_size > MAX_METADATA:

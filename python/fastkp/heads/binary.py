@@ -53,7 +53,7 @@ class BinaryHead(Head):
 
     def batch_stats(self, out, batch, size):
         right = ((torch.sigmoid(out.float()) > self.threshold) == (self._target(batch) > 0.5)).double()
-        return {"right": right.sum(), "n": torch.tensor(float(len(out)), dtype=torch.float64, device=out.device)}
+        return {"right": right.sum(), "n": torch.full((), len(out), dtype=torch.float64, device=out.device)}
 
     def metrics(self, stats):
         return {"accuracy": float(stats["right"]) / max(float(stats["n"]), 1.0)}

@@ -51,7 +51,7 @@ class ClassHead(Head):
         top = out.float().topk(min(TOP, self.n_out), dim=1).indices
         hits = top == batch["label"].unsqueeze(1)
         return {"right": hits[:, 0].double().sum(), "top": hits.any(1).double().sum(),
-                "n": torch.tensor(float(len(out)), dtype=torch.float64, device=out.device)}
+                "n": torch.full((), len(out), dtype=torch.float64, device=out.device)}
 
     def metrics(self, stats):
         n = max(float(stats["n"]), 1.0)

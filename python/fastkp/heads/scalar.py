@@ -64,7 +64,7 @@ class ScalarHead(Head):
     def batch_stats(self, out, batch, size):
         err = (out.float() - self._target(batch)).double()
         return {"abs": err.abs().sum(), "sq": err.square().sum(),
-                "n": torch.tensor(float(len(out)), dtype=torch.float64, device=out.device)}
+                "n": torch.full((), len(out), dtype=torch.float64, device=out.device)}
 
     def metrics(self, stats):
         n = max(float(stats["n"]), 1.0)

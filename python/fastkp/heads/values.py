@@ -49,6 +49,7 @@ class ValuesHead(Head):
                  std: Sequence[float], index: Sequence[int] | None = None, loss: str | None = None,
                  weight: float = 1.0):
         super().__init__(name, loss=loss, weight=weight)
+        self._on_device: tuple[torch.Tensor, torch.Tensor] | None = None
         if not names or len(set(names)) != len(names) or not len(names) == len(mean) == len(std):
             raise UsageError(f"values head {name!r}: names, mean and std must be {len(names)} distinct "
                              "names and as many numbers")
@@ -66,18 +67,24 @@ class ValuesHead(Head):
     def _targets(self, batch) -> torch.Tensor:
         return batch["values"][:, self.index].float()
 
+    def _mean_std(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """On ``device``, made once (no host-to-device copy per step)."""
+        if self._on_device is None or self._on_device[0].device != device:
+            self._on_device = (torch.tensor(self.mean, device=device), torch.tensor(self.std, device=device))
+        return self._on_device
+
     def _standardised(self, batch) -> torch.Tensor:
-        mean = torch.tensor(self.mean, device=batch["values"].device)
-        return (self._targets(batch) - mean) / torch.tensor(self.std, device=mean.device)
+        mean, std = self._mean_std(batch["values"].device)
+        return (self._targets(batch) - mean) / std
 
     def loss(self, out, batch):
         loss = {"mse": F.mse_loss, "l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}[self.loss_name]
         return loss(out.float(), self._standardised(batch))
 
     def batch_stats(self, out, batch, size):
-        err = out.float() * torch.tensor(self.std, device=out.device) + torch.tensor(self.mean, device=out.device)
-        err = (err - self._targets(batch)).double()
-        stats = {"n": torch.tensor(float(len(out)), dtype=torch.float64, device=out.device)}
+        mean, std = self._mean_std(out.device)
+        err = (out.float() * std + mean - self._targets(batch)).double()
+        stats = {"n": torch.full((), len(out), dtype=torch.float64, device=out.device)}
         for i in range(self.n_out):
             stats[f"abs_{i}"], stats[f"sq_{i}"] = err[:, i].abs().sum(), err[:, i].square().sum()
         return stats
