@@ -82,7 +82,7 @@ def make_probe(path: Path, hw: tuple[int, int]) -> Path:
     """A model in the fastkp format whose 'probabilities' are sigmoid(normalised pixels):
     its output reveals the exact pixels a program decoded (images of size ``hw``, so the
     resize inside is the identity)."""
-    from fastkp.checkpoint import IMAGENET_MEAN, IMAGENET_STD
+    from fastkp.backbones import IMAGENET_MEAN, IMAGENET_STD
     from fastkp.export import DeployModule, ModelMetadata
     from fastkp.export.torchscript import save_torchscript
 
@@ -98,7 +98,7 @@ def make_probe(path: Path, hw: tuple[int, int]) -> Path:
 
 def probe_pixels(record: dict) -> np.ndarray:
     """The (h, w, 3) pixels a probe model saw, from its JSON record."""
-    from fastkp.checkpoint import IMAGENET_MEAN, IMAGENET_STD
+    from fastkp.backbones import IMAGENET_MEAN, IMAGENET_STD
 
     h, w = record["height"], record["width"]
     p = np.array(list(record["probabilities"].values()), dtype=np.float64).reshape(3, h, w)

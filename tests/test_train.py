@@ -139,10 +139,13 @@ def test_user_errors_are_one_clear_line(tmp_path, tiny_biwi, make_args, message)
     assert line.startswith("fastkp.train: error:") and message in line
 
 
-def test_unknown_task_and_arch_are_refused():
-    for args in (["--task", "faces"], ["--arch", "vgg16"]):
-        res = train_cli(*args, check=False)
-        assert res.returncode == 2 and "invalid choice" in res.stderr
+def test_unknown_task_and_arch_are_refused(tiny_biwi):
+    res = train_cli("--task", "faces", check=False)
+    assert res.returncode == 2 and "invalid choice" in res.stderr
+    for arch, message in (("no_such_net", "unknown arch 'no_such_net'"), ("timm:no_such_net", "unknown timm model"),
+                          ("vit_b_16", "not a (B, C, H, W) map")):
+        line = one_error_line(train_cli("--data", tiny_biwi, *TINY, "--arch", arch, check=False))
+        assert line.startswith("fastkp.train: error: --arch: ") and message in line, line
 
 
 def test_resume_refuses_corrupt_or_foreign_checkpoints(tmp_path, tiny_biwi):

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "archive.h"
@@ -20,6 +21,16 @@ namespace {
 constexpr const char* kRecord = "extra/fastkp.json";
 constexpr const char* kMarker = "fastkp-model";
 constexpr const char* kNotExported = " (a checkpoint? export it with python -m fastkp.export)";
+
+// An ONNX model is a protobuf whose first field (ir_version, field 1, varint) starts with 0x08;
+// a zip archive starts with "PK".
+bool looks_like_onnx(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  char first[2] = {0, 0};
+  in.read(first, 2);
+  if (in.gcount() == 2 && first[0] == 'P' && first[1] == 'K') return false;
+  return first[0] == 0x08 || std::filesystem::path(path).extension() == ".onnx";
+}
 
 bool valid_head_name(const std::string& name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
@@ -120,6 +131,9 @@ const char* format_name(Format format) { return format == Format::Pt2 ? "pt2" : 
 Metadata read_metadata(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw Error(path + ": no such model file");
+  if (looks_like_onnx(path))
+    throw Error(path + ": an ONNX model; fastkp-infer runs TorchScript and pt2 files: run ONNX models with "
+                "onnxruntime (python -m fastkp.predict does)");
   check_archive(path, kRecord);
   std::string text;
   Format kind;

@@ -3,7 +3,7 @@
 A checkpoint is a dict::
 
     {"format": "fastkp-checkpoint", "version": 2,
-     "spec": {...},             # ModelSpec: task, arch, input size, mean/std, heads
+     "spec": {...},             # ModelSpec: task, arch, input size, mean/std, pretrained, heads
      "config": {...} | None,    # the run's resolved Config (fastkp.config), training only
      "model": state_dict, "optimizer": ..., "scheduler": ..., "scaler": ...,
      "epoch": int,              # epochs completed
@@ -25,13 +25,12 @@ import torch
 from . import __version__
 from . import heads as heads_mod
 from .atomic import atomic_writer
+from .backbones import IMAGENET_MEAN, IMAGENET_STD
 from .errors import CheckpointError, FastkpError, os_reason
 from .heads import Head
 
 FORMAT = "fastkp-checkpoint"
 VERSION = 2
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 __all__ = ["CheckpointError", "ModelSpec", "load_checkpoint", "load_model", "save_checkpoint"]
 
@@ -46,6 +45,7 @@ class ModelSpec:
     heads: list[Head]
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    pretrained: bool = False  # the body started from ImageNet (or --weights) weights
     fastkp_version: str = __version__
     torch_version: str = field(default_factory=lambda: str(torch.__version__))
 
@@ -137,7 +137,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 def build_model(spec: ModelSpec) -> torch.nn.Module:
     from .model import FastkpModel
 
-    return FastkpModel(spec.arch, spec.heads)
+    return FastkpModel(spec.arch, spec.heads, spec.size)
 
 
 def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, ModelSpec]:

@@ -6,6 +6,13 @@ arguments (command-line flags or ``Learner`` keywords). Augmentation starts
 from a preset (``fastai``: fastai's ``aug_transforms`` defaults; ``light``: flip
 only; ``none``: resize only) and individual fields override it.
 
+The weights decide the schedule (``schedule="auto"``): a pretrained body gets
+fastai's ``fine_tune``; a random one gets one-cycle over all layers
+(``one_cycle``: ``epochs`` is the total, default the recipe's epochs plus its
+frozen ones, one rate, default 3e-3, and the ``light`` preset unless the task
+or the caller names one). ``pretrained="auto"`` means "if the weights are in the
+library's cache"; the Config records what that came to (True or False).
+
 The result, a frozen :class:`Config`, is written to ``OUT/config.json`` at the
 start of every run and stored in ``last.pth``; resuming compares every key
 except ``threads``, ``device`` and ``progress``.
@@ -23,8 +30,8 @@ from typing import Any
 import torch
 
 from .atomic import atomic_writer
+from . import backbones
 from .errors import UsageError
-from .model import ARCHS
 from .pipeline import AugConfig
 from .tasks import TASKS
 
@@ -37,11 +44,16 @@ AUG_PRESETS = {
     "none": AugConfig(do_flip=False, max_rotate=0.0, min_zoom=1.0, max_zoom=1.0, max_warp=0.0, max_lighting=0.0),
 }
 AUG_FIELDS = ("do_flip", "max_rotate", "min_zoom", "max_zoom", "max_warp", "max_lighting", "min_scale", "pad_mode")
-# settings added after version 1 was first written: missing from older files, they take these defaults
-ADDED = ("format", "loss_weights", "label_smoothing", "on_error")
+SCHEDULES = ("auto", "fine_tune", "one_cycle")
+PRETRAINED = ("auto", "yes", "no")
+ONE_CYCLE_LR = 3e-3
+# settings added after version 1 was first written: missing from older files, they take these values
+ADDED = {"format": None, "loss_weights": None, "label_smoothing": 0.0, "on_error": "raise", "pretrained": False,
+         "schedule": "fine_tune"}
 # settings no task's demo or book fixes
 GENERIC = {"format": None, "loss": None, "loss_weights": None, "label_smoothing": 0.0, "monitor": None, "amp": False, "channels_last": True, "compile": False, "seed": 0,
-           "weights": None, "on_error": "raise", "aug": "fastai", "threads": None, "device": "auto", "progress": True}
+           "weights": None, "pretrained": "auto", "schedule": "auto", "on_error": "raise", "aug": "fastai",
+           "threads": None, "device": "auto", "progress": True}
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,8 @@ class Config:
     compile: bool
     seed: int
     weights: str | None
+    pretrained: bool  # the body starts from ImageNet weights (or ``weights``)
+    schedule: str  # "fine_tune" or "one_cycle"
     on_error: str  # a bad image file: "raise", or "skip" (dropped before the epoch plan, counted)
     aug: AugConfig
     threads: int | None
@@ -81,7 +95,7 @@ class Config:
         if d.get("version") != VERSION:
             raise UsageError(f"configuration version {d.get('version')!r} is not supported (expected {VERSION})")
         known = {f.name for f in fields(cls)}
-        values = {**{k: GENERIC[k] for k in ADDED}, **{k: v for k, v in d.items() if k in known}}
+        values = {**ADDED, **{k: v for k, v in d.items() if k in known}}
         return cls(**{**values, "size": tuple(values["size"]), "aug": AugConfig(**values["aug"])})
 
     def write(self, path: str | Path) -> None:
@@ -139,7 +153,7 @@ def _check(name: str, ok: bool, want: str, value: Any) -> None:
 
 def for_model(task: str, arch: str, size: tuple[int, int]) -> Config:
     """Settings to run a model that no training run describes (a checkpoint made elsewhere)."""
-    s = {k: v for k, v in GENERIC.items() if k != "aug"}
+    s = {**{k: v for k, v in GENERIC.items() if k != "aug"}, "pretrained": False, "schedule": "fine_tune"}
     return Config(task=task, data=None, arch=arch, size=tuple(size), bs=32, epochs=0, freeze_epochs=0, lr=1e-3,
                   aug=AugConfig(), **s)
 
@@ -151,6 +165,21 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError("device cuda was asked for but no CUDA device is available", setting="device")
     return torch.device(device)
+
+
+def _pretrained(value: Any, arch: str, weights: Any) -> bool:
+    """What ``pretrained`` (auto, yes, no, or a bool) comes to for ``arch``."""
+    value = {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
+    _check("pretrained", value in PRETRAINED, f"one of {', '.join(PRETRAINED)}", value)
+    if weights is not None:
+        if value != "auto":
+            raise UsageError(f"{value} conflicts with --weights, which gives the body's weights",
+                             setting="pretrained")
+        return True
+    if value == "auto":
+        w = backbones.default_weights(arch)
+        return w is not None and w.cache_file is not None
+    return value == "yes"
 
 
 def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) -> Config:
@@ -165,9 +194,20 @@ def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) ->
     given = {k: v for k, v in given.items() if v is not None}
     hyper = asdict(t.demo if data is None else t.book)
     s = {**GENERIC, **hyper, **t.recipe, **{k: v for k, v in given.items() if k not in AUG_FIELDS}}
+    backbones.check_arch(s["arch"])
+    s["pretrained"] = _pretrained(s["pretrained"], s["arch"], s["weights"])
+    _check("schedule", s["schedule"] in SCHEDULES, f"one of {', '.join(SCHEDULES)}", s["schedule"])
+    if s["schedule"] == "auto":
+        s["schedule"] = "fine_tune" if s["pretrained"] else "one_cycle"
+    if s["schedule"] == "one_cycle":
+        if "freeze_epochs" in given:
+            raise UsageError("applies to fine_tune only: one_cycle trains every layer for all the epochs",
+                             setting="freeze_epochs")
+        s["epochs"] = given.get("epochs", hyper["epochs"] + hyper["freeze_epochs"])
+        s["freeze_epochs"], s["lr"] = 0, given.get("lr", ONE_CYCLE_LR)
+        s["aug"] = given.get("aug", t.recipe.get("aug", "light"))
     aug = _aug(s.pop("aug"), {k: v for k, v in given.items() if k in AUG_FIELDS})
     size = parse_size(s["size"])
-    _check("arch", s["arch"] in ARCHS, f"one of {', '.join(ARCHS)}", s["arch"])
     _check("size", len(size) == 2 and all(isinstance(v, int) and v >= 32 for v in size),
            "two values of at least 32 pixels", size)
     for name, low in (("bs", 1), ("epochs", 0), ("freeze_epochs", 0), ("seed", 0)):
@@ -190,3 +230,23 @@ def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) ->
            "a positive int", s["threads"])
     return Config(task=task, data=_path(data), **{**s, "size": size, "lr": float(s["lr"]),
                                                  "weights": _path(s["weights"]), "aug": aug})
+
+
+def recipe(cfg: Config) -> str:
+    """The run's first line: which schedule runs and why (the weights the body starts from)."""
+    preset = next((name for name, a in AUG_PRESETS.items() if a == cfg.aug), "custom")
+    default = (cfg.schedule == "fine_tune") == cfg.pretrained
+    why = " (the default for a pretrained body)" if cfg.pretrained else " (the default for a random body)"
+    if cfg.schedule == "fine_tune":
+        plan = (f"fine_tune: {cfg.freeze_epochs} frozen epoch(s), then {cfg.epochs} with discriminative rates "
+                f"up to {cfg.lr / 2:g}")
+    else:
+        plan = f"one_cycle: {cfg.epochs} epochs, every layer at up to {cfg.lr:g}"
+    if cfg.weights is not None:
+        start = f"the body starts from {cfg.weights}"
+    elif cfg.pretrained:
+        w = backbones.default_weights(cfg.arch)
+        start = f"the body starts from ImageNet weights ({w.cache_file or w.where})"
+    else:
+        start = backbones.random_notice(cfg.arch)
+    return f"fastkp: recipe {plan}, {preset} augmentation{why if default else ''}; {start}"

@@ -2,7 +2,7 @@
 
     learn = Learner("biwi", "~/data/biwi_head_pose", amp=True)
     learn.lr_find()
-    learn.fine_tune(3, 1e-2)
+    learn.fine_tune(3, 1e-2)   # a pretrained body; learn.fit(9, 3e-3) for a random one
     learn.show_results()
     learn.predict(["~/data/biwi_head_pose/13/frame_00003_rgb.jpg"])
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -25,12 +26,14 @@ from typing import Any
 import torch
 from matplotlib.figure import Figure
 from torch.nn.parallel import DistributedDataParallel
+from tqdm.auto import tqdm
 
+from . import backbones
 from . import distributed as dist
 from . import heads as heads_mod
 from . import plots
 from .checkpoint import ModelSpec, load_checkpoint, save_checkpoint
-from .config import Config, resolve, resolve_device
+from .config import Config, recipe, resolve, resolve_device
 from .data import Sample, verify
 from .errors import CheckpointError, DatasetError, TrainingError, UsageError  # noqa: F401  (importable here)
 from .loop import FiniteGuard, KeepFirst, endless, evaluate, lr_sweep, total_loss, train_one_epoch
@@ -55,12 +58,14 @@ class Learner(Predictor):
         cfg = config or resolve(task, data, **settings)
         self.task = TASKS[cfg.task]
         self.demo = cfg.data is None
+        seed_everything(cfg.seed)
+        self.rank, self.world = dist.init_from_env(resolve_device(cfg.device))
+        if self.rank == 0:
+            tqdm.write(recipe(cfg), file=sys.stdout)
         root = ensure_demo(self.task, progress=cfg.progress) if self.demo else Path(cfg.data)
         if not root.is_dir():
             raise DatasetError(f"{root}: data directory does not exist")
         self.data_dir = root
-        seed_everything(cfg.seed)
-        self.rank, self.world = dist.init_from_env(resolve_device(cfg.device))
 
         d = self.task.read(root, self.task.format(cfg.format), cfg.on_error)
         d["train"] = self.train_samples = verify(d["train"], cfg.on_error, cfg.threads)
@@ -71,7 +76,10 @@ class Learner(Predictor):
         if len(self.train_samples) < cfg.bs * self.world:
             raise DatasetError(f"{root}: {len(self.train_samples)} training samples cannot fill one batch of "
                                f"{cfg.bs} on each of {self.world} process(es); use a smaller batch size")
-        super().__init__(ModelSpec(task=cfg.task, arch=cfg.arch, size=cfg.size, heads=heads), cfg, out)
+        mean, std = backbones.normalisation(cfg.arch)
+        spec = ModelSpec(task=cfg.task, arch=cfg.arch, size=cfg.size, heads=heads, mean=mean, std=std,
+                         pretrained=cfg.pretrained)
+        super().__init__(spec, cfg, out, load_pretrained=cfg.pretrained and cfg.weights is None)
         if cfg.weights is not None:
             self.model.load_body_weights(cfg.weights)
         self.model.freeze_body(True)  # as fastai's vision_learner: train the head first
@@ -94,7 +102,7 @@ class Learner(Predictor):
         return build_loader(samples, size=self.config.size, batch_size=self.config.bs, train=train,
                             aug=self.config.aug, device=self.device.type, dtype=self.load_dtype,
                             num_threads=max(1, self.threads), seed=self.config.seed, shard_id=self.rank,
-                            num_shards=self.world, **extra)
+                            num_shards=self.world, mean=self.spec.mean, std=self.spec.std, **extra)
 
     def log(self, line: str) -> None:
         """Print a line (rank 0 only, without breaking progress bars)."""
@@ -124,6 +132,12 @@ class Learner(Predictor):
         frozen = not next(p for p in self.model.body.parameters() if p.ndim > 1).requires_grad
         phase = one_cycle_phase(epochs, lr_max, frozen, pct_start, div)
         return self._run([phase], replace(self.config, epochs=epochs, freeze_epochs=0, lr=phase.lrs[-1]), resume)
+
+    def fit(self, epochs: int, lr: float = 3e-3, *, resume: bool = False) -> list[dict]:
+        """One-cycle over every layer (body unfrozen) at one peak rate ``lr``: the recipe for a
+        body that starts from random weights (``schedule="one_cycle"``)."""
+        phase = one_cycle_phase(epochs, float(lr), frozen=False)
+        return self._run([phase], replace(self.config, epochs=epochs, freeze_epochs=0, lr=float(lr)), resume)
 
     def fine_tune(self, epochs: int, base_lr: float = 2e-3, *, freeze_epochs: int = 1, lr_mult: float = 100,
                   resume: bool = False) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Models: a torchvision ResNet body with a fastai-style head.
+"""Models: a body (:mod:`fastkp.backbones`: torchvision or timm) with a fastai-style head.
 
 Each target head gets fastai's ``create_head``: concat pooling (max and
 average), then BatchNorm -> Dropout(0.25) -> Linear(2*nf, 512) -> ReLU ->
@@ -13,13 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
+from . import backbones
 from .errors import UsageError
 from .heads import Head, check_names
-
-ARCHS = ("resnet18", "resnet34", "resnet50")
 
 
 class AdaptiveConcatPool2d(nn.Module):
@@ -43,17 +41,17 @@ def create_head(n_features: int, n_out: int) -> nn.Sequential:
 
 
 class FastkpModel(nn.Module):
-    """ResNet body + one fastai head per target head; ``forward`` returns one tensor per
-    head, in order (keypoints (B, K, 2) in [-1, 1], logits (B, C), ...)."""
+    """Body + one fastai head per target head; ``forward`` returns one tensor per head, in
+    order (keypoints (B, K, 2) in [-1, 1], logits (B, C), ...). ``size`` is the network
+    input (the body's channel count comes from a dry run there); ``pretrained`` loads the
+    architecture's default ImageNet weights (:func:`fastkp.backbones.create_body`)."""
 
-    def __init__(self, arch: str, heads: Sequence[Head]):
+    def __init__(self, arch: str, heads: Sequence[Head], size: tuple[int, int] = (224, 224),
+                 pretrained: bool = False):
         super().__init__()
-        if arch not in ARCHS:
-            raise UsageError(f"unknown arch {arch!r}; choose one of {', '.join(ARCHS)}")
         check_names(heads)
-        resnet = getattr(torchvision.models, arch)(weights=None)
-        n_features = resnet.fc.in_features
-        self.body = nn.Sequential(*list(resnet.children())[:-2])
+        self.body, n_features, self._names = backbones.create_body(arch, tuple(size), pretrained)
+        self._timm = arch.startswith(backbones.TIMM)
         self.heads = nn.ModuleList(
             nn.Sequential(*create_head(n_features, h.n_out), h.output_layer()) for h in heads)
 
@@ -65,28 +63,30 @@ class FastkpModel(nn.Module):
         return outs
 
     def param_groups(self) -> list[list[nn.Parameter]]:
-        """fastai's ResNet split: stem..layer2, layer3..layer4, head."""
-        body = list(self.body.children())
-        groups = [body[:6], body[6:], [self.heads]]
-        return [[p for m in g for p in m.parameters()] for g in groups]
+        """fastai's split by depth: the body's first half (by layers with weights, in order),
+        its second half, the heads (for a ResNet: stem..layer2, layer3..layer4, heads)."""
+        layers = [m for m in self.body.modules() if any(True for _ in m.parameters(recurse=False))]
+        half = len(layers) // 2
+        groups = [[p for m in layers[:half] for p in m.parameters(recurse=False)],
+                  [p for m in layers[half:] for p in m.parameters(recurse=False)]]
+        return groups + [list(self.heads.parameters())]
 
     def freeze_body(self, frozen: bool = True) -> None:
-        """Freeze the body except its BatchNorm layers (fastai's train_bn)."""
+        """Freeze the body except its norm layers (fastai's train_bn)."""
         for m in self.body.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if isinstance(m, backbones.NORMS):
                 continue
             for p in m.parameters(recurse=False):
                 p.requires_grad_(not frozen)
 
     def load_body_weights(self, path: str | Path) -> None:
-        """Load a torchvision ResNet state dict (e.g. resnet18-f37072fd.pth) into the body."""
+        """Load the state dict of the full library model (torchvision's resnet18-f37072fd.pth,
+        a timm model's state dict, ...) into the body."""
         path = Path(path).expanduser()
         if not path.is_file():
             raise UsageError(
-                f"weights file {path}: no such file. Download the torchvision weights for this arch on a "
-                "machine with internet access (e.g. torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url) "
-                "and give the local .pth file."
-            )
+                f"weights file {path}: no such file. Get the library's weights for this arch on a machine with "
+                "internet access (or use --pretrained yes there) and give the local .pth file.")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises several types for a bad file
@@ -94,19 +94,13 @@ class FastkpModel(nn.Module):
             raise UsageError(f"weights file {path}: not a readable torch state dict ({reason})") from None
         if not isinstance(state, dict):
             raise UsageError(f"weights file {path}: expected a state dict, got {type(state).__name__}")
-        # torchvision names: conv1, bn1, layer1..4, fc; the body is Sequential 0..7.
-        names = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
-        mapped = {}
-        for key, value in state.items():
-            prefix, _, rest = key.partition(".")
-            if prefix in names:
-                mapped[f"{names.index(prefix)}.{rest}"] = value
-        try:
-            missing, unexpected = self.body.load_state_dict(mapped, strict=False)
-            problem = f"missing {missing[:3]}, unexpected {unexpected[:3]}" if missing or unexpected else ""
-        except RuntimeError as e:  # shapes that differ
-            problem = (str(e).strip().splitlines() or ["shape mismatch"])[-1].strip()
-        if problem:
-            raise UsageError(
-                f"weights file {path}: does not fit this body ({problem}); is it the state dict of the same ResNet arch?"
-            )
+        mapped = backbones.body_state(state, self._names, self._timm)
+        wanted = self.body.state_dict()
+        missing = [k for k in wanted if k not in mapped]
+        wrong = [k for k in wanted if k in mapped and (not isinstance(mapped[k], torch.Tensor)
+                                                       or mapped[k].shape != wanted[k].shape)]
+        if missing or wrong:
+            problem = f"missing {missing[:3]}" if missing else f"other shapes for {wrong[:3]}"
+            raise UsageError(f"weights file {path}: does not fit this body ({problem}); "
+                             "is it the state dict of the same arch?")
+        self.body.load_state_dict({k: mapped[k] for k in wanted})

@@ -1,6 +1,7 @@
 """``python -m fastkp.predict MODEL PATH... [--plot OUT.png]``: run an exported model on images.
 
-MODEL is a TorchScript file or pt2 package from ``python -m fastkp.export``;
+MODEL is a TorchScript file, pt2 package or ONNX file (run by onnxruntime) from
+``python -m fastkp.export``;
 PATH a file or a folder (searched recursively for .jpg .jpeg .png .ppm .pgm
 .pnm, sorted). Prints one JSON line per image, the lines the C++
 ``fastkp-infer`` prints: ``image``, ``height``, ``width``, then each head's

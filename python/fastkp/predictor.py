@@ -26,14 +26,15 @@ class Predictor:
     """``spec`` describes the model, ``config`` how it runs (device, size, batch, amp, ...);
     files go to ``out`` (``out/models`` for :meth:`save`)."""
 
-    def __init__(self, spec: ModelSpec, config: Config, out: str | Path = "runs/fastkp"):
+    def __init__(self, spec: ModelSpec, config: Config, out: str | Path = "runs/fastkp", *,
+                 load_pretrained: bool = False):
         self.spec, self.config, self.heads = spec, config, spec.heads
         self.device = resolve_device(config.device)
         if config.threads:
             torch.set_num_threads(config.threads)
         self.threads = config.threads or torch.get_num_threads()
         self.out = Path(out).expanduser()
-        self.model = FastkpModel(spec.arch, self.heads).to(self.device)
+        self.model = FastkpModel(spec.arch, self.heads, spec.size, load_pretrained).to(self.device)
         if config.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self._forward = torch.compile(self.model) if config.compile else self.model
@@ -71,7 +72,7 @@ class Predictor:
         samples = [Sample(str(Path(p).expanduser()), read_header(p).size) for p in paths]
         loader = build_loader(samples, size=self.config.size, batch_size=min(self.config.bs, len(samples)),
                               train=False, device=self.device.type, dtype=self.load_dtype,
-                              num_threads=max(1, self.threads))
+                              num_threads=max(1, self.threads), mean=self.spec.mean, std=self.spec.std)
         return samples, loader
 
     def predict(self, paths: list[str | Path]) -> list[dict]:
@@ -109,6 +110,6 @@ class Predictor:
                device: str = "cpu") -> ModelMetadata:
         """Export this model as ``fastkp.export`` does a checkpoint (TorchScript or pt2)."""
         state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
-        model = FastkpModel(self.spec.arch, self.heads)
+        model = FastkpModel(self.spec.arch, self.heads, self.spec.size)
         model.load_state_dict(state)
         return export_model(model.eval(), self.spec, path, format, freeze, device)

@@ -18,10 +18,9 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from . import distributed  # noqa: E402
-from .config import AUG_PRESETS, DEVICES, resolve  # noqa: E402
+from .config import AUG_PRESETS, DEVICES, PRETRAINED, SCHEDULES, resolve  # noqa: E402
 from .data.pixels import DEFAULT_MAX_PIXELS, set_max_pixels  # noqa: E402
 from .errors import UsageError, run_cli  # noqa: E402
-from .model import ARCHS  # noqa: E402
 from .pipeline.augment import PAD_MODES  # noqa: E402
 from .tasks import TASKS  # noqa: E402
 
@@ -38,13 +37,21 @@ def get_args_parser() -> argparse.ArgumentParser:
         "fine_tune, DALI loading, channels-last, mixed precision). Without --data, trains on a synthetic demo set.")
     p.add_argument("--task", default="biwi", choices=sorted(TASKS), help="what to learn (default: biwi head centre)")
     p.add_argument("--data", type=Path, help="dataset root in the task's format; omit for the synthetic demo")
-    p.add_argument("--arch", choices=ARCHS, help="ResNet body (book: resnet18 for biwi, resnet50 for pascal)")
+    p.add_argument("--arch", help="body: a torchvision classification model (resnet18, resnet50, convnext_tiny, "
+                   "efficientnet_b0, mobilenet_v3_large, regnet_y_800mf, ...) or timm:NAME (book: resnet18 for "
+                   "biwi, resnet50 for pascal)")
+    p.add_argument("--pretrained", choices=PRETRAINED,
+                   help="ImageNet weights for the body: auto (default) uses them if they are in the library's "
+                        "cache, never downloading; yes downloads them when missing; no starts random")
+    p.add_argument("--schedule", choices=SCHEDULES,
+                   help="auto (default): fine_tune for a pretrained body, one_cycle for a random one; fine_tune: "
+                        "a frozen epoch, then discriminative rates; one_cycle: every layer at one rate")
     p.add_argument("--size", nargs="+", metavar="H",
                    help="network input in pixels (>= 32): 96 (square), 96x128 or 96 128 (height, width)")
     p.add_argument("--bs", type=int, help="batch size per process")
-    p.add_argument("--epochs", type=int, help="unfrozen epochs of fine_tune")
-    p.add_argument("--freeze-epochs", type=int, help="epochs with the body frozen before unfreezing")
-    p.add_argument("--lr", type=float, help="base learning rate of fine_tune")
+    p.add_argument("--epochs", type=int, help="unfrozen epochs of fine_tune; all the epochs of one_cycle")
+    p.add_argument("--freeze-epochs", type=int, help="fine_tune: epochs with the body frozen before unfreezing")
+    p.add_argument("--lr", type=float, help="base learning rate of fine_tune; peak rate of one_cycle (default 3e-3)")
     p.add_argument("--format", help="the data layout, where a task reads several (see README)")
     p.add_argument("--loss", choices=LOSSES, help="point / value loss (default: mse; l1 for an age)")
     p.add_argument("--loss-weights", metavar="HEAD=W,...", type=_weights,
@@ -56,7 +63,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--amp", action="store_true", default=None,
                    help="mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA")
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory format")
-    p.add_argument("--weights", type=Path, help="local torchvision state dict for the body (no download here)")
+    p.add_argument("--weights", type=Path, help="local state dict of the full torchvision or timm model for the "
+                   "body (counts as pretrained)")
     p.add_argument("--compile", action="store_true", default=None, help="wrap the model in torch.compile")
     p.add_argument("--out", type=Path, default=Path("runs/fastkp"), help="output folder (checkpoints, metrics, plots)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pth")
@@ -136,7 +144,10 @@ def main(args: argparse.Namespace) -> int:
         learn.log(f"suggested learning rates: valley {lrs.valley:.2e} (recommended: --lr {lrs.valley:.2g}), "
                   f"minimum/10 {lrs.minimum:.2e}, steepest {lrs.steep:.2e} (plot: {learn.out / 'lr_find.png'})")
         return 0
-    learn.fine_tune(cfg.epochs, cfg.lr, freeze_epochs=cfg.freeze_epochs, resume=args.resume)
+    if cfg.schedule == "fine_tune":
+        learn.fine_tune(cfg.epochs, cfg.lr, freeze_epochs=cfg.freeze_epochs, resume=args.resume)
+    else:
+        learn.fit(cfg.epochs, cfg.lr, resume=args.resume)
     learn.log(f"checkpoints, metrics.jsonl and plots are in {learn.out}")
     if args.profile_startup:
         epochs = sum(h["time_s"] for h in learn.history)

@@ -18,7 +18,10 @@ class Sample:
     (x, y) pixel coordinates of that displayed image, NaN where a point is not
     labelled; ``labels`` is a float32 multi-hot vector (C,) (a binary target is one
     entry); ``values`` a float32 vector (D,) of regression targets; ``label`` the
-    index of a single class.
+    index of a single class. ``box`` is the object's float32 (x0, y0, x1, y1) in the
+    same pixel coordinates (it may reach outside the image); ``visibility`` the int8
+    (K,) COCO flags of the keypoints: 0 not labelled (that point is NaN), 1 labelled
+    but occluded, 2 visible.
     """
 
     path: str
@@ -27,6 +30,8 @@ class Sample:
     labels: np.ndarray | None = None
     values: np.ndarray | None = None
     label: int | None = None
+    box: np.ndarray | None = None
+    visibility: np.ndarray | None = None
 
 
 def check_inside(points: np.ndarray, size: tuple[int, int], where: str) -> None:

@@ -1,4 +1,4 @@
-"""``python -m fastkp.export CKPT --out model.pt [--format torchscript|pt2]`` (``fastkp-export``)."""
+"""``python -m fastkp.export CKPT --out model.pt [--format torchscript|pt2|onnx]`` (``fastkp-export``)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fastkp.export", description=(
         "Export a fastkp checkpoint as one self-describing file: forward(uint8 (B, H, W, 3) RGB "
         "images of any size) -> one answer per head (keypoints (B, K, 2) in input pixels, "
-        "probabilities (B, C), ...); metadata in extra/fastkp.json."))
+        "probabilities (B, C), ...); metadata in extra/fastkp.json (ONNX: metadata_props)."))
     p.add_argument("checkpoint", type=Path, help="checkpoint written by fastkp training (e.g. OUT/best.pth)")
     p.add_argument("--out", type=Path, required=True,
-                   help="output file (model.pt for TorchScript, model.pt2 for pt2)")
+                   help="output file (model.pt for TorchScript, model.pt2 for pt2, model.onnx for ONNX)")
     p.add_argument("--format", choices=FORMATS, default="torchscript",
-                   help="torchscript (default) or pt2: torch.export + AOTInductor package")
+                   help="torchscript (default); pt2: torch.export + AOTInductor package; onnx: ONNX opset 18 "
+                        "for onnxruntime (needs fastkp[onnx]; fastkp-infer does not run it)")
     p.add_argument("--no-freeze", dest="freeze", action="store_false",
                    help="do not freeze (fold weights and BatchNorm into the graph: torch.jit.freeze, "
                         "or Inductor's freezing for pt2)")

@@ -10,6 +10,7 @@ from ..checkpoint import ModelSpec, load_model
 from ..errors import UsageError
 from .metadata import FORMATS, ModelMetadata, metadata_for
 from .module import DeployModule, deploy_module_for
+from .onnx import save_onnx
 from .pt2 import save_pt2
 from .torchscript import save_torchscript
 
@@ -33,11 +34,14 @@ def deploy_module(checkpoint: str | Path, export_format: str = "torchscript",
 def export_model(model: torch.nn.Module, spec: ModelSpec, out: str | Path, export_format: str = "torchscript",
                  freeze: bool = True, device: str = "cpu") -> ModelMetadata:
     """Write ``out`` for ``model`` (a FastkpModel on the CPU, eval mode) described by ``spec``:
-    a TorchScript file or, for ``"pt2"``, an AOTInductor package compiled for ``device``;
-    ``freeze`` folds weights and BatchNorm into the graph (faster on the CPU, same answers)."""
+    a TorchScript file, for ``"pt2"`` an AOTInductor package compiled for ``device``, for
+    ``"onnx"`` an ONNX file (opset 18); ``freeze`` folds weights and BatchNorm into the
+    graph (TorchScript and pt2: faster on the CPU, same answers)."""
     module, meta = _deploy(model, spec, export_format, device)
     if export_format == "pt2":
         save_pt2(module, meta, Path(out).expanduser(), torch.device(device), freeze)
+    elif export_format == "onnx":
+        save_onnx(module, meta, Path(out).expanduser())
     else:
         save_torchscript(module, meta, Path(out).expanduser(), freeze)
     return meta

@@ -1,4 +1,4 @@
-"""Load an exported model file (TorchScript or pt2, told apart by its contents)."""
+"""Load an exported model file (TorchScript, pt2 or ONNX, told apart by its contents)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 from .. import ops  # noqa: F401  registers torch.ops.fastkp.*, which both formats call
 from ..errors import ExportError
 from .metadata import ModelMetadata, read_metadata
+from .onnx import load_onnx
 from .pt2 import load_pt2
 from .torchscript import load_torchscript
 
@@ -26,6 +27,8 @@ class DeployedModel:
             raise ExportError(f"{self.path}: device {self.device} asked for, but CUDA is not available")
         if self.metadata.export_format == "pt2":
             self._run = load_pt2(self.path, self.metadata, self.device)
+        elif self.metadata.export_format == "onnx":
+            self._run = load_onnx(self.path, self.device)
         else:
             self._run = load_torchscript(self.path, self.device)
 

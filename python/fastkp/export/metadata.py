@@ -1,10 +1,11 @@
 """``fastkp.json``: what a deployed model is, stored inside the exported file.
 
-Both export formats are zip archives with one top-level folder; the metadata is
-the record ``extra/fastkp.json`` in either (TorchScript keeps ``_extra_files``
+TorchScript and pt2 files are zip archives with one top-level folder; the metadata
+is the record ``extra/fastkp.json`` in either (TorchScript keeps ``_extra_files``
 there, and the pt2 package gets it as a PT2 archive extra file), so Python
 (:func:`read_metadata`) and C++ (``fastkp::infer::read_metadata``) read it without
-loading the network.
+loading the network. An ONNX file carries it as the ``metadata_props`` entry
+``fastkp.json`` (Python only: fastkp-infer refuses ONNX files).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ FILE_NAME = "fastkp.json"
 RECORD = f"extra/{FILE_NAME}"
 MARKER = "fastkp-model"
 VERSION = 2
-FORMATS = ("torchscript", "pt2")
+FORMATS = ("torchscript", "pt2", "onnx")
+OPTIONAL = {"pretrained": False}  # fields added after version 2 was first written, with their old value
 NOT_EXPORTED = " (a checkpoint? export it with python -m fastkp.export)"
 _TUPLES = ("input_size", "mean", "std")
 
@@ -54,6 +56,7 @@ class ModelMetadata:
     resize: str
     fastkp_version: str
     torch_version: str
+    pretrained: bool = False  # the body started from ImageNet (or --weights) weights
 
     def head_objects(self) -> list[Head]:
         """The heads, rebuilt from their entries (to decode outputs and draw)."""
@@ -78,7 +81,7 @@ class ModelMetadata:
         try:
             if d["version"] == 1:
                 d = _upgrade_v1(d)
-            fields = {f: d[f] for f in cls.__dataclass_fields__}
+            fields = {f: d.get(f, OPTIONAL[f]) if f in OPTIONAL else d[f] for f in cls.__dataclass_fields__}
             for k in _TUPLES:
                 fields[k] = tuple(fields[k])
             # each entry as its head writes it: optional fields take their defaults
@@ -93,6 +96,8 @@ class ModelMetadata:
         """ValueError (or UsageError for a head) unless the fields hold together."""
         if self.export_format not in FORMATS:
             raise ValueError(f"export_format {self.export_format!r}")
+        if not isinstance(self.pretrained, bool):
+            raise ValueError(f"pretrained {self.pretrained!r}")
         if len(self.input_size) != 2 or min(self.input_size) < 1 or len(self.mean) != 3 or len(self.std) != 3:
             raise ValueError("input_size, mean or std has the wrong length")
         if not isinstance(self.heads, list) or not all(isinstance(h, dict) for h in self.heads):
@@ -125,6 +130,7 @@ def metadata_for(spec: ModelSpec, export_format: str, device: str) -> ModelMetad
         resize="squash, bilinear, align_corners=False, no antialias",
         fastkp_version=__version__,
         torch_version=str(torch.__version__),
+        pretrained=bool(spec.pretrained),
     )
 
 
@@ -147,6 +153,10 @@ def read_metadata(path: str | Path) -> ModelMetadata:
     path = Path(path).expanduser()
     if not path.is_file():
         raise ExportError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path) and is_onnx(path):
+        from .onnx import read_onnx_metadata
+
+        return _checked(ModelMetadata.from_json(read_onnx_metadata(path), path), "onnx", path)
     try:
         with zipfile.ZipFile(path) as z:
             check_entries(z, path, RECORD)
@@ -159,7 +169,16 @@ def read_metadata(path: str | Path) -> ModelMetadata:
             text = z.read(record)
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise ExportError(f"{path}: not a fastkp model file ({type(e).__name__}: {e})") from None
-    meta = ModelMetadata.from_json(text, path)
+    return _checked(ModelMetadata.from_json(text, path), kind, path)
+
+
+def is_onnx(path: Path) -> bool:
+    """An ONNX protobuf starts with field 1 (ir_version), a varint: byte 0x08."""
+    with open(path, "rb") as f:
+        return f.read(1) == b"\x08" or path.suffix.lower() == ".onnx"
+
+
+def _checked(meta: ModelMetadata, kind: str, path: Path) -> ModelMetadata:
     if meta.export_format != kind:
-        raise ExportError(f"{path}: {FILE_NAME} says {meta.export_format} but the file is a {kind} archive")
+        raise ExportError(f"{path}: {FILE_NAME} says {meta.export_format} but the file is a {kind} file")
     return meta

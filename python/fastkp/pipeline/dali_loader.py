@@ -213,10 +213,13 @@ def build_loader(
     shard_id: int = 0,
     num_shards: int = 1,
     flip_index: Sequence[int] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
 ) -> DaliLoader:
     """A DALI loader over ``samples``; each iteration is one epoch of this shard.
 
-    Yields dicts: ``images`` (B, 3, H, W) ``dtype``, channels_last, ImageNet-normalised;
+    Yields dicts: ``images`` (B, 3, H, W) ``dtype``, channels_last, normalised with ``mean``
+    and ``std`` (of pixels scaled to [0, 1]; default ImageNet's);
     ``keypoints`` float32 (B, K, 2) in [-1, 1] (``x' = 2x/W - 1``, pixel corner at 0; 0 where
     not visible) and ``visible`` bool (B, K), when the samples have keypoints; ``labels``
     float32 (B, C), ``values`` float32 (B, D) and ``label`` int64 (B,) when the samples have
@@ -234,4 +237,4 @@ def build_loader(
     return DaliLoader(check_loader_args(
         samples, size=size, batch_size=batch_size, train=train, aug=aug, device=device,
         dtype=dtype, num_threads=num_threads, seed=seed, shard_id=shard_id,
-        num_shards=num_shards, flip_index=flip_index))
+        num_shards=num_shards, flip_index=flip_index, mean=mean, std=std))

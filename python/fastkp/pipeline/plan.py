@@ -20,7 +20,7 @@ import numpy as np
 from ..data import Sample
 from . import augment
 from .augment import AugConfig
-from .color import scale_offset
+from .color import check_mean_std, scale_offset
 from .geometry import compose, inside, invert, normalize_points, transform_points, translation
 
 
@@ -82,6 +82,8 @@ class EpochPlanner:
         shard_id: int,
         num_shards: int,
         flip_index: Sequence[int] | None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
     ) -> None:
         if len(samples) == 0:
             raise ValueError("samples is empty")
@@ -101,6 +103,7 @@ class EpochPlanner:
         self.batch_size = int(batch_size)
         self.train = bool(train)
         self.aug = aug or AugConfig()
+        self.mean, self.std = check_mean_std(mean, std)
         self.seed = int(seed)
         self.shard_id, self.num_shards = int(shard_id), int(num_shards)
 
@@ -155,7 +158,7 @@ class EpochPlanner:
         src_hw = self.src_hw[index]
         anchor, shape = _roi(draws.matrix, src_hw, self.size)
         roi_matrix = compose(draws.matrix, translation(anchor[:, 0], anchor[:, 1]))
-        scale, offset = scale_offset(draws.contrast, draws.brightness)
+        scale, offset = scale_offset(draws.contrast, draws.brightness, self.mean, self.std)
         targets = {"index": index.astype(np.int64), "matrix": draws.matrix.astype(np.float32)}
         if self.keypoints is not None:
             points = self.keypoints[index]

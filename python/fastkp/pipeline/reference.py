@@ -121,10 +121,12 @@ def build_loader(
     shard_id: int = 0,
     num_shards: int = 1,
     flip_index: Sequence[int] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
 ) -> ReferenceLoader:
     """Same arguments, batches and draws as :func:`fastkp.pipeline.build_loader`, from a
     PIL + ``grid_sample`` ``DataLoader`` with ``num_threads`` worker processes (0: none)."""
     return ReferenceLoader(check_loader_args(
         samples, size=size, batch_size=batch_size, train=train, aug=aug, device=device,
         dtype=dtype, num_threads=num_threads, seed=seed, shard_id=shard_id,
-        num_shards=num_shards, flip_index=flip_index))
+        num_shards=num_shards, flip_index=flip_index, mean=mean, std=std))

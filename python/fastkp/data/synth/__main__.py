@@ -1,5 +1,5 @@
 """Command line: ``python -m fastkp.data.synth KIND OUT [options]``, KIND one of biwi,
-pascal, landmarks, regression, agegender, classify.
+pascal, landmarks, regression, agegender, classify, 300w, coco, dlc, yolo.
 
 Bad arguments and failures print one line on stderr and exit 2.
 """
@@ -16,9 +16,13 @@ from ..utkface import FORMATS as AGEGENDER_FORMATS
 from .agegender import make_agegender
 from .biwi import make_biwi
 from .classify import CLASS_NAMES, make_classify
+from .coco import make_coco
+from .dlc import make_dlc
 from .landmarks import ALLOWED_K, make_landmarks
 from .pascal import make_pascal
 from .regression import make_regression
+from .w300 import make_300w
+from .yolo import make_yolo
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,7 +61,7 @@ def get_args_parser() -> argparse.ArgumentParser:
         description="Write a synthetic dataset in the format its fastkp reader reads.",
     )
     kinds = parser.add_subparsers(dest="kind", required=True,
-                                  metavar="{biwi,pascal,landmarks,regression,agegender,classify}")
+                                  metavar="{biwi,pascal,landmarks,regression,agegender,classify,300w,coco,dlc,yolo}")
 
     def common(name: str, help: str, n_help: str, n: int, n_min: int, size: str) -> argparse.ArgumentParser:
         p = kinds.add_parser(name, help=help, description=help)
@@ -87,6 +91,14 @@ def get_args_parser() -> argparse.ArgumentParser:
                           metavar=f"2..{len(CLASS_NAMES)}", help="number of classes (default 10)")  # fmt: skip
     classify.add_argument("--format", choices=CLASSIFY_FORMATS, default="folders",
                           help="a folder per class (default) or OUT/labels.csv + images/")  # fmt: skip
+    common("300w", "300W faces OUT/{train,valid}/SUBSET/NAME.{jpg,png} + NAME.pts (68 points)",
+           "images", 200, 2, "128x128")  # fmt: skip
+    common("coco", "COCO keypoints OUT/annotations/person_keypoints_{train,val}2017.json + {train,val}2017/",
+           "images", 200, 2, "160x160")  # fmt: skip
+    common("dlc", "DeepLabCut project OUT/labeled-data/VIDEO/CollectedData_synth.csv + img*.png",
+           "frames", 200, 2, "128x128")  # fmt: skip
+    common("yolo", "YOLO-pose set OUT/data.yaml + images/{train,val}/*.jpg + labels/{train,val}/*.txt",
+           "images", 200, 2, "160x160")  # fmt: skip
     return parser
 
 
@@ -101,6 +113,14 @@ def main(args: argparse.Namespace) -> int:
         make_regression(args.out, args.n, seed=args.seed, size=args.size)
     elif args.kind == "agegender":
         make_agegender(args.out, args.n, seed=args.seed, size=args.size, format=args.format)
+    elif args.kind == "300w":
+        make_300w(args.out, args.n, seed=args.seed, size=args.size)
+    elif args.kind == "coco":
+        make_coco(args.out, args.n, seed=args.seed, size=args.size)
+    elif args.kind == "dlc":
+        make_dlc(args.out, args.n, seed=args.seed, size=args.size)
+    elif args.kind == "yolo":
+        make_yolo(args.out, args.n, seed=args.seed, size=args.size)
     else:
         make_classify(args.out, args.n, seed=args.seed, size=args.size, classes=args.classes, format=args.format)
     print(f"wrote a synthetic {args.kind} set to {args.out}")

@@ -1,0 +1,217 @@
+"""COCO keypoints reader: ``person_keypoints_*.json`` as COCO 2017 ships it.
+
+Layout: ``ROOT/annotations/person_keypoints_train*.json`` and ``..._val*.json``
+(exactly one of each); the images of ``person_keypoints_train2017.json`` are in
+``ROOT/train2017/`` (the file name after the prefix), likewise for val. The val
+file is the validation split.
+
+One sample per annotation of the category that has ``keypoints`` names; crowd
+annotations (``iscrowd`` 1), annotations with ``num_keypoints`` 0 and annotations of
+categories without keypoints are not samples. ``keypoints`` = ``[x1, y1, v1, ...]``
+with v 0 (unlabelled: NaN), 1 (labelled, occluded) or 2 (visible); ``bbox`` =
+``[x, y, w, h]`` becomes the box (x, y, x + w, y + h). COCO keypoints are pixel
+indices (a pixel's centre at its integer index, as detectron2 reads them), so
+``COCO_SHIFT`` (+0.5) is added to put centres at ``i + 0.5``; the box is in
+continuous coordinates already. The flip permutation pairs ``left_*`` with
+``right_*`` names. ``area`` is not read (OKS takes the box's w * h unless given).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._errors import Skipper
+from ._keypoints import Headers, flip_from_names, is_number, keypoint_sample, load_json, read_bounded
+from ._parse import image_name, scan
+from .sample import DatasetError, Sample
+
+ANNOTATIONS = "annotations"
+PREFIX = "person_keypoints_"
+COCO_SHIFT = 0.5  # pixel indices -> fastkp's centre at i + 0.5
+
+
+@dataclass
+class Record:
+    """One usable annotation: where it is, its image's file name and size from the JSON
+    (None when not given), points (K, 2) in fastkp pixels, visibility (K,), box (4,)."""
+
+    where: str
+    file_name: str
+    json_size: tuple[int, int] | None
+    points: np.ndarray
+    visibility: np.ndarray
+    box: np.ndarray
+
+
+def _int(value: object) -> bool:
+    return type(value) is int
+
+
+def _list(spec: dict, key: str, where: str) -> list:
+    value = spec.get(key)
+    if not isinstance(value, list):
+        raise DatasetError(f"{where}: field {key!r} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _keypoint_names(categories: list, where: str) -> tuple[int, list[str], set[int]]:
+    """(id, names) of the one category with keypoints, and the ids of the others."""
+    with_points, others = [], set()
+    for i, cat in enumerate(categories):
+        if not isinstance(cat, dict) or not _int(cat.get("id")):
+            raise DatasetError(f"{where}: categories[{i}] must be an object with an integer id")
+        (with_points if cat.get("keypoints") else others).append(cat)
+    if len(with_points) != 1:
+        raise DatasetError(f"{where}: expected one category with keypoints, found {len(with_points)}")
+    cat = with_points[0]
+    names = cat["keypoints"]
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise DatasetError(f"{where}: category {cat['id']}: keypoints must be a list of names")
+    return cat["id"], names, {c["id"] for c in others}
+
+
+def _images(images: list, where: str, skipper: Skipper) -> dict[int, dict | None]:
+    """Image entries by id; None for an id given twice (its annotations are bad)."""
+    table: dict[int, dict | None] = {}
+    for i, image in enumerate(images):
+        if not isinstance(image, dict) or not _int(image.get("id")):
+            skipper.bad(DatasetError(f"{where}: images[{i}] must be an object with an integer id"))
+            continue
+        table[image["id"]] = None if image["id"] in table else image
+    return table
+
+
+def _image(table: dict, image_id: object, where: str) -> tuple[str, tuple[int, int] | None]:
+    """File name (checked to stay inside the image folder) and (height, width) if given."""
+    if not _int(image_id) or image_id not in table:
+        raise DatasetError(f"{where}: image_id {image_id!r} is not among the images")
+    image = table[image_id]
+    if image is None:
+        raise DatasetError(f"{where}: image id {image_id} is given twice in images")
+    name = image.get("file_name")
+    if not isinstance(name, str):
+        raise DatasetError(f"{where}: image id {image_id}: file_name must be a string")
+    name = image_name(name, f"{where}: image id {image_id}")
+    h, w = image.get("height"), image.get("width")
+    if h is None and w is None:
+        return name, None
+    if not (_int(h) and _int(w) and h > 0 and w > 0):
+        raise DatasetError(f"{where}: image id {image_id}: height and width must be positive integers")
+    return name, (h, w)
+
+
+def _record(ann: dict, k: int, table: dict, where: str) -> Record:
+    values = ann.get("keypoints")
+    if not isinstance(values, list) or len(values) != 3 * k or not all(is_number(v) for v in values):
+        raise DatasetError(f"{where}: keypoints must be a list of {3 * k} numbers (x, y, v per point)")
+    kp = np.array(values, np.float64).reshape(k, 3)
+    if not np.isfinite(kp).all():
+        raise DatasetError(f"{where}: keypoints: a value is out of range")
+    v = kp[:, 2]
+    if bad := [i for i in range(k) if v[i] not in (0, 1, 2)]:
+        raise DatasetError(f"{where}: keypoint {bad[0]}: visibility {values[3 * bad[0] + 2]!r} is not 0, 1 or 2")
+    n = ann.get("num_keypoints")
+    if int((v > 0).sum()) != n:
+        raise DatasetError(f"{where}: num_keypoints is {n!r} but {int((v > 0).sum())} points have v > 0")
+    bbox = ann.get("bbox")
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all(is_number(b) for b in bbox):
+        raise DatasetError(f"{where}: bbox must be a list of 4 numbers [x, y, w, h]")
+    x, y, bw, bh = (float(b) for b in bbox)
+    if not np.isfinite([x, y, bw, bh]).all() or bw <= 0 or bh <= 0:
+        raise DatasetError(f"{where}: bbox {bbox} must be finite with width and height > 0")
+    file_name, size = _image(table, ann.get("image_id"), where)
+    return Record(where, file_name, size, kp[:, :2] + COCO_SHIFT, v.astype(np.int8),
+                  np.array([x, y, x + bw, y + bh]))
+
+
+def parse_coco(data: bytes | str, where: str, skipper: Skipper) -> tuple[list[str], list[Record]]:
+    """Keypoint names and the usable annotations of a COCO keypoints JSON; a bad annotation
+    goes to ``skipper`` naming its id, a bad file structure raises."""
+    spec = load_json(data, where)
+    if not isinstance(spec, dict):
+        raise DatasetError(f"{where}: expected a JSON object with images, annotations and categories")
+    cat_id, names, other_cats = _keypoint_names(_list(spec, "categories", where), where)
+    k = len(names)
+    table = _images(_list(spec, "images", where), where, skipper)
+    records: list[Record] = []
+    seen: set[int] = set()
+    for i, ann in enumerate(_list(spec, "annotations", where)):
+        try:
+            if not isinstance(ann, dict) or not _int(ann.get("id")):
+                raise DatasetError(f"{where}: annotations[{i}] must be an object with an integer id")
+            at = f"{where}: annotation id {ann['id']}"
+            if ann["id"] in seen:
+                raise DatasetError(f"{at}: the id is given twice")
+            seen.add(ann["id"])
+            crowd, n, cat = ann.get("iscrowd", 0), ann.get("num_keypoints"), ann.get("category_id")
+            if not _int(crowd) or crowd not in (0, 1):
+                raise DatasetError(f"{at}: iscrowd must be 0 or 1, got {crowd!r}")
+            if not _int(cat) or (cat != cat_id and cat not in other_cats):
+                raise DatasetError(f"{at}: category_id {cat!r} is not a category")
+            if cat != cat_id:
+                continue  # not a keypoint annotation
+            if not _int(n) or n < 0 or n > k:
+                raise DatasetError(f"{at}: num_keypoints must be an integer in 0..{k}, got {n!r}")
+            if crowd or n == 0:
+                continue
+            records.append(_record(ann, k, table, at))
+        except DatasetError as err:
+            skipper.bad(err)
+    return list(names), records
+
+
+def _annotation_file(root: Path, split: str) -> Path:
+    folder = root / ANNOTATIONS
+    names, bad = scan(folder, lambda n: n.startswith(PREFIX + split) and n.endswith(".json"), "file")
+    if bad:
+        raise bad[0]
+    if len(names) != 1:
+        found = f"several: {names}" if names else "none"
+        raise DatasetError(f"{folder}: expected one {PREFIX}{split}*.json, found {found}")
+    return folder / names[0]
+
+
+def _samples(records: list[Record], image_dir: Path, headers: Headers, skipper: Skipper) -> list[Sample]:
+    samples = []
+    for r in records:
+        try:
+            image = image_dir / r.file_name
+            try:
+                size = headers.size(image)
+            except DatasetError as err:  # it names the image; add the annotation
+                raise DatasetError(f"{r.where}: {err}") from None
+            if r.json_size is not None and r.json_size != size:
+                raise DatasetError(f"{r.where}: {r.file_name} is {size[1]}x{size[0]}, the JSON says "
+                                   f"{r.json_size[1]}x{r.json_size[0]}")
+            samples.append(keypoint_sample(image, size, r.points, r.visibility, r.box, f"{r.where} ({r.file_name})"))
+        except DatasetError as err:
+            skipper.bad(err)
+    return samples
+
+
+def load_coco(root: str | Path, on_error: str = "raise") -> dict:
+    """Read a COCO keypoints tree; returns ``{"train", "valid", "flip_index" (K,) int64,
+    "names"}``, the samples in annotation order."""
+    skipper = Skipper(on_error, f"load_coco({root})")
+    root = Path(root).expanduser()
+    splits, names = {}, {}
+    headers = Headers()
+    for split in ("train", "val"):
+        path = _annotation_file(root, split)
+        image_dir = root / path.name[len(PREFIX) : -len(".json")]
+        if not image_dir.is_dir():
+            raise DatasetError(f"{image_dir}: missing image folder of {path.name}")
+        names[split], records = parse_coco(read_bounded(path, "annotation file"), str(path), skipper)
+        splits[split] = _samples(records, image_dir, headers, skipper)
+    skipper.report()
+    if names["train"] != names["val"]:
+        raise DatasetError(f"{root / ANNOTATIONS}: the train and val files name different keypoints: "
+                           f"{names['train']} vs {names['val']}")
+    for split, side in (("train", "training"), ("val", "validation")):
+        if not splits[split]:
+            raise DatasetError(f"{root}: empty {side} split (no usable annotation)")
+    flip = flip_from_names(names["train"], f"{root / ANNOTATIONS}: keypoint names")
+    return {"train": splits["train"], "valid": splits["val"], "flip_index": flip, "names": names["train"]}

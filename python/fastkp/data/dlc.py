@@ -1,0 +1,198 @@
+"""DeepLabCut reader: single-animal ``CollectedData_*.csv`` files as DeepLabCut writes them.
+
+Layout: ``ROOT/labeled-data/VIDEO/CollectedData_SCORER.csv`` (one per video folder;
+folders without one, such as DeepLabCut's ``*_labeled`` plots, are not read) with the
+frames beside it. Three header rows: ``scorer``, ``bodyparts`` (each name over its
+``x`` and ``y`` columns), ``coords``; the index is either one column
+(``labeled-data/VIDEO/img001.png``) or three (``labeled-data``, ``VIDEO``,
+``img001.png``); only the file name is used, the frame is beside the CSV. An empty
+x,y pair is an unlabelled point (NaN, visibility 0); labelled points are visible (2).
+Every CSV must name the same body parts in the same order.
+
+Coordinates: DeepLabCut's labelling tools put a pixel's centre at its integer index,
+so ``DLC_SHIFT`` (+0.5) is added (fastkp's centre is at ``i + 0.5``). The box is the
+labelled points' box enlarged by ``_keypoints.MARGIN`` (the whole image without any).
+Flip pairs come from the words ``left``/``right`` in the names (``left_ear`` <->
+``right_ear``, ``LeftPaw`` <-> ``RightPaw``); a flip file
+``{"flip_index": [...], "names": [...]}`` (``names`` optional) overrides them.
+Rows are split at random as ``load_landmarks`` splits them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ._csv_layout import check_valid_frac
+from ._errors import Skipper
+from ._keypoints import (
+    Headers, check_flip, csv_rows, decode, flip_from_names, keypoint_sample, load_json, random_split, read_bounded,
+)
+from ._parse import image_name, parse_float, scan
+from .sample import DatasetError, Sample
+
+LABELED = "labeled-data"
+CSV_NAME = re.compile(r"CollectedData_.+\.csv")
+HEADER = ("scorer", "bodyparts", "coords")
+DLC_SHIFT = 0.5  # pixel indices -> fastkp's centre at i + 0.5
+FLIP_LIMIT = 1 << 20  # bytes of a flip file
+
+
+def parse_header(rows: list[tuple[int, list[str]]], where: str) -> tuple[int, list[str]]:
+    """(index columns, body part names) from the three header rows."""
+    if len(rows) < 3:
+        raise DatasetError(f"{where}: expected three header rows (scorer, bodyparts, coords)")
+    (l0, r0), (l1, r1), (l2, r2) = rows[:3]
+    if r1 and r1[0].strip() == "individuals":
+        raise DatasetError(f"{where}: line {l1}: a multi-animal file (individuals row); only single-animal "
+                           "CollectedData files are read")
+    for (line, row), name in zip(rows[:3], HEADER):
+        if not row or row[0].strip() != name:
+            raise DatasetError(f"{where}: line {line}: expected the {name!r} header row")
+    n_index = 1
+    while n_index < len(r0) and not r0[n_index].strip():
+        n_index += 1
+    width = len(r0)
+    if (width - n_index) < 2 or (width - n_index) % 2:
+        raise DatasetError(f"{where}: line {l0}: expected x,y column pairs after {n_index} index column(s)")
+    for line, row in ((l1, r1), (l2, r2)):
+        if len(row) != width:
+            raise DatasetError(f"{where}: line {line}: {len(row)} fields, the scorer row has {width}")
+        if any(cell.strip() for cell in row[1:n_index]):
+            raise DatasetError(f"{where}: line {line}: the index columns of a header row must be empty")
+    parts, coords = r1[n_index:], r2[n_index:]
+    names = []
+    for j in range(0, len(parts), 2):
+        column = n_index + j + 1
+        if [c.strip() for c in coords[j : j + 2]] != ["x", "y"]:
+            raise DatasetError(f"{where}: line {l2}: columns {column},{column + 1} must be x,y")
+        name = parts[j].strip()
+        if not name or parts[j + 1].strip() != name:
+            raise DatasetError(f"{where}: line {l1}: columns {column},{column + 1} must name one body part")
+        if any(not r0[n_index + j + d].strip() for d in (0, 1)):
+            raise DatasetError(f"{where}: line {l0}: column {column}: empty scorer")
+        names.append(name)
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise DatasetError(f"{where}: line {l1}: body part(s) {twice} given twice")
+    return n_index, names
+
+
+def parse_row(row: list[str], n_index: int, names: list[str], where: str) -> tuple[str, np.ndarray]:
+    """(frame file name, (K, 2) float64 points, NaN where unlabelled) of one data row."""
+    if len(row) != n_index + 2 * len(names):
+        raise DatasetError(f"{where}: {len(row)} fields, the header has {n_index + 2 * len(names)}")
+    index = [c.strip() for c in row[:n_index] if c.strip()]
+    if not index:
+        raise DatasetError(f"{where}: empty frame name")
+    fname = image_name(re.split(r"[\\/]", index[-1])[-1], where)
+    points = np.full((len(names), 2), np.nan)
+    for i, name in enumerate(names):
+        x, y = row[n_index + 2 * i], row[n_index + 2 * i + 1]
+        if not x.strip() and not y.strip():
+            continue
+        if not x.strip() or not y.strip():
+            raise DatasetError(f"{where}: {name}: only one of x, y is given")
+        points[i] = parse_float(x, f"{where}: {name} x"), parse_float(y, f"{where}: {name} y")
+    return fname, points
+
+
+def parse_flip_file(text: str, where: str, names: list[str]) -> np.ndarray:
+    """``{"flip_index": [...]}`` with an optional ``"names"`` that must equal the body parts."""
+    spec = load_json(text, where)
+    if not isinstance(spec, dict) or "flip_index" not in spec or not set(spec) <= {"flip_index", "names"}:
+        raise DatasetError(f'{where}: expected an object with the key "flip_index" (and optionally "names")')
+    if "names" in spec and spec["names"] != names:
+        raise DatasetError(f"{where}: names {spec['names']!r} are not the CSV's body parts {names}")
+    return check_flip(spec["flip_index"], len(names), where)
+
+
+def _csv_file(folder: Path) -> Path | None:
+    names, bad = scan(folder, lambda n: CSV_NAME.fullmatch(n) is not None, "file")
+    if bad:
+        raise bad[0]
+    if len(names) > 1:
+        raise DatasetError(f"{folder}: several CollectedData files {names}; keep one per folder")
+    return folder / names[0] if names else None
+
+
+def parse_dlc(text: str, where: str, skipper: Skipper) -> tuple[list[str], list[tuple[str, str, np.ndarray]]]:
+    """Body part names and the usable rows (where, frame name, (K, 2) points in fastkp
+    pixels) of a CollectedData CSV text; a bad row goes to ``skipper``, a bad header raises."""
+    rows = csv_rows(text, where)
+    n_index, names = parse_header(rows, where)
+    found: list[tuple[str, str, np.ndarray]] = []
+    first: dict[str, int] = {}
+    for line, row in rows[3:]:
+        at = f"{where}: line {line}"
+        try:
+            fname, points = parse_row(row, n_index, names, at)
+            if fname in first:
+                raise DatasetError(f"{at}: {fname} is also on line {first[fname]}")
+            first[fname] = line
+            found.append((at, fname, points + DLC_SHIFT))
+        except DatasetError as err:
+            skipper.bad(err)
+    return names, found
+
+
+def _read_csv(path: Path, headers: Headers, skipper: Skipper) -> tuple[list[str], list[Sample]]:
+    names, rows = parse_dlc(decode(read_bounded(path, "CSV file"), str(path)), str(path), skipper)
+    samples: list[Sample] = []
+    for where, fname, points in rows:
+        try:
+            image = path.parent / fname
+            try:
+                size = headers.size(image)
+            except DatasetError as err:  # it names the image; add the row
+                raise DatasetError(f"{where}: {err}") from None
+            visibility = np.where(np.isnan(points[:, 0]), 0, 2).astype(np.int8)
+            samples.append(keypoint_sample(image, size, points, visibility, None, f"{where} ({fname})"))
+        except DatasetError as err:
+            skipper.bad(err)
+    return names, samples
+
+
+def load_dlc(
+    root: str | Path, flip_json: str | Path | None = None, valid_frac: float = 0.2, seed: int = 0,
+    on_error: str = "raise",
+) -> dict:
+    """Read a DeepLabCut project's labelled frames; returns ``{"train", "valid",
+    "flip_index" (K,) int64, "names"}`` (samples in sorted folder, then row order)."""
+    skipper = Skipper(on_error, f"load_dlc({root})")
+    check_valid_frac(valid_frac)
+    root = Path(root).expanduser()
+    labeled = root / LABELED
+    if not labeled.is_dir():
+        raise DatasetError(f"{labeled}: missing folder of labelled frames")
+    folders, bad = scan(labeled, lambda n: not n.startswith("."), "dir")
+    for err in bad:
+        skipper.bad(err)
+    headers = Headers()
+    names: list[str] | None = None
+    samples: list[Sample] = []
+    for folder in folders:
+        path = _csv_file(labeled / folder)
+        if path is None:
+            continue
+        these, found = _read_csv(path, headers, skipper)
+        if names is None:
+            names = these
+        elif these != names:
+            raise DatasetError(f"{path}: body parts {these} differ from the other files' {names}")
+        samples += found
+    skipper.report()
+    if names is None:
+        raise DatasetError(f"{labeled}: no VIDEO/CollectedData_*.csv files")
+    if not samples:
+        raise DatasetError(f"{labeled}: no usable rows")
+    if flip_json is not None:
+        path = Path(flip_json).expanduser()
+        flip = parse_flip_file(decode(read_bounded(path, "flip file", FLIP_LIMIT), str(path)), str(path), names)
+    else:
+        flip = flip_from_names(names, f"{labeled}: body parts",
+                               hint='; give a flip file {"flip_index": [...]} to pair them')
+    train, valid = random_split(samples, valid_frac, seed, str(labeled))
+    return {"train": train, "valid": valid, "flip_index": flip, "names": names}
