@@ -8,17 +8,50 @@ import json
 import pytest
 
 from fastkp import tasks
-from fastkp.config import AUG_PRESETS, Config, resolve
+from fastkp.config import AUG_PRESETS, Config, recipe, resolve
 from fastkp.errors import CheckpointError, UsageError
 from fastkp.pipeline import AugConfig
 from fastkp.runstate import check_resumable
 
 
 def test_demo_and_book_defaults(tmp_path):
-    demo, book = resolve("biwi"), resolve("biwi", tmp_path)
-    assert (demo.data, demo.size, demo.bs, demo.epochs) == (None, (96, 128), 32, 8)
+    demo, book = resolve("biwi", schedule="fine_tune"), resolve("biwi", tmp_path, schedule="fine_tune")
+    assert (demo.data, demo.size, demo.bs, demo.epochs, demo.freeze_epochs) == (None, (96, 128), 32, 8, 1)
     assert (book.data, book.size, book.bs, book.epochs, book.lr) == (str(tmp_path), (240, 320), 64, 3, 1e-2)
     assert resolve("pascal", tmp_path).arch == "resnet50" and demo.aug == AugConfig()
+
+
+def test_a_random_body_gets_one_cycle_over_the_recipes_epochs(tmp_path):
+    """No weights in the (empty) cache: pretrained=auto comes to False, schedule=auto to one_cycle
+    over the recipe's epochs plus its frozen ones, at 3e-3, with flips only."""
+    cfg = resolve("biwi")
+    assert (cfg.pretrained, cfg.schedule, cfg.epochs, cfg.freeze_epochs, cfg.lr) == (False, "one_cycle", 9, 0, 3e-3)
+    assert cfg.aug == AUG_PRESETS["light"]
+    assert resolve("pascal", tmp_path).epochs == 3 + 4  # the book's fine_tune(3, freeze_epochs=4)
+    cfg = resolve("biwi", epochs=5, lr=1e-3, aug="fastai")
+    assert (cfg.epochs, cfg.lr, cfg.aug) == (5, 1e-3, AugConfig())
+    assert resolve("regression").aug == AUG_PRESETS["none"]  # the task's recipe beats the schedule's preset
+    with pytest.raises(UsageError, match="freeze_epochs applies to fine_tune only") as err:
+        resolve("biwi", freeze_epochs=1)
+    assert err.value.setting == "freeze_epochs"
+    line = recipe(resolve("biwi"))
+    assert line.startswith("fastkp: recipe one_cycle: 9 epochs, every layer at up to 0.003, light augmentation "
+                           "(the default for a random body); the body starts from RANDOM weights") and \
+        "--pretrained yes downloads them" in line
+
+
+def test_pretrained_weights_get_fine_tune(tmp_path):
+    cfg = resolve("biwi", pretrained="yes")  # resolving never downloads: building the model does
+    assert (cfg.pretrained, cfg.schedule, cfg.epochs, cfg.freeze_epochs, cfg.lr) == (True, "fine_tune", 8, 1, 1e-2)
+    assert cfg.aug == AugConfig() and resolve("biwi", pretrained=True) == cfg
+    cfg = resolve("biwi", weights=tmp_path / "r18.pth")
+    assert (cfg.pretrained, cfg.schedule) == (True, "fine_tune") and str(tmp_path) in recipe(cfg)
+    assert resolve("biwi", pretrained="yes", schedule="one_cycle").schedule == "one_cycle"
+    for given in ({"pretrained": "maybe"}, {"pretrained": "no", "weights": tmp_path / "r18.pth"},
+                  {"pretrained": "yes", "arch": "timm:mobilenetv3_large_075"}):  # timm has no weights for it
+        with pytest.raises(UsageError) as err:
+            resolve("biwi", **given)
+        assert err.value.setting == "pretrained"
 
 
 def test_flag_beats_recipe_beats_demo(monkeypatch):
@@ -39,6 +72,7 @@ def test_aug_presets_and_overrides():
 
 @pytest.mark.parametrize("given, setting", [
     ({"size": (16, 16)}, "size"), ({"bs": 0}, "bs"), ({"lr": -1.0}, "lr"), ({"arch": "vgg"}, "arch"),
+    ({"arch": "timm:no_such_net"}, "arch"), ({"schedule": "cosine"}, "schedule"),
     ({"device": "tpu"}, "device"), ({"threads": 0}, "threads"), ({"epochs": -1}, "epochs"),
     ({"loss_weights": {"age": 0, "gender": 0}}, "loss_weights"), ({"loss_weights": {"age": True}}, "loss_weights"),
     ({"loss_weights": {"": 1}}, "loss_weights"), ({"label_smoothing": 1.0}, "label_smoothing"),
@@ -62,14 +96,16 @@ def test_config_json_round_trip(tmp_path):
     cfg.write(tmp_path / "config.json")
     d = json.loads((tmp_path / "config.json").read_text())
     flat = {"version", "task", "data", "format", "arch", "size", "bs", "epochs", "freeze_epochs", "lr", "loss",
-            "loss_weights", "label_smoothing", "monitor",
-            "amp", "channels_last", "compile", "seed", "weights", "on_error", "aug", "threads", "device", "progress"}
+            "loss_weights", "label_smoothing", "monitor", "amp", "channels_last", "compile", "seed", "weights",
+            "pretrained", "schedule", "on_error", "aug", "threads", "device", "progress"}
     assert set(d) == flat and set(d["aug"]) == {f.name for f in dataclasses.fields(AugConfig)}
     assert "~" not in d["weights"] and d["size"] == [64, 48]
-    assert Config.from_dict(d) == cfg
+    assert Config.from_dict(d) == cfg and (d["pretrained"], d["schedule"]) == (True, "fine_tune")
     for added in ("format", "loss_weights", "label_smoothing", "on_error"):  # configs written before them
         del d[added]
     assert Config.from_dict(d) == cfg
+    del d["pretrained"], d["schedule"]  # written before the weights chose the schedule: fine_tune, random body
+    assert Config.from_dict(d) == dataclasses.replace(cfg, pretrained=False, schedule="fine_tune")
 
 
 def test_resume_names_every_differing_setting(tmp_path):
@@ -79,7 +115,7 @@ def test_resume_names_every_differing_setting(tmp_path):
     with pytest.raises(CheckpointError) as err:
         check_resumable(ckpt, tmp_path / "last.pth", resolve("biwi", tmp_path, bs=4, max_rotate=3.0), [1])
     msg = str(err.value)
-    assert "bs: 8 there, 4 now" in msg and "aug.max_rotate: 10.0 there, 3.0 now" in msg and "threads" not in msg
+    assert "bs: 8 there, 4 now" in msg and "aug.max_rotate: 0.0 there, 3.0 now" in msg and "threads" not in msg
     with pytest.raises(CheckpointError, match="is a 'pascal' run, not 'biwi'"):
         check_resumable({"config": resolve("pascal", tmp_path)}, tmp_path, saved, [1])
     with pytest.raises(CheckpointError, match="another schedule"):

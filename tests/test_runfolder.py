@@ -155,7 +155,7 @@ def test_one_run_per_folder(data, tmp_path):
 
 def test_sigterm_stops_like_ctrl_c_and_resume_continues(data, tmp_path):
     args = [sys.executable, "-m", "fastkp.train", "--data", str(data), "--size", "32", "--bs", "8", "--threads",
-            "1", "--epochs", "2", "--freeze-epochs", "1", "--out", str(tmp_path)]
+            "1", "--epochs", "2", "--freeze-epochs", "1", "--schedule", "fine_tune", "--out", str(tmp_path)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 300
     while not (tmp_path / "last.pth").exists():

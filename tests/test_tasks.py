@@ -87,7 +87,7 @@ def test_agegender_runs_as_pt2(trained, tmp_path):
 
 def train(task: str, data, out, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fastkp.train", "--task", task, "--data", str(data), "--size", "32",
-                           "--bs", "8", "--threads", "1", "--epochs", "0", "--freeze-epochs", "1", "--out", str(out),
+                           "--bs", "8", "--threads", "1", "--epochs", "0", "--freeze-epochs", "1", "--schedule", "fine_tune", "--out", str(out),
                            *extra], capture_output=True, text=True, timeout=300)
 
 

@@ -70,7 +70,7 @@ def test_pascal_learns_better_than_class_frequencies(tmp_path):
 
 
 def test_kill_and_resume_ends_with_the_same_weights(tmp_path, tiny_biwi):
-    args = ["--data", tiny_biwi, *TINY, "--epochs", "2", "--freeze-epochs", "1", "--seed", "3"]
+    args = ["--data", tiny_biwi, *TINY, "--epochs", "2", "--freeze-epochs", "1", "--schedule", "fine_tune", "--seed", "3"]
     train_cli(*args, "--out", tmp_path / "whole")
 
     out = tmp_path / "killed"
@@ -100,7 +100,7 @@ def test_torchrun_two_processes_on_cpu(tmp_path, tiny_biwi):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "fastkp.train", "--data", str(tiny_biwi), *TINY, "--bs", "4", "--epochs", "1",
-           "--freeze-epochs", "1", "--out", str(out)]
+           "--freeze-epochs", "1", "--schedule", "fine_tune", "--out", str(out)]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
                          env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert res.returncode == 0, res.stderr[-3000:]
@@ -142,7 +142,7 @@ def test_user_errors_are_one_clear_line(tmp_path, tiny_biwi, make_args, message)
 def test_unknown_task_and_arch_are_refused(tiny_biwi):
     res = train_cli("--task", "faces", check=False)
     assert res.returncode == 2 and "invalid choice" in res.stderr
-    for arch, message in (("no_such_net", "unknown arch 'no_such_net'"), ("timm:no_such_net", "unknown timm model"),
+    for arch, message in (("no_such_net", "arch 'no_such_net': unknown"), ("timm:no_such_net", "unknown timm model"),
                           ("vit_b_16", "not a (B, C, H, W) map")):
         line = one_error_line(train_cli("--data", tiny_biwi, *TINY, "--arch", arch, check=False))
         assert line.startswith("fastkp.train: error: --arch: ") and message in line, line
@@ -156,7 +156,7 @@ def test_resume_refuses_corrupt_or_foreign_checkpoints(tmp_path, tiny_biwi):
     assert "last.pth" in line and "not a readable fastkp checkpoint" in line
 
     pascal = make_pascal(tmp_path / "pascal", n_images=24, size=(64, 64))
-    train_cli("--task", "pascal", "--data", pascal, *TINY, "--epochs", "0", "--freeze-epochs", "1", "--out", out)
+    train_cli("--task", "pascal", "--data", pascal, *TINY, "--epochs", "0", "--freeze-epochs", "1", "--schedule", "fine_tune", "--out", out)
     line = one_error_line(train_cli("--data", tiny_biwi, *TINY, "--out", out, "--resume", check=False))
     assert "is a 'pascal' run, not 'biwi'" in line
 
@@ -232,7 +232,7 @@ def tiny_pascal(tmp_path_factory) -> Path:
 
 
 def test_config_json_is_written_and_resume_names_each_changed_setting(tmp_path, tiny_biwi):
-    args = ["--data", tiny_biwi, *TINY, "--epochs", "0", "--freeze-epochs", "1", "--out", tmp_path]
+    args = ["--data", tiny_biwi, *TINY, "--epochs", "0", "--freeze-epochs", "1", "--schedule", "fine_tune", "--out", tmp_path]
     res = train_cli(*args, "--loss", "smooth_l1", "--aug", "light", "--max-rotate", "5")
     assert "best rmse_px " in res.stdout and "(constant predictor " in res.stdout and "best.pth" in res.stdout
     assert "rmse_px_image: pixels of the original images" in res.stdout

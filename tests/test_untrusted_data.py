@@ -157,7 +157,7 @@ def test_training_and_predict_refuse_corrupt_pixels(tmp_path, capsys):
     corrupt_jpeg(bad)
     env = {**os.environ, "FASTKP_CACHE": str(tmp_path / "cache")}
     args = [sys.executable, "-m", "fastkp.train", "--data", str(root), "--size", "32", "--bs", "4", "--threads", "1",
-            "--epochs", "0", "--freeze-epochs", "1"]
+            "--epochs", "0", "--freeze-epochs", "1", "--schedule", "fine_tune"]
     res = subprocess.run([*args, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env, timeout=300)
     assert res.returncode == 2 and f"{bad}: corrupt JPEG" in res.stderr.strip().splitlines()[-1]
     res = subprocess.run([*args, "--out", str(tmp_path / "b"), "--on-error", "skip"], capture_output=True, text=True,

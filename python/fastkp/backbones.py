@@ -56,7 +56,7 @@ def _timm():
     try:
         import timm
     except ImportError:
-        raise UsageError("timm architectures need the timm package: pip install 'fastkp[timm]'",
+        raise UsageError("arch: timm architectures need the timm package: pip install 'fastkp[timm]'",
                          setting="arch") from None
     return timm
 
@@ -71,10 +71,10 @@ def check_arch(arch: str) -> None:
         raise UsageError(f"arch must be a model name, got {arch!r}", setting="arch")
     if arch.startswith(TIMM):
         if not _timm().is_model(arch[len(TIMM):]):
-            raise UsageError(f"unknown timm model {arch[len(TIMM):]!r} (timm.list_models() lists them)",
+            raise UsageError(f"arch {arch!r}: unknown timm model (timm.list_models() lists them)",
                              setting="arch")
     elif arch not in torchvision_archs():
-        raise UsageError(f"unknown arch {arch!r}: give a torchvision classification model ({EXAMPLES}; "
+        raise UsageError(f"arch {arch!r}: unknown; give a torchvision classification model ({EXAMPLES}; "
                          "torchvision.models.list_models()) or timm:NAME", setting="arch")
 
 
@@ -159,7 +159,7 @@ class TimmBody(nn.Module):
     def __init__(self, arch: str, model: nn.Module):
         super().__init__()
         if getattr(model, "num_prefix_tokens", None) is not None:
-            raise UsageError(f"{arch} is a vision transformer: its features are tokens, not a (B, C, H, W) map; "
+            raise UsageError(f"arch {arch}: a vision transformer: its features are tokens, not a (B, C, H, W) map; "
                              "choose a convolutional model", setting="arch")
         self.model = model
         self.nhwc = str(getattr(model, "output_fmt", "NCHW")).endswith("NHWC")
@@ -174,7 +174,7 @@ def _full_model(arch: str, pretrained: bool) -> nn.Module:
     (downloaded into the cache if missing); UsageError naming the source otherwise."""
     w = default_weights(arch) if pretrained else None
     if pretrained and w is None:
-        raise UsageError(f"{arch} has no ImageNet weights in its library; use --pretrained no", setting="pretrained")
+        raise UsageError(f"pretrained: {arch} has no ImageNet weights in its library; use no", setting="pretrained")
     try:
         with _network_timeout():
             if arch.startswith(TIMM):
@@ -186,9 +186,9 @@ def _full_model(arch: str, pretrained: bool) -> nn.Module:
         raise
     except Exception as e:  # urllib, huggingface_hub, hash and unpickling errors
         if not pretrained:
-            raise UsageError(f"cannot build {arch}: {_reason(e)}", setting="arch") from None
-        raise UsageError(f"could not get {arch}'s ImageNet weights ({w.where}): {_reason(e)}; "
-                         "use --pretrained no, or put the file in the cache", setting="pretrained") from None
+            raise UsageError(f"arch {arch}: cannot build it ({_reason(e)})", setting="arch") from None
+        raise UsageError(f"pretrained: could not get {arch}'s ImageNet weights ({w.where}): {_reason(e)}; "
+                         "use no, or put the file in the cache", setting="pretrained") from None
 
 
 def _cut(arch: str, model: nn.Module) -> tuple[nn.Sequential, list[str]]:
@@ -197,7 +197,7 @@ def _cut(arch: str, model: nn.Module) -> tuple[nn.Sequential, list[str]]:
     children = list(model.named_children())
     pooling = [i for i, (_, m) in enumerate(children) if any(isinstance(x, POOLS) for x in m.modules())]
     if not pooling:
-        raise UsageError(f"{arch} has no pooling layer to cut at: its features are not a (B, C, H, W) map "
+        raise UsageError(f"arch {arch}: no pooling layer to cut at: its features are not a (B, C, H, W) map "
                          "(a vision transformer?); choose a convolutional model", setting="arch")
     end = pooling[-1] + (0 if isinstance(children[pooling[-1]][1], POOLS) else 1)
     kept = children[:end]
@@ -219,12 +219,12 @@ def create_body(arch: str, size: tuple[int, int], pretrained: bool = False) -> t
         with torch.no_grad():
             out = body(torch.zeros(1, 3, *size))
     except Exception as e:  # a model that needs another input size, or cannot be cut this way
-        raise UsageError(f"{arch} cannot run as a body at {size[0]}x{size[1]}: {_reason(e)}", setting="arch") from None
+        raise UsageError(f"arch {arch}: cannot run as a body at {size[0]}x{size[1]}: {_reason(e)}", setting="arch") from None
     finally:
         body.train(was_training)
     if not isinstance(out, torch.Tensor) or out.dim() != 4:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise UsageError(f"{arch}'s features are {shape}, not a (B, C, H, W) map (a vision transformer?); "
+        raise UsageError(f"arch {arch}: its features are {shape}, not a (B, C, H, W) map (a vision transformer?); "
                          "choose a convolutional model", setting="arch")
     return body, int(out.shape[1]), names
 

@@ -10,7 +10,7 @@ The weights decide the schedule (``schedule="auto"``): a pretrained body gets
 fastai's ``fine_tune``; a random one gets one-cycle over all layers
 (``one_cycle``: ``epochs`` is the total, default the recipe's epochs plus its
 frozen ones, one rate, default 3e-3, and the ``light`` preset unless the task
-or the caller names one). ``pretrained="auto"`` means "if the weights are in the
+or the caller names one; a non-zero ``freeze_epochs`` is refused). ``pretrained="auto"`` means "if the weights are in the
 library's cache"; the Config records what that came to (True or False).
 
 The result, a frozen :class:`Config`, is written to ``OUT/config.json`` at the
@@ -173,13 +173,13 @@ def _pretrained(value: Any, arch: str, weights: Any) -> bool:
     _check("pretrained", value in PRETRAINED, f"one of {', '.join(PRETRAINED)}", value)
     if weights is not None:
         if value != "auto":
-            raise UsageError(f"{value} conflicts with --weights, which gives the body's weights",
+            raise UsageError(f"pretrained {value} conflicts with weights, which gives the body's weights",
                              setting="pretrained")
         return True
-    if value == "auto":
-        w = backbones.default_weights(arch)
-        return w is not None and w.cache_file is not None
-    return value == "yes"
+    w = backbones.default_weights(arch) if value != "no" else None
+    if value == "yes" and w is None:
+        raise UsageError(f"pretrained: {arch} has no ImageNet weights in its library; use no", setting="pretrained")
+    return w is not None and (value == "yes" or w.cache_file is not None)
 
 
 def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) -> Config:
@@ -200,8 +200,8 @@ def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) ->
     if s["schedule"] == "auto":
         s["schedule"] = "fine_tune" if s["pretrained"] else "one_cycle"
     if s["schedule"] == "one_cycle":
-        if "freeze_epochs" in given:
-            raise UsageError("applies to fine_tune only: one_cycle trains every layer for all the epochs",
+        if given.get("freeze_epochs", 0) != 0:
+            raise UsageError("freeze_epochs applies to fine_tune only: one_cycle trains every layer for all the epochs",
                              setting="freeze_epochs")
         s["epochs"] = given.get("epochs", hyper["epochs"] + hyper["freeze_epochs"])
         s["freeze_epochs"], s["lr"] = 0, given.get("lr", ONE_CYCLE_LR)

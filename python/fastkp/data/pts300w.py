@@ -15,6 +15,7 @@ enlarged by ``_keypoints.MARGIN`` per side (``points_box``).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from ._csv_layout import check_valid_frac
 from ._errors import Skipper
 from ._keypoints import decode, keypoint_sample, parse_floats, random_split, read_bounded
+from ._parse import _NUMBER
 from .images import read_header
 from .sample import DatasetError, Sample
 
@@ -61,6 +63,14 @@ FLIP_68 = (
 )  # fmt: skip
 
 
+_NUM = rf"(?>{_NUMBER.pattern})"  # atomic: one way to read each number, no backtracking
+_FAST = re.compile(
+    rf"\s*version:[ \t]*1[ \t]*\r?\n\s*n_points:[ \t]*(\d{{1,6}})[ \t]*\r?\n\s*\{{[ \t]*\r?\n"
+    rf"((?:[ \t]*\r?\n|[ \t]*{_NUM}[ \t]+{_NUM}[ \t]*\r?\n)*)[ \t]*\}}\s*",
+    re.ASCII,
+)  # the plain layout every tool writes; anything else takes parse_pts's line-by-line path
+
+
 def _key_value(line: str, key: str, where: str) -> str:
     name, colon, value = line.partition(":")
     if not colon or name.strip() != key:
@@ -71,6 +81,10 @@ def _key_value(line: str, key: str, where: str) -> str:
 def parse_pts(text: str, where: str) -> np.ndarray:
     """(n, 2) float64 points of a ``.pts`` text as written (1-based); blank lines are allowed
     anywhere, errors name the line."""
+    if (m := _FAST.fullmatch(text)) and 0 < int(m[1]) <= 100_000:
+        values = np.array(m[2].split(), np.float64)
+        if len(values) == 2 * int(m[1]) and np.isfinite(values).all():
+            return values.reshape(-1, 2)
     lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     if len(lines) < 3:
         raise DatasetError(f"{where}: too short for a .pts file (version, n_points, {{ points }})")
