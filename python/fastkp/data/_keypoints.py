@@ -26,6 +26,7 @@ VISIBILITY = (0, 1, 2)  # unlabelled, labelled but occluded, visible (COCO's v)
 
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")  # snake_case, CamelCase, ALLCAPS words
 _SIDES = {"left": "right", "right": "left"}
+_NUMERIC = {int, float}
 
 
 def read_bounded(path: Path, what: str, limit: int = MAX_BYTES) -> bytes:
@@ -92,6 +93,11 @@ def is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def all_numbers(values: list) -> bool:
+    """Every item is a plain int or float (parsed JSON/YAML; bools and strings are not)."""
+    return set(map(type, values)) <= _NUMERIC
+
+
 def check_flip(flip: object, k: int, where: str) -> np.ndarray:
     """A flip list checked as ``landmarks.parse_flip`` checks it: a permutation of 0..K-1
     of plain ints that is its own inverse; (K,) int64."""
@@ -153,11 +159,10 @@ def points_box(points: np.ndarray, size: tuple[int, int], margin: float = MARGIN
     ``margin`` times their larger extent and at least ``MIN_PAD`` of the image's smaller
     side; not clamped to the image. No labelled point: the whole image."""
     h, w = size
-    labelled = points[~np.isnan(points).any(axis=1)]
-    if not len(labelled):
+    lo, hi = np.fmin.reduce(points, axis=0), np.fmax.reduce(points, axis=0)  # NaN only if all are
+    if np.isnan(lo).any():
         return np.array([0, 0, w, h], np.float32)
-    lo, hi = labelled.min(axis=0).astype(np.float64), labelled.max(axis=0).astype(np.float64)
-    pad = max(margin * float((hi - lo).max()), MIN_PAD * min(h, w))
+    pad = max(margin * float(max(hi[0] - lo[0], hi[1] - lo[1])), MIN_PAD * min(h, w))
     return np.array([lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad], np.float32)
 
 

@@ -18,13 +18,14 @@ continuous coordinates already. The flip permutation pairs ``left_*`` with
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ._errors import Skipper
-from ._keypoints import Headers, flip_from_names, is_number, keypoint_sample, load_json, read_bounded
+from ._keypoints import Headers, all_numbers, flip_from_names, keypoint_sample, load_json, read_bounded
 from ._parse import image_name, scan
 from .sample import DatasetError, Sample
 
@@ -73,9 +74,10 @@ def _keypoint_names(categories: list, where: str) -> tuple[int, list[str], set[i
     return cat["id"], names, {c["id"] for c in others}
 
 
-def _images(images: list, where: str, skipper: Skipper) -> dict[int, dict | None]:
-    """Image entries by id; None for an id given twice (its annotations are bad)."""
-    table: dict[int, dict | None] = {}
+def _images(images: list, where: str, skipper: Skipper) -> dict[int, object]:
+    """Image entries by id; None for an id given twice (its annotations are bad). ``_image``
+    replaces an entry by its checked (file name, size) or its problem."""
+    table: dict[int, object] = {}
     for i, image in enumerate(images):
         if not isinstance(image, dict) or not _int(image.get("id")):
             skipper.bad(DatasetError(f"{where}: images[{i}] must be an object with an integer id"))
@@ -85,39 +87,49 @@ def _images(images: list, where: str, skipper: Skipper) -> dict[int, dict | None
 
 
 def _image(table: dict, image_id: object, where: str) -> tuple[str, tuple[int, int] | None]:
-    """File name (checked to stay inside the image folder) and (height, width) if given."""
+    """File name (checked to stay inside the image folder) and (height, width) if given;
+    the error names the annotation ``where``."""
     if not _int(image_id) or image_id not in table:
         raise DatasetError(f"{where}: image_id {image_id!r} is not among the images")
     image = table[image_id]
     if image is None:
         raise DatasetError(f"{where}: image id {image_id} is given twice in images")
-    name = image.get("file_name")
-    if not isinstance(name, str):
-        raise DatasetError(f"{where}: image id {image_id}: file_name must be a string")
-    name = image_name(name, f"{where}: image id {image_id}")
-    h, w = image.get("height"), image.get("width")
-    if h is None and w is None:
-        return name, None
-    if not (_int(h) and _int(w) and h > 0 and w > 0):
-        raise DatasetError(f"{where}: image id {image_id}: height and width must be positive integers")
-    return name, (h, w)
+    if isinstance(image, str):  # its problem, found for an earlier annotation
+        raise DatasetError(f"{where}: {image}")
+    if isinstance(image, tuple):
+        return image
+    try:
+        name = image.get("file_name")
+        if not isinstance(name, str):
+            raise DatasetError(f"image id {image_id}: file_name must be a string")
+        name = image_name(name, f"image id {image_id}")
+        h, w = image.get("height"), image.get("width")
+        if (h is not None or w is not None) and not (_int(h) and _int(w) and h > 0 and w > 0):
+            raise DatasetError(f"image id {image_id}: height and width must be positive integers")
+    except DatasetError as err:
+        table[image_id] = str(err)
+        raise DatasetError(f"{where}: {err}") from None
+    table[image_id] = (name, None if h is None and w is None else (h, w))
+    return table[image_id]
 
 
 def _record(ann: dict, k: int, table: dict, where: str) -> Record:
     values = ann.get("keypoints")
-    if not isinstance(values, list) or len(values) != 3 * k or not all(is_number(v) for v in values):
+    if not isinstance(values, list) or len(values) != 3 * k or not all_numbers(values):
         raise DatasetError(f"{where}: keypoints must be a list of {3 * k} numbers (x, y, v per point)")
     kp = np.array(values, np.float64).reshape(k, 3)
     if not np.isfinite(kp).all():
         raise DatasetError(f"{where}: keypoints: a value is out of range")
     v = kp[:, 2]
-    if bad := [i for i in range(k) if v[i] not in (0, 1, 2)]:
-        raise DatasetError(f"{where}: keypoint {bad[0]}: visibility {values[3 * bad[0] + 2]!r} is not 0, 1 or 2")
+    bad = (v != 0) & (v != 1) & (v != 2)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DatasetError(f"{where}: keypoint {i}: visibility {values[3 * i + 2]!r} is not 0, 1 or 2")
     n = ann.get("num_keypoints")
     if int((v > 0).sum()) != n:
         raise DatasetError(f"{where}: num_keypoints is {n!r} but {int((v > 0).sum())} points have v > 0")
     bbox = ann.get("bbox")
-    if not isinstance(bbox, list) or len(bbox) != 4 or not all(is_number(b) for b in bbox):
+    if not isinstance(bbox, list) or len(bbox) != 4 or not all_numbers(bbox):
         raise DatasetError(f"{where}: bbox must be a list of 4 numbers [x, y, w, h]")
     x, y, bw, bh = (float(b) for b in bbox)
     if not np.isfinite([x, y, bw, bh]).all() or bw <= 0 or bh <= 0:
@@ -176,9 +188,10 @@ def _annotation_file(root: Path, split: str) -> Path:
 
 def _samples(records: list[Record], image_dir: Path, headers: Headers, skipper: Skipper) -> list[Sample]:
     samples = []
+    folder = str(image_dir)
     for r in records:
         try:
-            image = image_dir / r.file_name
+            image = os.path.join(folder, r.file_name)
             try:
                 size = headers.size(image)
             except DatasetError as err:  # it names the image; add the annotation

@@ -20,6 +20,7 @@ Rows are split at random as ``load_landmarks`` splits them.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -28,9 +29,10 @@ import numpy as np
 from ._csv_layout import check_valid_frac
 from ._errors import Skipper
 from ._keypoints import (
-    Headers, check_flip, csv_rows, decode, flip_from_names, keypoint_sample, load_json, random_split, read_bounded,
+    Headers, check_flip, csv_rows, decode, flip_from_names, keypoint_sample, load_json, parse_floats, random_split,
+    read_bounded,
 )
-from ._parse import image_name, parse_float, scan
+from ._parse import image_name, scan
 from .sample import DatasetError, Sample
 
 LABELED = "labeled-data"
@@ -88,14 +90,15 @@ def parse_row(row: list[str], n_index: int, names: list[str], where: str) -> tup
     if not index:
         raise DatasetError(f"{where}: empty frame name")
     fname = image_name(re.split(r"[\\/]", index[-1])[-1], where)
+    cells = row[n_index:]
+    given = [bool(c.strip()) for c in cells]
+    if half := [i for i in range(len(names)) if given[2 * i] != given[2 * i + 1]]:
+        raise DatasetError(f"{where}: {names[half[0]]}: only one of x, y is given")
+    filled = [i for i, g in enumerate(given) if g]
+    values = parse_floats([cells[i] for i in filled],
+                          lambda j: f"{where}: {names[filled[j] // 2]} {'xy'[filled[j] % 2]}")
     points = np.full((len(names), 2), np.nan)
-    for i, name in enumerate(names):
-        x, y = row[n_index + 2 * i], row[n_index + 2 * i + 1]
-        if not x.strip() and not y.strip():
-            continue
-        if not x.strip() or not y.strip():
-            raise DatasetError(f"{where}: {name}: only one of x, y is given")
-        points[i] = parse_float(x, f"{where}: {name} x"), parse_float(y, f"{where}: {name} y")
+    points[np.array(given[::2], bool)] = values.reshape(-1, 2)
     return fname, points
 
 
@@ -141,9 +144,10 @@ def parse_dlc(text: str, where: str, skipper: Skipper) -> tuple[list[str], list[
 def _read_csv(path: Path, headers: Headers, skipper: Skipper) -> tuple[list[str], list[Sample]]:
     names, rows = parse_dlc(decode(read_bounded(path, "CSV file"), str(path)), str(path), skipper)
     samples: list[Sample] = []
+    folder = str(path.parent)
     for where, fname, points in rows:
         try:
-            image = path.parent / fname
+            image = os.path.join(folder, fname)
             try:
                 size = headers.size(image)
             except DatasetError as err:  # it names the image; add the row

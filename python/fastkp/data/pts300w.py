@@ -114,7 +114,7 @@ def parse_pts(text: str, where: str) -> np.ndarray:
     return parse_floats(tokens, lambda i: f"{where}: line {body[i // 2][0]}: point {i // 2}").reshape(n, 2)
 
 
-def _pairs(root: Path, skipper: Skipper) -> list[tuple[Path, Path | None, str]]:
+def _pairs(root: Path, skipper: Skipper) -> list[tuple[str, str | None, str]]:
     """(pts file, its image or None, why none) under ``root`` in sorted walk order."""
     pairs = []
 
@@ -135,18 +135,17 @@ def _pairs(root: Path, skipper: Skipper) -> list[tuple[Path, Path | None, str]]:
             found = sorted(images.get(stem, []))
             why = "" if len(found) == 1 else (
                 f"no image {stem}{{.jpg,.jpeg,.png}} beside it" if not found else f"several images: {found}")
-            pairs.append((Path(folder, name), Path(folder, found[0]) if len(found) == 1 else None, why))
+            pairs.append((os.path.join(folder, name), os.path.join(folder, found[0]) if len(found) == 1 else None, why))
     return pairs
 
 
-def _sample(pts: Path, image: Path) -> Sample:
-    where = str(pts)
-    points = parse_pts(decode(read_bounded(pts, ".pts file", PTS_LIMIT), where), where)
+def _sample(pts: str, image: str) -> Sample:
+    points = parse_pts(decode(read_bounded(Path(pts), ".pts file", PTS_LIMIT), pts), pts)
     if len(points) != N_POINTS:
-        raise DatasetError(f"{where}: n_points is {len(points)}, the 300W mark-up has {N_POINTS}")
+        raise DatasetError(f"{pts}: n_points is {len(points)}, the 300W mark-up has {N_POINTS}")
     size = read_header(image).size
     return keypoint_sample(image, size, points + PTS_SHIFT, np.full(N_POINTS, 2, np.int8), None,
-                           f"{where} ({image.name})")
+                           f"{pts} ({os.path.basename(image)})")
 
 
 def load_300w(root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise") -> dict:
@@ -159,6 +158,7 @@ def load_300w(root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error
         raise DatasetError(f"{root}: not a directory")
     valid_dir = root / VALID
     by_folder = valid_dir.is_dir()
+    valid_prefix = os.path.join(root, VALID, "")
     pairs = _pairs(root, skipper)
     if not pairs:
         raise DatasetError(f"{root}: no .pts files found")
@@ -172,7 +172,7 @@ def load_300w(root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error
         except DatasetError as err:
             skipper.bad(err)
             continue
-        in_valid = by_folder and Path(os.path.relpath(pts, root)).parts[0] == VALID
+        in_valid = by_folder and pts.startswith(valid_prefix)
         (valid if in_valid else train).append(sample)
     skipper.report()
     if not by_folder:

@@ -27,6 +27,7 @@ import yaml
 
 from ._errors import Skipper
 from ._keypoints import Headers, check_flip, decode, inside, keypoint_sample, parse_floats, read_bounded
+from ._parse import _NUMBER
 from .sample import DatasetError, Sample
 
 YAML_LIMIT = 1 << 20  # bytes of a dataset YAML
@@ -99,16 +100,42 @@ def parse_labels(
 ) -> list[tuple[str, np.ndarray]]:
     """One (where, values) per usable object line: values = [cx, cy, w, h, x1, y1, v1, ...]
     with v 2 filled in for ``ndim`` 2; a bad line goes to ``skipper`` naming it."""
+    lines = [(n, fields) for n, fields in enumerate(map(str.split, text.splitlines()), 1) if fields]
+    if (bulk := _bulk(lines, k, ndim, n_classes)) is not None:
+        return [(f"{where}: line {n}", values) for (n, _), values in zip(lines, bulk)]
     objects = []
-    for n, line in enumerate(text.splitlines(), 1):
-        fields = line.split()
-        if fields:
-            at = f"{where}: line {n}"
-            try:
-                objects.append((at, _object(fields, at, k, ndim, n_classes)))
-            except DatasetError as err:
-                skipper.bad(err)
+    for n, fields in lines:
+        at = f"{where}: line {n}"
+        try:
+            objects.append((at, _object(fields, at, k, ndim, n_classes)))
+        except DatasetError as err:
+            skipper.bad(err)
     return objects
+
+
+def _bulk(lines: list[tuple[int, list[str]]], k: int, ndim: int, n_classes: int) -> np.ndarray | None:
+    """Every line at once when all are good (the usual case), else None: then ``_object``
+    reads them one by one and names the bad ones."""
+    width = 5 + k * ndim
+    if not lines or any(len(fields) != width for _, fields in lines):
+        return None
+    tokens = [t for _, fields in lines for t in fields]
+    if not all(map(_NUMBER.fullmatch, tokens)):
+        return None
+    values = np.array(tokens, np.float64).reshape(len(lines), width)
+    cls, (cx, cy, w, h) = values[:, 0], values[:, 1:5].T
+    lo, hi = BOX_RANGE
+    good = np.isfinite(values).all(axis=1) & (cls == np.round(cls)) & (cls >= 0) & (cls < n_classes)
+    good &= (cx >= lo) & (cx <= hi) & (cy >= lo) & (cy <= hi) & (w > 0) & (w <= 2) & (h > 0) & (h <= 2)
+    points = values[:, 5:].reshape(len(lines), k, ndim)
+    if ndim == 3:
+        v = points[:, :, 2]
+        good &= ((v == 0) | (v == 1) | (v == 2)).all(axis=1)
+    else:
+        points = np.concatenate([points, np.full((len(lines), k, 1), 2.0)], axis=2)
+    if not good.all():
+        return None
+    return np.concatenate([values[:, 1:5], points.reshape(len(lines), -1)], axis=1)
 
 
 def _object(fields: list[str], at: str, k: int, ndim: int, n_classes: int) -> np.ndarray:
@@ -126,7 +153,7 @@ def _object(fields: list[str], at: str, k: int, ndim: int, n_classes: int) -> np
         raise DatasetError(f"{at}: box {' '.join(fields[1:5])} is not normalised (centre in 0..1, size > 0)")
     points = values[5:].reshape(k, ndim)
     if ndim == 3:
-        bad = ~np.isin(points[:, 2], (0, 1, 2))
+        bad = (points[:, 2] != 0) & (points[:, 2] != 1) & (points[:, 2] != 2)
         if bad.any():
             i = int(np.argmax(bad))
             raise DatasetError(f"{at}: keypoint {i}: visibility {fields[5 + 3 * i + 2]!r} is not 0, 1 or 2")
@@ -195,12 +222,13 @@ def _samples(root: Path, images: list[Path], spec: dict, headers: Headers, skipp
         except DatasetError as err:
             skipper.bad(err)
             continue
+        scale = np.array([w, h], np.float64)
         for at, v in objects:
             try:
-                cx, cy, bw, bh = v[:4] * (w, h, w, h)
+                (cx, cy), (bw, bh) = v[:2] * scale, v[2:4] * scale
                 points = v[4:].reshape(-1, 3)
                 box = (cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)
-                samples.append(keypoint_sample(image, (h, w), points[:, :2] * (w, h), points[:, 2], box,
+                samples.append(keypoint_sample(image, (h, w), points[:, :2] * scale, points[:, 2], box,
                                                f"{at} ({image.name})"))
             except DatasetError as err:
                 skipper.bad(err)
