@@ -1,8 +1,9 @@
 """Deployment speed: one ResNet-18 keypoint model (Biwi size: 240x320 network input,
 640x480 camera frames in) run as Python eager, TorchScript and AOTInductor pt2 packages
-(each frozen and not), and the C++ program fastkp-infer on the frozen exports (the
-default of ``python -m fastkp.export``); one image and batches of 32. Threads: torch's
-default, or ``FASTKP_BENCH_THREADS``, for every engine.
+(each frozen and not), ONNX in onnxruntime, and the C++ program fastkp-infer on the frozen
+exports (the default of ``python -m fastkp.export``); one image and batches of 32.
+Threads: torch's default, or ``FASTKP_BENCH_THREADS``, for every engine (onnxruntime
+takes its own default, all cores).
 
 Run with ``make bench`` (or ``pytest benchmarks/bench_deploy.py -o python_files="bench_*.py"
 --benchmark-only -s``). Speed-ups are paired: before each timed round of an engine, its
@@ -42,7 +43,8 @@ ROUNDS = {1: 10, 32: 3}
 CPP_RUNS = {1: 10, 32: 2}  # timed passes inside one fastkp-infer --bench process
 REFERENCES = {"aoti": ["eager", "torchscript", "torchscript_frozen"],
               "aoti_frozen": ["eager", "torchscript", "torchscript_frozen"]}
-ENGINES = ["torchscript", "torchscript_frozen", "aoti", "aoti_frozen", "cpp_torchscript_frozen", "cpp_aoti_frozen"]
+ENGINES = ["torchscript", "torchscript_frozen", "aoti", "aoti_frozen", "onnxruntime", "cpp_torchscript_frozen",
+           "cpp_aoti_frozen"]
 
 if "FASTKP_BENCH_THREADS" in os.environ:
     torch.set_num_threads(int(os.environ["FASTKP_BENCH_THREADS"]))
@@ -63,6 +65,8 @@ def artifacts(tmp_path_factory):
             name = fmt + "_frozen" * frozen
             files[name] = d / f"{name}{suffix}"
             export_checkpoint(files["checkpoint"], files[name], "pt2" if fmt == "aoti" else "torchscript", frozen)
+    files["onnxruntime"] = d / "model.onnx"
+    export_checkpoint(files["checkpoint"], files["onnxruntime"], "onnx")
     pixels = np.random.default_rng(0).integers(0, 256, (*FRAME, 3), dtype=np.uint8)
     ppm = d / "frame.ppm"
     ppm.write_bytes(f"P6\n{FRAME[1]} {FRAME[0]}\n255\n".encode() + pixels.tobytes())

@@ -14,9 +14,9 @@ import torch
 from weights_cache import put_timm_weights, put_torchvision_weights
 
 from fastkp import backbones, runfolder
-from fastkp.checkpoint import load_checkpoint
+from fastkp.checkpoint import ModelSpec, load_checkpoint, save_checkpoint
 from fastkp.data.synth import make_biwi
-from fastkp.export import export_checkpoint, load, read_metadata
+from fastkp.export import ExportError, deploy_module, export_checkpoint, load, read_metadata
 from fastkp.heads import KeypointHead
 from fastkp.learner import Learner
 from fastkp.model import FastkpModel
@@ -154,8 +154,35 @@ def test_family_trains_resumes_exports_and_matches_eager(data, tmp_path, arch, m
     meta = export_checkpoint(whole / "best.pth", out)
     assert meta.arch == arch and meta.pretrained is True and read_metadata(out).pretrained is True
     images = torch.randint(0, 256, (2, 45, 61, 3), dtype=torch.uint8)
-    from fastkp.export import deploy_module
-
     eager, _, _ = deploy_module(whole / "best.pth")
+    with torch.no_grad():
+        torch.testing.assert_close(load(out)(images), eager(images), atol=1e-3, rtol=0)
+
+
+NO_SCRIPT = "timm:hrnet_w18_small"  # timm's HRNet does not compile to TorchScript
+
+
+def _checkpoint(path: Path, arch: str, size=(64, 64)) -> Path:
+    heads = [KeypointHead(n_keypoints=2)]
+    model = FastkpModel(arch, heads, size).eval()
+    save_checkpoint(path, ModelSpec("landmarks", arch, size, heads), model=model.state_dict())
+    return path
+
+
+def test_a_model_that_does_not_script_is_refused_naming_the_other_formats(tmp_path):
+    ckpt = _checkpoint(tmp_path / "h.pth", NO_SCRIPT)
+    with pytest.raises(ExportError, match="does not compile to TorchScript .*--format pt2 or --format onnx"):
+        export_checkpoint(ckpt, tmp_path / "h.pt")
+    assert not (tmp_path / "h.pt").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
+def test_pt2_and_onnx_work_for_a_model_that_does_not_script(tmp_path, fmt):
+    ckpt = _checkpoint(tmp_path / "h.pth", NO_SCRIPT)
+    out = tmp_path / f"h.{fmt}"
+    export_checkpoint(ckpt, out, fmt)
+    images = torch.randint(0, 256, (2, 45, 61, 3), dtype=torch.uint8)
+    eager, _, _ = deploy_module(ckpt)
     with torch.no_grad():
         torch.testing.assert_close(load(out)(images), eager(images), atol=1e-3, rtol=0)

@@ -140,7 +140,7 @@ def test_export_is_atomic(ckpts, tmp_path, monkeypatch):
 
 def test_export_rejects_unknown_format(ckpts, tmp_path):
     with pytest.raises(ValueError, match="format"):
-        export_checkpoint(ckpts["keypoints"], tmp_path / "m.onnx", "onnx")
+        export_checkpoint(ckpts["keypoints"], tmp_path / "m.tflite", "tflite")
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         export_checkpoint(tmp_path / "missing.pth", tmp_path / "m.pt")
 

@@ -111,3 +111,23 @@ def test_outputs_follow_the_umask(tmp_path):
 def test_plot_titles_are_unique():
     assert unique_titles(["/d/a/x.jpg", "/d/b/x.jpg"]) == ["a/x.jpg", "b/x.jpg"]
     assert unique_titles(["/d/a/x.jpg"]) == ["x.jpg"]
+
+
+def test_amp_on_a_cpu_without_bf16_instructions_runs_fp32(monkeypatch):
+    """bf16 autocast where the CPU has no bf16 instructions would be ~10x slower than fp32:
+    amp is then off (fastkp.train says so in its first lines)."""
+    import dataclasses
+
+    from fastkp import predictor
+    from fastkp.checkpoint import ModelSpec
+    from fastkp.config import for_model
+    from fastkp.heads import KeypointHead
+
+    spec = ModelSpec("biwi", "resnet18", (32, 32), [KeypointHead(n_keypoints=1)])
+    cfg = dataclasses.replace(for_model("biwi", "resnet18", (32, 32)), amp=True, device="cpu")
+    for has, dtype in ((False, torch.float32), (True, torch.bfloat16)):
+        monkeypatch.setattr(predictor, "cpu_has_bf16", lambda: has)
+        p = predictor.Predictor(spec, cfg)
+        assert (p.amp, p.load_dtype) == (has, dtype)
+        with p._autocast():
+            assert torch.is_autocast_enabled("cpu") is has

@@ -205,7 +205,8 @@ def oks_ap(pred: np.ndarray, target: np.ndarray, visibility: np.ndarray, boxes: 
     if not np.isfinite(pred).all():
         raise ValueError("pred has non-finite coordinates")
     boxes = _boxes(boxes, n, "oks")
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) if areas is None else np.asarray(areas, np.float64)
+    box_areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    areas = box_areas if areas is None else np.asarray(areas, np.float64)
     scores = np.ones(n) if scores is None else np.asarray(scores, np.float64)
     image_ids = np.arange(n) if image_ids is None else np.asarray(image_ids)
     if areas.shape != (n,) or scores.shape != (n,) or image_ids.shape != (n,):

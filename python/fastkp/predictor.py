@@ -22,6 +22,11 @@ from .model import FastkpModel
 from .pipeline import build_loader
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 instructions (AVX-512 BF16 or AMX), as oneDNN decides."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 class Predictor:
     """``spec`` describes the model, ``config`` how it runs (device, size, batch, amp, ...);
     files go to ``out`` (``out/models`` for :meth:`save`)."""
@@ -39,7 +44,9 @@ class Predictor:
             self.model.to(memory_format=torch.channels_last)
         self._forward = torch.compile(self.model) if config.compile else self.model
         self.amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
-        self.load_dtype = self.amp_dtype if config.amp else torch.float32
+        # bf16 on a CPU without bf16 instructions (AVX2 only) runs about 10x slower than fp32
+        self.amp = config.amp and (self.device.type == "cuda" or cpu_has_bf16())
+        self.load_dtype = self.amp_dtype if self.amp else torch.float32
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str = "auto", out: str | Path | None = None) -> Predictor:
@@ -59,7 +66,7 @@ class Predictor:
             raise CheckpointError(f"{path}: model weights do not match the saved description ({e})") from None
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.config.amp)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp)
 
     def _images(self, batch: dict) -> torch.Tensor:
         """The loader emits channels_last; NCHW models get a contiguous copy."""
@@ -108,7 +115,7 @@ class Predictor:
 
     def export(self, path: str | Path, format: str = "torchscript", *, freeze: bool = True,
                device: str = "cpu") -> ModelMetadata:
-        """Export this model as ``fastkp.export`` does a checkpoint (TorchScript or pt2)."""
+        """Export this model as ``fastkp.export`` does a checkpoint (TorchScript, pt2 or ONNX)."""
         state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
         model = FastkpModel(self.spec.arch, self.heads, self.spec.size)
         model.load_state_dict(state)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ._csv_layout import Entry, split
-from ._parse import _NUMBER, parse_float
+from ._parse import parse_float
 from .images import read_header
 from .sample import DatasetError, Sample, check_inside
 
@@ -27,6 +27,7 @@ VISIBILITY = (0, 1, 2)  # unlabelled, labelled but occluded, visible (COCO's v)
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")  # snake_case, CamelCase, ALLCAPS words
 _SIDES = {"left": "right", "right": "left"}
 _NUMERIC = {int, float}
+_NOT_NUMERIC = re.compile(r"[^0-9.eE+-]")
 
 
 def read_bounded(path: Path, what: str, limit: int = MAX_BYTES) -> bytes:
@@ -36,7 +37,9 @@ def read_bounded(path: Path, what: str, limit: int = MAX_BYTES) -> bytes:
             size = os.fstat(f.fileno()).st_size
             if size > limit:
                 raise DatasetError(f"{path}: {what} of {size:,} bytes is over the limit of {limit:,}")
-            data = f.read(limit + 1)
+            data = f.read(size + 1)
+            if len(data) > size:  # it grows as we read
+                data += f.read(limit + 1 - len(data))
     except FileNotFoundError:
         raise DatasetError(f"{path}: missing {what}") from None
     except IsADirectoryError:
@@ -59,11 +62,22 @@ def decode(data: bytes, where: str) -> str:
 def parse_floats(tokens: Sequence[str], where: Callable[[int], str]) -> np.ndarray:
     """float64 array of ``tokens``, each read as ``parse_float`` reads it (``where(i)`` names
     token i in the error); the common all-good case is checked in bulk."""
-    if all(map(_NUMBER.fullmatch, tokens)):
-        values = np.array(tokens, np.float64)
-        if np.isfinite(values).all():
-            return values
+    values = bulk_floats(tokens)
+    if values is not None and np.isfinite(values).all():
+        return values
     return np.array([parse_float(t, where(i)) for i, t in enumerate(tokens)], np.float64)
+
+
+def bulk_floats(tokens: Sequence[str]) -> np.ndarray | None:
+    """float64 array of ``tokens`` if each is a plain decimal number (as ``parse_float``
+    reads them, though maybe out of range), else None. Made of digits, '.', 'e' and signs
+    only, a token is a number exactly when float() takes it."""
+    if _NOT_NUMERIC.search("".join(tokens)):
+        return None
+    try:
+        return np.array(tokens, np.float64)
+    except ValueError:
+        return None
 
 
 def csv_rows(text: str, where: str) -> list[tuple[int, list[str]]]:
@@ -86,11 +100,6 @@ def load_json(data: bytes | str, where: str) -> object:
         return json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError) as err:
         raise DatasetError(f"{where}: not valid JSON: {err}") from None
-
-
-def is_number(value: object) -> bool:
-    """An int or float from parsed JSON/YAML, not a bool."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def all_numbers(values: list) -> bool:

@@ -163,11 +163,11 @@ def parse_coco(data: bytes | str, where: str, skipper: Skipper) -> tuple[list[st
                 raise DatasetError(f"{at}: iscrowd must be 0 or 1, got {crowd!r}")
             if not _int(cat) or (cat != cat_id and cat not in other_cats):
                 raise DatasetError(f"{at}: category_id {cat!r} is not a category")
-            if cat != cat_id:
-                continue  # not a keypoint annotation
+            if cat != cat_id or crowd:
+                continue  # not a keypoint annotation, or a crowd: not a sample
             if not _int(n) or n < 0 or n > k:
                 raise DatasetError(f"{at}: num_keypoints must be an integer in 0..{k}, got {n!r}")
-            if crowd or n == 0:
+            if n == 0:
                 continue
             records.append(_record(ann, k, table, at))
         except DatasetError as err:

@@ -23,7 +23,6 @@ import numpy as np
 from ._csv_layout import check_valid_frac
 from ._errors import Skipper
 from ._keypoints import decode, keypoint_sample, parse_floats, random_split, read_bounded
-from ._parse import _NUMBER
 from .images import read_header
 from .sample import DatasetError, Sample
 
@@ -63,10 +62,10 @@ FLIP_68 = (
 )  # fmt: skip
 
 
-_NUM = rf"(?>{_NUMBER.pattern})"  # atomic: one way to read each number, no backtracking
+_TOKEN = r"[0-9.eE+-]+"  # what a decimal number can be made of; float() then checks its form
 _FAST = re.compile(
     rf"\s*version:[ \t]*1[ \t]*\r?\n\s*n_points:[ \t]*(\d{{1,6}})[ \t]*\r?\n\s*\{{[ \t]*\r?\n"
-    rf"((?:[ \t]*\r?\n|[ \t]*{_NUM}[ \t]+{_NUM}[ \t]*\r?\n)*)[ \t]*\}}\s*",
+    rf"((?:[ \t]*\r?\n|[ \t]*{_TOKEN}[ \t]+{_TOKEN}[ \t]*\r?\n)*)[ \t]*\}}\s*",
     re.ASCII,
 )  # the plain layout every tool writes; anything else takes parse_pts's line-by-line path
 
@@ -82,7 +81,10 @@ def parse_pts(text: str, where: str) -> np.ndarray:
     """(n, 2) float64 points of a ``.pts`` text as written (1-based); blank lines are allowed
     anywhere, errors name the line."""
     if (m := _FAST.fullmatch(text)) and 0 < int(m[1]) <= 100_000:
-        values = np.array(m[2].split(), np.float64)
+        try:  # only digits, '.', 'e', signs: float() accepts exactly the plain decimals
+            values = np.array(m[2].split(), np.float64)
+        except ValueError:
+            values = np.array([np.nan])
         if len(values) == 2 * int(m[1]) and np.isfinite(values).all():
             return values.reshape(-1, 2)
     lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]

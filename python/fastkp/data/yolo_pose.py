@@ -26,8 +26,9 @@ import numpy as np
 import yaml
 
 from ._errors import Skipper
-from ._keypoints import Headers, check_flip, decode, inside, keypoint_sample, parse_floats, read_bounded
-from ._parse import _NUMBER
+from ._keypoints import (
+    Headers, bulk_floats, check_flip, decode, inside, keypoint_sample, parse_floats, read_bounded,
+)
 from .sample import DatasetError, Sample
 
 YAML_LIMIT = 1 << 20  # bytes of a dataset YAML
@@ -119,10 +120,10 @@ def _bulk(lines: list[tuple[int, list[str]]], k: int, ndim: int, n_classes: int)
     width = 5 + k * ndim
     if not lines or any(len(fields) != width for _, fields in lines):
         return None
-    tokens = [t for _, fields in lines for t in fields]
-    if not all(map(_NUMBER.fullmatch, tokens)):
+    values = bulk_floats([t for _, fields in lines for t in fields])
+    if values is None:
         return None
-    values = np.array(tokens, np.float64).reshape(len(lines), width)
+    values = values.reshape(len(lines), width)
     cls, (cx, cy, w, h) = values[:, 0], values[:, 1:5].T
     lo, hi = BOX_RANGE
     good = np.isfinite(values).all(axis=1) & (cls == np.round(cls)) & (cls >= 0) & (cls < n_classes)
@@ -200,7 +201,10 @@ def _images(root: Path, entry: str, where: str, skipper: Skipper) -> list[Path]:
                 path = target.parent / line.strip()
                 if not inside(root, path):
                     raise DatasetError(f"{target}: line {n}: {line.strip()!r} is outside the dataset folder {root}")
-                listed.append(path)
+                if path.is_file():
+                    listed.append(path)
+                else:
+                    skipper.bad(DatasetError(f"{target}: line {n}: missing image {path}"))
         return listed
     raise DatasetError(f"{where}: {entry!r}: {target} is not a folder or a .txt list of images")
 

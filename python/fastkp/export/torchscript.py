@@ -28,7 +28,12 @@ def save_torchscript(module: DeployModule, meta: ModelMetadata, out: Path, freez
     """Script ``module`` (frozen: weights folded into the graph as constants, BatchNorm
     folded into the convolutions) and write it atomically with ``fastkp.json``."""
     with _deprecation_quiet():
-        scripted = torch.jit.script(module)
+        try:
+            scripted = torch.jit.script(module)
+        except Exception as e:  # TorchScript's frontend raises RuntimeError, NotSupportedError, ...
+            reason = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+            raise ExportError(f"{meta.arch} does not compile to TorchScript ({reason[:200]}); export it with "
+                              "--format pt2 or --format onnx") from None
         if freeze:
             scripted = torch.jit.freeze(scripted)
     with atomic_writer(out) as f, _deprecation_quiet():

@@ -90,7 +90,8 @@ def _draw_person(img: np.ndarray, rng: np.random.Generator, pts: np.ndarray, sca
     fill_ellipse(img, tuple(head), (0.068 * scale, 0.09 * scale), 0, skin)
     for side in ("left", "right"):
         fill_ellipse(img, tuple(at[f"{side}_eye"]), (0.011 * scale, 0.011 * scale), 0, (20, 20, 30))
-    fill_ellipse(img, tuple(at["nose"]), (0.012 * scale, 0.01 * scale), 0, (skin[0] * 0.6, skin[1] * 0.6, skin[2] * 0.6))
+    nose = (skin[0] * 0.6, skin[1] * 0.6, skin[2] * 0.6)
+    fill_ellipse(img, tuple(at["nose"]), (0.012 * scale, 0.01 * scale), 0, nose)
     for name, colour in JOINT_COLOURS.items():
         for side in ("left", "right"):
             fill_ellipse(img, tuple(at[f"{side}_{name}"]), (0.02 * scale, 0.02 * scale), 0, colour)

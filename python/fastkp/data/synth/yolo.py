@@ -3,8 +3,8 @@
 ``data.yaml`` names ``images/train`` and ``images/val``, ``kpt_shape: [17, 3]``, the
 COCO ``flip_idx`` and ``names: {0: person}``; each image has ``labels/SPLIT/NAME.txt``
 with one line ``0 cx cy w h x1 y1 v1 ...`` per person, normalised by the image size
-(points outside the image are unlabelled, ``0 0 0``; boxes may reach outside it). An
-image in ``BACKGROUND`` of them is drawn without people, without a label file, as YOLO allows.
+(points outside the image are unlabelled, ``0 0 0``; boxes may reach outside it). About
+``BACKGROUND`` of the images show no one and have no label file, as YOLO allows.
 """
 
 from __future__ import annotations
