@@ -41,9 +41,10 @@ def test_biwi_learns_better_than_the_constant_predictor(tmp_path):
     root = make_biwi(tmp_path / "biwi", persons=7, frames_per_person=200, size=(240, 320))
     learn = Learner("biwi", root, size=(64, 96), bs=32, amp=True, out=tmp_path / "run", progress=False)
     base = learn.constant_baseline()
-    history = learn.fine_tune(8, 1e-2, freeze_epochs=1)
+    assert (learn.config.schedule, learn.config.lr) == ("one_cycle", 3e-3)  # a random body's recipe
+    history = learn.fit(9, learn.config.lr)
     best = min(h["rmse_px"] for h in history)
-    assert best < 0.85 * base["rmse_px"], (best, base)
+    assert best < 0.55 * base["rmse_px"], (best, base)  # 0.40x measured (fine_tune's bar was 0.85x)
     ckpt = load_checkpoint(tmp_path / "run" / "best.pth")
     assert ckpt["config"].task == "biwi" and ckpt["best"] == pytest.approx(best)
     lines = metrics_lines(tmp_path / "run")

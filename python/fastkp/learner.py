@@ -34,7 +34,7 @@ from . import heads as heads_mod
 from . import plots
 from .checkpoint import ModelSpec, load_checkpoint, save_checkpoint
 from .config import Config, recipe, resolve, resolve_device
-from .data import Sample, verify
+from .data import verify
 from .errors import CheckpointError, DatasetError, TrainingError, UsageError  # noqa: F401  (importable here)
 from .loop import FiniteGuard, KeepFirst, endless, evaluate, lr_sweep, total_loss, train_one_epoch
 from .pipeline import build_loader
