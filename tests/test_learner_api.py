@@ -30,7 +30,7 @@ def learn(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("api")
     root = make_landmarks(d / "lm", n_images=40, k=5, size=(64, 64))
-    learn = Learner("landmarks", root, size=32, bs=8, out=d / "run", progress=False, threads=1)
+    learn = Learner("landmarks", root, size=32, bs=8, out=d / "run", progress=False, threads=1, schedule="fine_tune")
     learn.fine_tune(1, 1e-2, freeze_epochs=0)
     return learn
 

@@ -22,7 +22,8 @@ from fastkp.data.synth import make_biwi
 from fastkp.errors import CheckpointError, UsageError
 from fastkp.learner import Learner
 
-SETTINGS = {"size": 32, "bs": 8, "threads": 1, "progress": False, "seed": 5, "monitor": "train_loss"}
+SETTINGS = {"size": 32, "bs": 8, "threads": 1, "progress": False, "seed": 5, "monitor": "train_loss",
+            "schedule": "fine_tune"}  # the settings of the fine_tune runs below (fastai augmentation)
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ def trained(request, tmp_path_factory):
     task = request.param
     d = tmp_path_factory.mktemp(task)
     root = MAKE[task](d / "data", n_images=320, size=(48, 48))
-    learn = Learner(task, root, size=48, bs=32, out=d / "run", progress=False)
+    learn = Learner(task, root, size=48, bs=32, out=d / "run", progress=False, schedule="fine_tune")
     base = learn.constant_baseline()
     history = learn.fine_tune(5, 1e-2, freeze_epochs=1)
     return task, learn, base, history
@@ -87,8 +87,8 @@ def test_agegender_runs_as_pt2(trained, tmp_path):
 
 def train(task: str, data, out, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fastkp.train", "--task", task, "--data", str(data), "--size", "32",
-                           "--bs", "8", "--threads", "1", "--epochs", "0", "--freeze-epochs", "1", "--schedule", "fine_tune", "--out", str(out),
-                           *extra], capture_output=True, text=True, timeout=300)
+                           "--bs", "8", "--threads", "1", "--epochs", "0", "--freeze-epochs", "1", "--schedule",
+                           "fine_tune", "--out", str(out), *extra], capture_output=True, text=True, timeout=300)
 
 
 def test_cli_formats_weights_and_the_regression_note(tmp_path):

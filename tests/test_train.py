@@ -61,6 +61,7 @@ def test_biwi_learns_better_than_the_constant_predictor(tmp_path):
 def test_pascal_learns_better_than_class_frequencies(tmp_path):
     root = make_pascal(tmp_path / "pascal", n_images=480, size=(120, 160))
     learn = Learner("pascal", root, arch="resnet18", size=(64, 64), bs=32, amp=True, out=tmp_path / "run",
+                    schedule="fine_tune",
                     progress=False)
     base = learn.constant_baseline()
     history = learn.fine_tune(9, 1e-2, freeze_epochs=1)
@@ -71,7 +72,8 @@ def test_pascal_learns_better_than_class_frequencies(tmp_path):
 
 
 def test_kill_and_resume_ends_with_the_same_weights(tmp_path, tiny_biwi):
-    args = ["--data", tiny_biwi, *TINY, "--epochs", "2", "--freeze-epochs", "1", "--schedule", "fine_tune", "--seed", "3"]
+    args = ["--data", tiny_biwi, *TINY, "--epochs", "2", "--freeze-epochs", "1", "--schedule", "fine_tune",
+            "--seed", "3"]
     train_cli(*args, "--out", tmp_path / "whole")
 
     out = tmp_path / "killed"
@@ -157,7 +159,8 @@ def test_resume_refuses_corrupt_or_foreign_checkpoints(tmp_path, tiny_biwi):
     assert "last.pth" in line and "not a readable fastkp checkpoint" in line
 
     pascal = make_pascal(tmp_path / "pascal", n_images=24, size=(64, 64))
-    train_cli("--task", "pascal", "--data", pascal, *TINY, "--epochs", "0", "--freeze-epochs", "1", "--schedule", "fine_tune", "--out", out)
+    train_cli("--task", "pascal", "--data", pascal, *TINY, "--epochs", "0", "--freeze-epochs", "1", "--schedule",
+              "fine_tune", "--out", out)
     line = one_error_line(train_cli("--data", tiny_biwi, *TINY, "--out", out, "--resume", check=False))
     assert "is a 'pascal' run, not 'biwi'" in line
 
@@ -233,7 +236,8 @@ def tiny_pascal(tmp_path_factory) -> Path:
 
 
 def test_config_json_is_written_and_resume_names_each_changed_setting(tmp_path, tiny_biwi):
-    args = ["--data", tiny_biwi, *TINY, "--epochs", "0", "--freeze-epochs", "1", "--schedule", "fine_tune", "--out", tmp_path]
+    args = ["--data", tiny_biwi, *TINY, "--epochs", "0", "--freeze-epochs", "1", "--schedule", "fine_tune",
+            "--out", tmp_path]
     res = train_cli(*args, "--loss", "smooth_l1", "--aug", "light", "--max-rotate", "5")
     assert "best rmse_px " in res.stdout and "(constant predictor " in res.stdout and "best.pth" in res.stdout
     assert "rmse_px_image: pixels of the original images" in res.stdout

@@ -137,13 +137,15 @@ class Learner(Predictor):
         """One-cycle over every layer (body unfrozen) at one peak rate ``lr``: the recipe for a
         body that starts from random weights (``schedule="one_cycle"``)."""
         phase = one_cycle_phase(epochs, float(lr), frozen=False)
-        return self._run([phase], replace(self.config, epochs=epochs, freeze_epochs=0, lr=float(lr)), resume)
+        config = replace(self.config, epochs=epochs, freeze_epochs=0, lr=float(lr), schedule="one_cycle")
+        return self._run([phase], config, resume)
 
     def fine_tune(self, epochs: int, base_lr: float = 2e-3, *, freeze_epochs: int = 1, lr_mult: float = 100,
                   resume: bool = False) -> list[dict]:
         """fastai's fine_tune: ``freeze_epochs`` on the head (body frozen except BatchNorm),
         then ``epochs`` unfrozen with discriminative rates base_lr/2/lr_mult .. base_lr/2."""
-        config = replace(self.config, epochs=epochs, freeze_epochs=freeze_epochs, lr=float(base_lr))
+        config = replace(self.config, epochs=epochs, freeze_epochs=freeze_epochs, lr=float(base_lr),
+                         schedule="fine_tune")
         return self._run(fine_tune_phases(epochs, base_lr, freeze_epochs, lr_mult), config, resume)
 
     def _run(self, phases: list[Phase], config: Config, resume: bool) -> list[dict]:
