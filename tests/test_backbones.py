@@ -106,8 +106,10 @@ def test_pretrained_weights_load_from_the_hugging_face_cache():
 
 
 def train_cli(*args):
+    # downloads go to a closed local port: refused at once, whether or not the machine has internet
+    env = {**os.environ, "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
     return subprocess.run([sys.executable, "-m", "fastkp.train", *map(str, args)], capture_output=True, text=True,
-                          timeout=600)
+                          timeout=600, env=env)
 
 
 def test_auto_and_yes_offline(data, tmp_path):

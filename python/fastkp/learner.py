@@ -33,7 +33,7 @@ from . import distributed as dist
 from . import heads as heads_mod
 from . import plots
 from .checkpoint import ModelSpec, load_checkpoint, save_checkpoint
-from .config import Config, recipe, resolve, resolve_device
+from .config import ONE_CYCLE_LR, Config, recipe, resolve, resolve_device
 from .data import verify
 from .errors import CheckpointError, DatasetError, TrainingError, UsageError  # noqa: F401  (importable here)
 from .loop import FiniteGuard, KeepFirst, endless, evaluate, lr_sweep, total_loss, train_one_epoch
@@ -82,6 +82,9 @@ class Learner(Predictor):
         super().__init__(spec, cfg, out, load_pretrained=cfg.pretrained and cfg.weights is None)
         if cfg.weights is not None:
             self.model.load_body_weights(cfg.weights)
+        if cfg.amp and not self.amp and self.rank == 0:
+            tqdm.write("fastkp: amp OFF: this CPU has no bf16 instructions (bf16 would run ~10x slower than "
+                       "fp32); training in fp32", file=sys.stdout)
         self.model.freeze_body(True)  # as fastai's vision_learner: train the head first
         self._ddp: DistributedDataParallel | None = None
         self.opt = adamw(self.model.param_groups(), fused=self.device.type == "cuda")
@@ -133,7 +136,7 @@ class Learner(Predictor):
         phase = one_cycle_phase(epochs, lr_max, frozen, pct_start, div)
         return self._run([phase], replace(self.config, epochs=epochs, freeze_epochs=0, lr=phase.lrs[-1]), resume)
 
-    def fit(self, epochs: int, lr: float = 3e-3, *, resume: bool = False) -> list[dict]:
+    def fit(self, epochs: int, lr: float = ONE_CYCLE_LR, *, resume: bool = False) -> list[dict]:
         """One-cycle over every layer (body unfrozen) at one peak rate ``lr``: the recipe for a
         body that starts from random weights (``schedule="one_cycle"``)."""
         phase = one_cycle_phase(epochs, float(lr), frozen=False)

@@ -135,7 +135,6 @@ def main(args: argparse.Namespace) -> int:
         f"valid images, {cfg.arch} at {cfg.size}, batch {cfg.bs}, device {learn.device}"
         f"{f', {learn.world} processes' if learn.world > 1 else ''}"
         f"{', amp ' + str(learn.amp_dtype).replace('torch.', '') if learn.amp else ''}"
-        f"{', amp OFF: this CPU has no bf16 instructions (bf16 would run ~10x slower than fp32)' if cfg.amp and not learn.amp else ''}"
         f"{'; ' + learn.task.note if learn.task.note and cfg.aug == AUG_PRESETS['none'] else ''}")
     base = learn.constant_baseline()
     learn.log("constant predictor on the validation set: " + ", ".join(f"{k} {v:.4g}" for k, v in base.items()))

@@ -107,9 +107,9 @@ def all_numbers(values: list) -> bool:
     return set(map(type, values)) <= _NUMERIC
 
 
-def check_flip(flip: object, k: int, where: str) -> np.ndarray:
-    """A flip list checked as ``landmarks.parse_flip`` checks it: a permutation of 0..K-1
-    of plain ints that is its own inverse; (K,) int64."""
+def check_flip(flip: object, k: int, where: str, name: str = "flip index") -> np.ndarray:
+    """A flip list (``name`` in messages): a permutation of 0..K-1 of plain ints that is its
+    own inverse; (K,) int64. Every reader with a flip permutation checks it here."""
     if (
         not isinstance(flip, list)
         or len(flip) != k
@@ -117,10 +117,10 @@ def check_flip(flip: object, k: int, where: str) -> np.ndarray:
         or sorted(flip) != list(range(k))
     ):
         shown = flip if not isinstance(flip, list) or len(flip) <= 40 else f"{flip[:40]}..."
-        raise DatasetError(f"{where}: flip index must be a permutation of 0..{k - 1}, got {shown}")
+        raise DatasetError(f"{where}: {name} must be a permutation of 0..{k - 1}, got {shown}")
     if bad := [i for i in range(k) if flip[flip[i]] != i]:
         raise DatasetError(
-            f"{where}: flip index is not its own inverse (point {bad[0]} -> {flip[bad[0]]} "
+            f"{where}: {name} is not its own inverse (point {bad[0]} -> {flip[bad[0]]} "
             f"-> {flip[flip[bad[0]]]}); a flip must swap pairs or keep points"
         )
     return np.array(flip, np.int64)

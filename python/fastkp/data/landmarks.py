@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ._errors import Skipper
+from ._keypoints import check_flip
 from ._parse import image_name, parse_float, read_csv, read_text
 from .images import read_header
 from .sample import DatasetError, Sample, check_inside
@@ -46,19 +47,7 @@ def parse_flip(text: str, where: str, k: int) -> np.ndarray:
     names, flip = spec["names"], spec["flip_index"]
     if not isinstance(names, list) or len(names) != k or not all(isinstance(n, str) for n in names):
         raise DatasetError(f"{where}: field names must be a list of {k} strings (one per CSV point)")
-    if (
-        not isinstance(flip, list)
-        or len(flip) != k
-        or not all(type(i) is int for i in flip)
-        or sorted(flip) != list(range(k))
-    ):
-        raise DatasetError(f"{where}: field flip_index must be a permutation of 0..{k - 1}, got {flip}")
-    if bad := [i for i in range(k) if flip[flip[i]] != i]:
-        raise DatasetError(
-            f"{where}: field flip_index is not its own inverse (point {bad[0]} -> {flip[bad[0]]} "
-            f"-> {flip[flip[bad[0]]]}); a flip must swap pairs or keep points"
-        )
-    return np.array(flip, np.int64)
+    return check_flip(flip, k, where, "field flip_index")
 
 
 def parse_points(fields: list[str], where: str) -> np.ndarray:

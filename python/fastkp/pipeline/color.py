@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406])
-IMAGENET_STD = np.array([0.229, 0.224, 0.225])
+from ..backbones import IMAGENET_MEAN, IMAGENET_STD
 
 
 def check_mean_std(mean, std) -> tuple[np.ndarray, np.ndarray]:
     """(3,) float64 mean and std (None: ImageNet's); ValueError unless finite, std > 0."""
-    m = IMAGENET_MEAN if mean is None else np.asarray(mean, dtype=np.float64)
-    s = IMAGENET_STD if std is None else np.asarray(std, dtype=np.float64)
+    m = np.asarray(IMAGENET_MEAN if mean is None else mean, dtype=np.float64)
+    s = np.asarray(IMAGENET_STD if std is None else std, dtype=np.float64)
     if m.shape != (3,) or s.shape != (3,) or not np.all(np.isfinite(m)) or not np.all(np.isfinite(s) & (s > 0)):
         raise ValueError(f"mean and std must be 3 finite numbers each, std positive; got {mean!r}, {std!r}")
     return m, s
 
 
-def scale_offset(contrast: np.ndarray, brightness: np.ndarray, mean: np.ndarray = IMAGENET_MEAN,
-                 std: np.ndarray = IMAGENET_STD) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample (N, 3) float32 ``scale`` and ``offset`` for (N,) contrast and brightness."""
+def scale_offset(contrast: np.ndarray, brightness: np.ndarray, mean: np.ndarray,
+                 std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample (N, 3) float32 ``scale`` and ``offset`` for (N,) contrast and brightness,
+    ``mean`` and ``std`` from :func:`check_mean_std`."""
     c, b = contrast[:, None], brightness[:, None]
     scale = c / (255.0 * std)
     offset = (0.5 - 0.5 * c + b - mean) / std
