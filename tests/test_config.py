@@ -97,7 +97,8 @@ def test_config_json_round_trip(tmp_path):
     d = json.loads((tmp_path / "config.json").read_text())
     flat = {"version", "task", "data", "format", "arch", "size", "bs", "epochs", "freeze_epochs", "lr", "loss",
             "loss_weights", "label_smoothing", "monitor", "amp", "channels_last", "compile", "seed", "weights",
-            "pretrained", "schedule", "on_error", "aug", "threads", "device", "progress"}
+            "pretrained", "schedule", "on_error", "aug", "threads", "device", "progress", "box_crop", "box_margin",
+            "box_mode", "flip_json"}
     assert set(d) == flat and set(d["aug"]) == {f.name for f in dataclasses.fields(AugConfig)}
     assert "~" not in d["weights"] and d["size"] == [64, 48]
     assert Config.from_dict(d) == cfg and (d["pretrained"], d["schedule"]) == (True, "fine_tune")

@@ -58,7 +58,8 @@ def test_keypoint_metrics_in_pixels():
     assert all(v.dim() == 0 for v in stats.values())  # sums: added over batches and ranks
     m = head.metrics({k: float(v) for k, v in stats.items()})
     assert m["rmse_px"] == pytest.approx(1.0) and m["rmse"] == pytest.approx(2 / 128 / 2**0.5)
-    assert head.columns() == ["rmse", "rmse_px", "rmse_px_image", "nme", "pck"]
+    assert head.columns() == ["rmse", "rmse_px", "rmse_px_image", "nme", "pck",  # then the papers' metrics
+                              "auc_0.08", "fr_0.08", "auc_0.1", "fr_0.1", "pck_0.1"]
     assert KeypointHead(n_keypoints=1).columns() == ["rmse", "rmse_px", "rmse_px_image"]
 
 
@@ -112,7 +113,10 @@ def test_points_decode_to_source_pixels_and_records():
     rec = head.record(np.array([[0.1, 1 / 3]], np.float32))
     assert rec == {"keypoints": [[0.1, 0.33333334]]}  # float32's shortest decimals, as fastkp-infer
     scripted = torch.jit.script(head.deploy_layer())
-    torch.testing.assert_close(scripted(out, 480, 640), torch.tensor([[[320.0, 240.0], [0.0, 480.0]]]))
+    whole = (torch.zeros(1, 2), torch.tensor([[640.0, 480.0]]))  # the window: the whole 640x480 image
+    torch.testing.assert_close(scripted(out, *whole), torch.tensor([[[320.0, 240.0], [0.0, 480.0]]]))
+    window = (torch.tensor([[100.0, 50.0]]), torch.tensor([[64.0, 32.0]]))  # a box's window
+    torch.testing.assert_close(scripted(out, *window), torch.tensor([[[132.0, 66.0], [100.0, 82.0]]]))
 
 
 def test_labels_decode_to_probabilities_and_records():
@@ -122,7 +126,7 @@ def test_labels_decode_to_probabilities_and_records():
     rec = head.record(probs[0])
     assert rec["labels"] == ["cat", "dog"] and list(rec["probabilities"]) == VOCAB
     scripted = torch.jit.script(head.deploy_layer())
-    torch.testing.assert_close(scripted(torch.zeros(1, 3), 8, 8), torch.full((1, 3), 0.5))
+    torch.testing.assert_close(scripted(torch.zeros(1, 3), torch.zeros(1, 2), torch.full((1, 2), 8.0)), torch.full((1, 3), 0.5))
 
 
 def test_state_and_export_entry_round_trip():
@@ -133,7 +137,7 @@ def test_state_and_export_entry_round_trip():
         assert type(again) is type(head) and again.state() == head.state()
         assert heads.from_state(head.export_entry()).export_entry() == head.export_entry()
     assert kp.export_entry() == {"name": "face", "kind": "keypoints", "n_keypoints": 2, "y_range": [-1.0, 1.0],
-                                 "names": ["l", "r"]}
+                                 "names": ["l", "r"], "flip_index": [1, 0]}
     assert ml.export_entry() == {"name": "labels", "kind": "multilabel", "vocab": VOCAB, "threshold": 0.3}
     with pytest.raises(UsageError, match="kind 'boxes'"):
         heads.from_state({"name": "b", "kind": "boxes"})

@@ -33,7 +33,8 @@ def test_values_head_learns_standardised_and_reports_original_units():
     assert head.baseline(train, values_samples([[2.0, 25.0]]), (8, 8))["mae_gy"] == pytest.approx(5.0)
     answer = head.predict(out, batch, (8, 8))[0]
     assert head.record(answer) == {"values": {"gx": 3.0, "gy": 10.0}}
-    torch.testing.assert_close(torch.jit.script(head.deploy_layer())(out, 8, 8), torch.tensor([[3.0, 10.0]]))
+    whole = (torch.zeros(1, 2), torch.full((1, 2), 8.0))
+    torch.testing.assert_close(torch.jit.script(head.deploy_layer())(out, *whole), torch.tensor([[3.0, 10.0]]))
     assert heads.from_state(head.state()).state() == head.state()
 
 

@@ -89,6 +89,21 @@ json::Value heads_of_version_1(const Fields& f) {
   return heads;
 }
 
+// "box_crop": null or absent (the model takes images only), or {"margin", "mode"}.
+std::optional<BoxCrop> parse_box_crop(const Fields& f) {
+  const json::Value* entry = f.optional("box_crop", json::Value::Type::Object);
+  if (entry == nullptr) return std::nullopt;
+  Fields crop(*entry, "box_crop: ");
+  BoxCrop c;
+  c.margin = crop.number("margin");
+  if (c.margin < 0 || c.margin > 4) crop.fail("margin", "is not in [0, 4]");
+  c.mode = crop.text("mode");
+  if (c.mode != "pad" && c.mode != "squash")
+    throw Unsupported("box_crop: field 'mode' is '" + c.mode +
+                      "', which this fastkp-infer does not know (pad or squash)");
+  return c;
+}
+
 Metadata parse_metadata(const json::Value& root) {
   if (root.type != json::Value::Type::Object) throw std::runtime_error("not a JSON object");
   Fields f(root);
@@ -109,6 +124,12 @@ Metadata parse_metadata(const json::Value& root) {
   auto mean = f.numbers("mean", 3), std = f.numbers("std", 3);
   for (int c = 0; c < 3; ++c) m.mean[c] = mean[c], m.std[c] = std[c];
   m.heads = parse_heads(version == 1 ? heads_of_version_1(f) : f.get("heads", json::Value::Type::Array));
+  m.box_crop = parse_box_crop(f);
+  if (const json::Value* tta = f.optional("tta", json::Value::Type::String)) {
+    if (tta->string != "flip")
+      throw Unsupported("field 'tta' is '" + tta->string + "', which this fastkp-infer does not know (flip)");
+    m.tta = tta->string;
+  }
   std::string format = f.text("export_format");
   if (format == "torchscript") m.format = Format::TorchScript;
   else if (format == "pt2") m.format = Format::Pt2;

@@ -8,11 +8,13 @@
 #include <torch/headeronly/version.h>
 #include <torch/script.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
 #include "extraction_folder.h"
 #include "fastkp/infer/error.h"
+#include "json.h"
 #include "messages.h"
 #include "ops/build_info.h"
 
@@ -118,18 +120,32 @@ std::vector<at::Tensor> check_outputs(std::vector<at::Tensor> outputs, int64_t b
   return outputs;
 }
 
+std::string described(const at::Tensor& t) {
+  return t.defined() ? std::string(c10::toString(t.scalar_type())) + " " + c10::str(t.sizes()) : "none";
+}
+
+// A model trained with boxes takes one float32 box per image, any other model none.
+void check_boxes(const at::Tensor& boxes, int64_t batch, const Metadata& m, const std::string& path) {
+  if (!m.box_crop && boxes.defined()) throw Error(path + ": the model was trained without boxes: give it no boxes");
+  if (m.box_crop && (!boxes.defined() || boxes.scalar_type() != at::kFloat || boxes.dim() != 2 ||
+                     boxes.size(0) != batch || boxes.size(1) != 4))
+    throw Error(path + ": the model was trained with boxes: it takes float32 boxes (" + std::to_string(batch) +
+                ", 4) with its images, got " + described(boxes));
+}
+
 }  // namespace
 
-std::vector<at::Tensor> Model::forward(const at::Tensor& images) const {
+std::vector<at::Tensor> Model::forward(const at::Tensor& images, const at::Tensor& boxes) const {
   if (images.scalar_type() != at::kByte || images.dim() != 4 || images.size(3) != 3 || images.numel() == 0)
-    throw Error(impl_->path + ": input must be a non-empty uint8 tensor (B, H, W, 3), got " +
-                std::string(c10::toString(images.scalar_type())) + " " + c10::str(images.sizes()));
+    throw Error(impl_->path + ": input must be a non-empty uint8 tensor (B, H, W, 3), got " + described(images));
+  check_boxes(boxes, images.size(0), impl_->metadata, impl_->path);
   c10::InferenceMode guard;
-  at::Tensor x = images.to(impl_->device).contiguous();
+  std::vector<at::Tensor> inputs = {images.to(impl_->device).contiguous()};
+  if (boxes.defined()) inputs.push_back(boxes.to(impl_->device).contiguous());
   std::vector<at::Tensor> outputs;
   try {
-    if (impl_->package) outputs = impl_->package->run({x});
-    else outputs = tensors(impl_->script->forward({x}));
+    if (impl_->package) outputs = impl_->package->run(inputs);
+    else outputs = tensors(impl_->script->forward(std::vector<c10::IValue>(inputs.begin(), inputs.end())));
   } catch (const c10::Error& e) {
     throw Error(impl_->path + ": the model failed (" + first_line(e.what_without_backtrace()) + ")");
   } catch (const std::exception& e) {
@@ -140,9 +156,12 @@ std::vector<at::Tensor> Model::forward(const at::Tensor& images) const {
 
 namespace {
 
-std::vector<Prediction> unpack(const std::vector<at::Tensor>& outputs, int64_t batch, const Metadata& m) {
+// The predictions of a batch; `boxes`: the batch's boxes, or none.
+std::vector<Prediction> unpack(const std::vector<at::Tensor>& outputs, const std::vector<Box>& boxes, int64_t batch,
+                               const Metadata& m) {
   std::vector<Prediction> preds(batch);
   for (int64_t i = 0; i < batch; ++i) {
+    if (!boxes.empty()) preds[i].box = boxes[i];
     for (size_t h = 0; h < m.heads.size(); ++h) {
       at::Tensor row = outputs[h][i];
       const float* v = row.data_ptr<float>();
@@ -158,6 +177,26 @@ bool complete(const Image& image) {
          image.rgb.size() == static_cast<size_t>(image.height * image.width * 3);
 }
 
+// The model only reads its input, so the pixels are wrapped rather than copied.
+at::Tensor wrapped(const Image& image) {
+  return at::from_blob(const_cast<uint8_t*>(image.rgb.data()), {1, image.height, image.width, 3}, at::kByte);
+}
+
+static_assert(sizeof(Box) == 4 * sizeof(float));
+
+// (N, 4) float32 over `boxes`; undefined for none.
+at::Tensor wrapped(const std::vector<Box>& boxes) {
+  if (boxes.empty()) return {};
+  return at::from_blob(const_cast<float*>(boxes[0].data()), {static_cast<int64_t>(boxes.size()), 4}, at::kFloat);
+}
+
+Box whole_frame(const Image& image) {
+  return {0.0f, 0.0f, static_cast<float>(image.width), static_cast<float>(image.height)};
+}
+
+// The image repeated once per box costs this many bytes at most per forward pass (one box at least).
+constexpr size_t kBoxBatchBytes = size_t{256} << 20;
+
 }  // namespace
 
 std::vector<Prediction> Model::predict(const std::vector<Image>& images) const {
@@ -169,14 +208,32 @@ std::vector<Prediction> Model::predict(const std::vector<Image>& images) const {
       throw Error(impl_->path + ": a batch needs complete images of one size");
     std::memcpy(batch[static_cast<int64_t>(i)].data_ptr(), images[i].rgb.data(), images[i].rgb.size());
   }
-  return unpack(forward(batch), batch.size(0), impl_->metadata);
+  std::vector<Box> boxes;
+  if (impl_->metadata.box_crop) boxes.assign(images.size(), whole_frame(images[0]));
+  return unpack(forward(batch, wrapped(boxes)), boxes, batch.size(0), impl_->metadata);
 }
 
 Prediction Model::predict(const Image& image) const {
+  if (impl_->metadata.box_crop) return predict(image, {whole_frame(image)}).at(0);
   if (!complete(image)) throw Error(impl_->path + ": the image has no pixels or the wrong number of them");
-  // The model only reads its input, so the pixels are wrapped rather than copied.
-  at::Tensor pixels = at::from_blob(const_cast<uint8_t*>(image.rgb.data()), {1, image.height, image.width, 3}, at::kByte);
-  return unpack(forward(pixels), 1, impl_->metadata).at(0);
+  return unpack(forward(wrapped(image)), {}, 1, impl_->metadata).at(0);
+}
+
+std::vector<Prediction> Model::predict(const Image& image, const std::vector<Box>& boxes) const {
+  if (!complete(image)) throw Error(impl_->path + ": the image has no pixels or the wrong number of them");
+  for (const Box& b : boxes)
+    if (!valid_box(b))
+      throw Error(impl_->path + ": box [" + json::number(b[0]) + ", " + json::number(b[1]) + ", " +
+                  json::number(b[2]) + ", " + json::number(b[3]) + "] must be finite with x1 > x0 and y1 > y0");
+  const size_t per_batch = std::max<size_t>(1, kBoxBatchBytes / image.rgb.size());
+  std::vector<Prediction> out;
+  for (size_t start = 0; start < boxes.size(); start += per_batch) {
+    std::vector<Box> part(boxes.begin() + start, boxes.begin() + std::min(boxes.size(), start + per_batch));
+    const int64_t n = static_cast<int64_t>(part.size());
+    at::Tensor images = wrapped(image).expand({n, image.height, image.width, 3});
+    for (Prediction& p : unpack(forward(images, wrapped(part)), part, n, impl_->metadata)) out.push_back(std::move(p));
+  }
+  return out;
 }
 
 std::string runtime_info() {

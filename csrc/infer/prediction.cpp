@@ -1,5 +1,7 @@
 #include "fastkp/infer/prediction.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "fastkp/infer/error.h"
@@ -20,6 +22,11 @@ const HeadOutput& Prediction::find(const std::string& kind, const std::string& n
               (all.empty() ? "(none)" : all));
 }
 
+bool valid_box(const Box& box) {
+  return std::all_of(box.begin(), box.end(), [](float v) { return std::isfinite(v); }) && box[2] > box[0] &&
+         box[3] > box[1];
+}
+
 std::string to_json(const std::string& image_path, const Image& image, const Prediction& prediction,
                     const Metadata& metadata) {
   if (prediction.heads.size() != metadata.heads.size())
@@ -28,6 +35,9 @@ std::string to_json(const std::string& image_path, const Image& image, const Pre
   std::vector<JsonField> fields = {{"image", json::quote(image_path)},
                                    {"height", std::to_string(image.height)},
                                    {"width", std::to_string(image.width)}};
+  if (const auto& b = prediction.box)
+    fields.push_back({"box", "[" + json::number((*b)[0]) + ", " + json::number((*b)[1]) + ", " +
+                                 json::number((*b)[2]) + ", " + json::number((*b)[3]) + "]"});
   std::vector<std::string> owners(fields.size());  // the head that wrote each field ("" for the image's)
   for (size_t h = 0; h < metadata.heads.size(); ++h) {
     for (JsonField& field : metadata.heads[h].decoder->json_fields(prediction.heads[h].values)) {

@@ -46,6 +46,7 @@ class ModelSpec:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     pretrained: bool = False  # the body started from ImageNet (or --weights) weights
+    box_crop: dict | None = None  # trained on box crops: BoxCrop.to_dict()
     fastkp_version: str = __version__
     torch_version: str = field(default_factory=lambda: str(torch.__version__))
 

@@ -33,6 +33,7 @@ from .atomic import atomic_writer
 from . import backbones
 from .errors import UsageError
 from .pipeline import AugConfig
+from .pipeline.boxes import BoxCrop
 from .tasks import TASKS
 
 VERSION = 1
@@ -40,20 +41,24 @@ NOT_COMPARED = ("threads", "device", "progress")
 DEVICES = ("auto", "cpu", "cuda")
 AUG_PRESETS = {
     "fastai": AugConfig(),
-    "light": AugConfig(max_rotate=0.0, min_zoom=1.0, max_zoom=1.0, max_warp=0.0, max_lighting=0.0),
-    "none": AugConfig(do_flip=False, max_rotate=0.0, min_zoom=1.0, max_zoom=1.0, max_warp=0.0, max_lighting=0.0),
+    "light": AugConfig(max_rotate=0.0, min_zoom=1.0, max_zoom=1.0, max_warp=0.0, max_lighting=0.0, box_scale=0.1,
+                       box_shift=0.05),
+    "none": AugConfig(do_flip=False, max_rotate=0.0, min_zoom=1.0, max_zoom=1.0, max_warp=0.0, max_lighting=0.0,
+                      box_scale=0.0, box_shift=0.0),
 }
-AUG_FIELDS = ("do_flip", "max_rotate", "min_zoom", "max_zoom", "max_warp", "max_lighting", "min_scale", "pad_mode")
+AUG_FIELDS = ("do_flip", "max_rotate", "min_zoom", "max_zoom", "max_warp", "max_lighting", "min_scale", "pad_mode",
+              "box_scale", "box_shift")
 SCHEDULES = ("auto", "fine_tune", "one_cycle")
 PRETRAINED = ("auto", "yes", "no")
 ONE_CYCLE_LR = 3e-3
 # settings added after version 1 was first written: missing from older files, they take these values
 ADDED = {"format": None, "loss_weights": None, "label_smoothing": 0.0, "on_error": "raise", "pretrained": False,
-         "schedule": "fine_tune"}
+         "schedule": "fine_tune", "box_crop": False, "box_margin": 0.25, "box_mode": "pad", "flip_json": None}
 # settings no task's demo or book fixes
 GENERIC = {"format": None, "loss": None, "loss_weights": None, "label_smoothing": 0.0, "monitor": None, "amp": False, "channels_last": True, "compile": False, "seed": 0,
            "weights": None, "pretrained": "auto", "schedule": "auto", "on_error": "raise", "aug": "fastai",
-           "threads": None, "device": "auto", "progress": True}
+           "threads": None, "device": "auto", "progress": True, "box_crop": None, "box_margin": 0.25, "box_mode": "pad",
+           "flip_json": None}
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,10 @@ class Config:
     pretrained: bool  # the body starts from ImageNet weights (or ``weights``)
     schedule: str  # "fine_tune" or "one_cycle"
     on_error: str  # a bad image file: "raise", or "skip" (dropped before the epoch plan, counted)
+    box_crop: bool  # crop each sample's box (fastkp.pipeline.boxes) rather than take the whole image
+    box_margin: float
+    box_mode: str  # "pad" or "squash"
+    flip_json: str | None  # a file with the keypoints' flip permutation, over the reader's
     aug: AugConfig
     threads: int | None
     device: str
@@ -153,7 +162,8 @@ def _check(name: str, ok: bool, want: str, value: Any) -> None:
 
 def for_model(task: str, arch: str, size: tuple[int, int]) -> Config:
     """Settings to run a model that no training run describes (a checkpoint made elsewhere)."""
-    s = {**{k: v for k, v in GENERIC.items() if k != "aug"}, "pretrained": False, "schedule": "fine_tune"}
+    s = {**{k: v for k, v in GENERIC.items() if k != "aug"}, "pretrained": False, "schedule": "fine_tune",
+         "box_crop": False}
     return Config(task=task, data=None, arch=arch, size=tuple(size), bs=32, epochs=0, freeze_epochs=0, lr=1e-3,
                   aug=AugConfig(), **s)
 
@@ -225,11 +235,20 @@ def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) ->
     _check("label_smoothing", isinstance(s["label_smoothing"], (int, float)) and 0 <= s["label_smoothing"] < 1,
            "in [0, 1)", s["label_smoothing"])
     _check("on_error", s["on_error"] in ("raise", "skip"), "raise or skip", s["on_error"])
+    fmt = t.format(s["format"]) if data is not None else t.formats[0]
+    if s["box_crop"] is None:
+        s["box_crop"] = fmt in t.box_formats
+    _check("box_crop", isinstance(s["box_crop"], bool), "a bool", s["box_crop"])
+    try:
+        BoxCrop(s["box_margin"], s["box_mode"])
+    except ValueError as e:
+        raise UsageError(str(e), setting="box_margin" if "margin" in str(e) else "box_mode") from None
     _check("device", s["device"] in DEVICES, f"one of {', '.join(DEVICES)}", s["device"])
     _check("threads", s["threads"] is None or (isinstance(s["threads"], int) and s["threads"] >= 1),
            "a positive int", s["threads"])
     return Config(task=task, data=_path(data), **{**s, "size": size, "lr": float(s["lr"]),
-                                                 "weights": _path(s["weights"]), "aug": aug})
+                                                 "weights": _path(s["weights"]), "aug": aug,
+                                                 "flip_json": _path(s["flip_json"])})
 
 
 def recipe(cfg: Config) -> str:

@@ -38,6 +38,7 @@ from .data import verify
 from .errors import CheckpointError, DatasetError, TrainingError, UsageError  # noqa: F401  (importable here)
 from .loop import FiniteGuard, KeepFirst, endless, evaluate, lr_sweep, total_loss, train_one_epoch
 from .pipeline import build_loader
+from .pipeline.boxes import BoxCrop
 from .predictor import Predictor
 from .recorder import Recorder
 from .runfolder import RunFolder
@@ -63,14 +64,19 @@ class Learner(Predictor):
         if self.rank == 0:
             tqdm.write(recipe(cfg), file=sys.stdout)
         root = ensure_demo(self.task, progress=cfg.progress) if self.demo else Path(cfg.data)
-        if not root.is_dir():
-            raise DatasetError(f"{root}: data directory does not exist")
+        if not root.exists():
+            raise DatasetError(f"{root}: data path does not exist")
         self.data_dir = root
 
         d = self.task.read(root, self.task.format(cfg.format), cfg.on_error)
         d["train"] = self.train_samples = verify(d["train"], cfg.on_error, cfg.threads)
         d["valid"] = self.valid_samples = verify(d["valid"], cfg.on_error, cfg.threads)
         heads = weighted(self.task.heads(d, cfg), cfg.loss_weights)
+        self.box_crop = BoxCrop(cfg.box_margin, cfg.box_mode) if cfg.box_crop else None
+        unboxed = next((s for s in (*self.train_samples, *self.valid_samples) if s.box is None), None)
+        if self.box_crop is not None and unboxed is not None:
+            raise UsageError(f"box_crop: {unboxed.path} has no box (the {self.task.format(cfg.format)} reader gives "
+                             "none); train on whole images", setting="box_crop")
         monitor, self.direction = heads_mod.monitored(heads, cfg.monitor)
         cfg = replace(cfg, loss=cfg.loss or heads[0].loss_name, monitor=monitor)
         if len(self.train_samples) < cfg.bs * self.world:
@@ -78,7 +84,7 @@ class Learner(Predictor):
                                f"{cfg.bs} on each of {self.world} process(es); use a smaller batch size")
         mean, std = backbones.normalisation(cfg.arch)
         spec = ModelSpec(task=cfg.task, arch=cfg.arch, size=cfg.size, heads=heads, mean=mean, std=std,
-                         pretrained=cfg.pretrained)
+                         pretrained=cfg.pretrained, box_crop=self.box_crop and self.box_crop.to_dict())
         super().__init__(spec, cfg, out, load_pretrained=cfg.pretrained and cfg.weights is None)
         if cfg.weights is not None:
             self.model.load_body_weights(cfg.weights)
@@ -105,7 +111,8 @@ class Learner(Predictor):
         return build_loader(samples, size=self.config.size, batch_size=self.config.bs, train=train,
                             aug=self.config.aug, device=self.device.type, dtype=self.load_dtype,
                             num_threads=max(1, self.threads), seed=self.config.seed, shard_id=self.rank,
-                            num_shards=self.world, mean=self.spec.mean, std=self.spec.std, **extra)
+                            num_shards=self.world, mean=self.spec.mean, std=self.spec.std,
+                            box_crop=self.box_crop, **extra)
 
     def log(self, line: str) -> None:
         """Print a line (rank 0 only, without breaking progress bars)."""
@@ -253,9 +260,10 @@ class Learner(Predictor):
         raise guard.failure(self.state.epoch, path, self.out / "last.pth")
 
 
-    def validate(self) -> dict[str, float]:
-        """Validation loss and every head's metrics over the whole (sharded) validation set."""
-        return evaluate(self._outputs(self.valid_dl), self.heads, self.config.size, self.device)[0]
+    def validate(self, tta: str | None = None) -> dict[str, float]:
+        """Validation loss and every head's metrics over the whole (sharded) validation set;
+        ``tta="flip"``: the flip test (keypoint heads with a flip permutation)."""
+        return evaluate(self._outputs(self.valid_dl, tta), self.heads, self.config.size, self.device)[0]
 
     def constant_baseline(self) -> dict[str, float]:
         """What the best constant prediction scores on the validation set: the bar to clear."""

@@ -104,13 +104,19 @@ def train_one_epoch(step: Callable[[Batch], torch.Tensor], loader: Iterable[Batc
 @torch.no_grad()
 def outputs(model: torch.nn.Module, forward: Callable, loader: Iterable[Batch],
             autocast: Callable[[], AbstractContextManager], images: Callable[[Batch], torch.Tensor],
-            ) -> Iterator[tuple[Batch, list[torch.Tensor]]]:
-    """(batch, float32 outputs per head) over a loader, in eval mode."""
+            flip_heads: Sequence[Head] | None = None) -> Iterator[tuple[Batch, list[torch.Tensor]]]:
+    """(batch, float32 outputs per head) over a loader, in eval mode; with ``flip_heads``, the
+    flip test: each batch runs with its mirror and each head averages the two."""
     model.eval()
     for batch in loader:
+        x = images(batch)
         with autocast():
-            outs = forward(images(batch))
-        yield batch, [o.float() for o in outs]
+            outs = forward(x if flip_heads is None else torch.cat([x, x.flip(3)]))
+        outs = [o.float() for o in outs]
+        if flip_heads is not None:
+            b = x.shape[0]
+            outs = [h.flip_average(o[:b], o[b:]) for h, o in zip(flip_heads, outs)]
+        yield batch, outs
 
 
 def _gathered(parts: list[torch.Tensor]) -> np.ndarray:

@@ -14,6 +14,12 @@ Keypoints are in pixels of the image as displayed (EXIF orientation applied),
 origin at its top-left corner; a label is listed when its probability is above
 the model's threshold. Exit status (``fastkp.errors``): 0, 1 if some image failed
 (one stderr line each), 2 for bad usage, an unusable model or no image at all.
+
+A model trained on box crops takes one box per answer: ``--box x0,y0,x1,y1`` for every
+image, or ``--boxes FILE.jsonl`` (lines ``{"image": P, "boxes": [[x0, y0, x1, y1], ...]}``,
+other keys such as a detector's scores ignored: the images to run, without PATH
+arguments); each box gets its own line, with a ``"box"`` field after ``width``. Without
+either, each image's whole frame is its box (said once on stderr). ``--tta flip`` runs the flip test (keypoint heads with a flip permutation).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,7 +42,10 @@ from .data import check_images
 from .data.pixels import DEFAULT_MAX_PIXELS, set_max_pixels
 from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
 from .export import DeployedModel, load
+from .data._keypoints import read_bounded
+from .export.metadata import check_tta
 from .heads import Head
+from .heads.base import f32
 from .pipeline.decode import decode_rgb
 from .plots import unique_titles
 
@@ -43,6 +53,7 @@ PROG = "fastkp.predict"
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pnm")
 MAX_PLOTTED = 16
+MAX_BOXES_FILE = 1 << 30
 
 
 @dataclass
@@ -68,21 +79,105 @@ def collect_images(paths: Sequence[str]) -> list[str]:
     return out
 
 
-def make_record(path: str, hw: tuple[int, int], answers: Sequence[np.ndarray], heads: Sequence[Head]) -> dict:
-    """The JSON record of one image from its answer of each head."""
+def make_record(path: str, hw: tuple[int, int], answers: Sequence[np.ndarray], heads: Sequence[Head],
+                box: Sequence[float] | None = None) -> dict:
+    """The JSON record of one image (one box of it) from its answer of each head."""
     fields = heads_mod.merge(heads, [h.record(a) for h, a in zip(heads, answers)])
-    return {"image": path, "height": int(hw[0]), "width": int(hw[1]), **fields}
+    where = {} if box is None else {"box": [f32(v) for v in box]}
+    return {"image": path, "height": int(hw[0]), "width": int(hw[1]), **where, **fields}
 
 
-def predict_image(model: DeployedModel, heads: Sequence[Head], path: str) -> Result:
+def predict_image(model: DeployedModel, heads: Sequence[Head], path: str, boxes: list[list[float]] | None = None,
+                  tta: str | None = None) -> list[Result]:
     """Check ``path`` as fastkp-infer's decoders do (corrupt data, pixel limit), decode it
-    (PIL, EXIF orientation applied, RGB) and run ``model`` on it."""
+    (PIL, EXIF orientation applied, RGB) and run ``model`` on it: one result, or one per box
+    for a box-crop model (``boxes`` None: the whole image)."""
     (reason,) = check_images([path], threads=1, cache=False)
     if reason is not None:
         raise DatasetError(reason)
     pixels = decode_rgb(path)
-    answers = [a[0].cpu().numpy() for a in model.answers(torch.from_numpy(pixels)[None])]
-    return Result(pixels, answers, make_record(path, pixels.shape[:2], answers, heads))
+    h, w = pixels.shape[:2]
+    if model.metadata.box_crop is not None and boxes is None:
+        boxes = [[0.0, 0.0, float(w), float(h)]]
+    images = torch.from_numpy(pixels)[None].expand(1 if boxes is None else len(boxes), -1, -1, -1)
+    given = None if boxes is None else torch.tensor(boxes, dtype=torch.float32)
+    outs = model.flip_answers(images, given) if tta == "flip" else model.answers(images, given)
+    results = []
+    for i in range(images.shape[0]):
+        answers = [a[i].cpu().numpy() for a in outs]
+        box = None if boxes is None else boxes[i]
+        results.append(Result(pixels, answers, make_record(path, (h, w), answers, heads, box)))
+    return results
+
+
+# A number as --box takes it (and fastkp-infer's std::from_chars): plain decimal or
+# scientific notation, an optional '-' and no '+', no spaces, no inf or nan.
+_NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def parse_box(text: str, where: str) -> list[float]:
+    """``x0,y0,x1,y1``: four comma-separated numbers (nothing else, not even spaces), finite
+    as float32, with x1 > x0 and y1 > y0; UsageError naming ``where`` and ``text`` otherwise."""
+    parts = text.split(",")
+    if len(parts) == 4 and all(_NUMBER.fullmatch(v) and not _underflows(v) for v in parts):
+        try:
+            return check_box([float(v) for v in parts], where)
+        except UsageError:
+            pass
+    raise UsageError(f"{where} needs x0,y0,x1,y1: four finite numbers with x1 > x0 and y1 > y0, got {text!r}")
+
+
+def _underflows(number: str) -> bool:
+    """Non-zero digits that round to zero as a double (``1e-400``), out of range for
+    fastkp-infer's std::from_chars as much as ``1e400`` is."""
+    return float(number) == 0.0 and any(c in "123456789" for c in re.split("[eE]", number)[0])
+
+
+def check_box(box: object, where: str) -> list[float]:
+    """``[x0, y0, x1, y1]`` as float32 values (those the model takes, as fastkp-infer
+    checks them): finite, with x1 > x0 and y1 > y0."""
+    if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                            for v in box)):
+        raise UsageError(f"{where}: a box is a list of four numbers [x0, y0, x1, y1], got {box!r}")
+    x0, y0, x1, y1 = (_float32(v) for v in box)
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
+        raise UsageError(f"{where}: box {box} must be finite (as float32) with x1 > x0 and y1 > y0")
+    return [x0, y0, x1, y1]
+
+
+def _float32(v: int | float) -> float:
+    """``v`` rounded to float32; +-inf past its range (an int of any size too)."""
+    try:
+        v = float(v)
+    except OverflowError:  # an int beyond float64
+        return math.inf if v > 0 else -math.inf
+    with np.errstate(over="ignore"):
+        return float(np.float32(v))
+
+
+def read_boxes_file(path: str) -> list[tuple[str, list[list[float]]]]:
+    """``--boxes FILE.jsonl``: (image, boxes) per non-blank line, in file order; UsageError
+    naming FILE:LINE for anything malformed, before any image runs."""
+    try:
+        text = read_bounded(Path(path), "boxes file", limit=MAX_BOXES_FILE).decode("utf-8")
+    except (DatasetError, UnicodeDecodeError) as e:
+        raise UsageError(f"--boxes {path}: {e}") from None
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            entry = json.loads(line)
+        except ValueError as e:
+            raise UsageError(f"{where}: not JSON ({e})") from None
+        if not isinstance(entry, dict) or not {"image", "boxes"} <= set(entry) or not isinstance(entry["image"], str) \
+                or not isinstance(entry["boxes"], list) or not entry["boxes"]:
+            raise UsageError(f'{where}: expected {{"image": PATH, "boxes": [[x0, y0, x1, y1], ...]}}')
+        out.append((entry["image"], [check_box(b, where) for b in entry["boxes"]]))
+    if not out:
+        raise UsageError(f"--boxes {path}: no line names an image")
+    return out
 
 
 def plot_results(results: Sequence[Result], heads: Sequence[Head], out: str | Path) -> None:
@@ -111,8 +206,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fastkp.predict", description=(
         "Run an exported fastkp model on images; print one JSON line per image."))
     p.add_argument("model", type=Path, help="TorchScript file or pt2 package written by python -m fastkp.export")
-    p.add_argument("paths", nargs="+", help="image files or folders (searched recursively)")
-    p.add_argument("--plot", type=Path, metavar="OUT.png", help=f"draw the first {MAX_PLOTTED} images with their answers")
+    p.add_argument("paths", nargs="*", help="image files or folders (searched recursively)")
+    p.add_argument("--box", metavar="x0,y0,x1,y1", help="box-crop models: this box in every image")
+    p.add_argument("--boxes", metavar="FILE.jsonl",
+                   help='box-crop models: lines {"image": PATH, "boxes": [[x0, y0, x1, y1], ...]}, the images to run')
+    p.add_argument("--tta", choices=["flip"], help="flip: average with the mirrored image's answer (keypoints)")
+    p.add_argument("--plot", type=Path, metavar="OUT.png",
+                   help=f"draw the first {MAX_PLOTTED} images with their answers")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--threads", type=int, help="CPU threads for the model")
     p.add_argument("--max-pixels", type=int, help=f"refuse images of more pixels (default {DEFAULT_MAX_PIXELS:,})")
@@ -131,28 +231,75 @@ def main(args: argparse.Namespace) -> int:
     except RuntimeError as e:  # an unparsable --device
         raise UsageError(f"--device {args.device}: {e}") from None
     heads = model.metadata.head_objects()
+    if args.tta == "flip":
+        if model.metadata.tta is not None:
+            raise UsageError(f"--tta flip: {args.model} already runs the {model.metadata.tta} test inside "
+                             "(exported with --tta)")
+        try:
+            check_tta("flip", heads)
+        except ValueError as e:
+            raise UsageError(f"--tta flip: {e}") from None
+    jobs = _jobs(args, model)
     status = EXIT_OK
     plotted: list[Result] = []
-    images = collect_images([os.path.expanduser(p) for p in args.paths])
-    if not images:
-        raise UsageError(f"no image in {' '.join(args.paths)} (looked for {' '.join(IMAGE_SUFFIXES)})")
-    for path in images:
+    for path, boxes in jobs:
         try:
-            result = predict_image(model, heads, path)
+            results = predict_image(model, heads, path, boxes, args.tta)
         except (DatasetError, ValueError) as e:
             print(f"{PROG}: {e}", file=sys.stderr)
             status = EXIT_PARTIAL
             continue
-        print(json.dumps(result.record, ensure_ascii=False, allow_nan=False), flush=True)
-        if args.plot and len(plotted) < MAX_PLOTTED:
-            plotted.append(result)
+        for result in results:
+            print(json.dumps(result.record, ensure_ascii=False, allow_nan=False), flush=True)
+            if args.plot and len(plotted) < MAX_PLOTTED:
+                plotted.append(result)
     if args.plot and plotted:
         plot_results(plotted, heads, args.plot.expanduser())
     return status
 
 
+def _jobs(args: argparse.Namespace, model: DeployedModel) -> list[tuple[str, list[list[float]] | None]]:
+    """(image, its boxes or None) to run, from PATHs and --box, or from --boxes."""
+    if args.box is not None and args.boxes is not None:
+        raise UsageError("give --box or --boxes, not both")
+    if (args.box is not None or args.boxes is not None) and model.metadata.box_crop is None:
+        raise UsageError(f"{args.model}: this model was trained without boxes; --box and --boxes need a model "
+                         "trained on box crops")
+    if args.boxes is not None:
+        if args.paths:
+            raise UsageError("--boxes names the images: give no PATH with it")
+        return [(os.path.expanduser(p), b) for p, b in read_boxes_file(os.path.expanduser(args.boxes))]
+    if not args.paths:
+        raise UsageError("give image files or folders (or --boxes FILE.jsonl)")
+    images = collect_images([os.path.expanduser(p) for p in args.paths])
+    if not images:
+        raise UsageError(f"no image in {' '.join(args.paths)} (looked for {' '.join(IMAGE_SUFFIXES)})")
+    box = None if args.box is None else [parse_box(args.box, "--box")]
+    if box is None and model.metadata.box_crop is not None:
+        print(f"{PROG}: {args.model} crops boxes and none was given (--box, --boxes): each image's whole frame "
+              "is its box", file=sys.stderr)
+    return [(path, box) for path in images]
+
+
 def cli(argv: list[str] | None = None) -> int:
-    return run_cli(PROG, main, get_args_parser().parse_args(argv))
+    return run_cli(PROG, main, get_args_parser().parse_args(_box_values(sys.argv[1:] if argv is None else argv)))
+
+
+def _box_values(argv: list[str]) -> list[str]:
+    """``--box V`` as ``--box=V``: argparse takes a V that starts with '-' (a box partly left
+    of or above the frame, ``--box -4,-2,30,40``) for an option; fastkp-infer takes it as V."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--":
+            return out + argv[i:]
+        if argv[i] == "--box" and i + 1 < len(argv):
+            out.append(f"--box={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 if __name__ == "__main__":

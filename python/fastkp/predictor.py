@@ -5,9 +5,11 @@ and export. :class:`fastkp.learner.Learner` adds the data and the training on to
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 
@@ -15,11 +17,12 @@ from . import plots
 from .checkpoint import ModelSpec, load_checkpoint, save_checkpoint
 from .config import Config, for_model, resolve_device
 from .data import Sample, read_header
-from .errors import CheckpointError
+from .errors import CheckpointError, UsageError
 from .export import ModelMetadata, export_model
 from .loop import outputs, predictions
 from .model import FastkpModel
 from .pipeline import build_loader
+from .pipeline.boxes import BoxCrop, check_boxes
 
 
 def cpu_has_bf16() -> bool:
@@ -72,21 +75,40 @@ class Predictor:
         """The loader emits channels_last; NCHW models get a contiguous copy."""
         return batch["images"] if self.config.channels_last else batch["images"].contiguous()
 
-    def _outputs(self, loader):
-        return outputs(self.model, self._forward, loader, self._autocast, self._images)
+    def _outputs(self, loader, tta: str | None = None):
+        if tta not in (None, "flip"):
+            raise UsageError(f"tta must be None or 'flip', got {tta!r}", setting="tta")
+        return outputs(self.model, self._forward, loader, self._autocast, self._images,
+                       self.heads if tta == "flip" else None)
 
-    def _file_loader(self, paths: list[str | Path]) -> tuple[list[Sample], object]:
+    def _file_loader(self, paths: list[str | Path], boxes: list | None = None) -> tuple[list[Sample], object]:
+        """Samples and a loader for image files; a model trained on box crops crops ``boxes``
+        (one (x0, y0, x1, y1) per file; default: each whole image)."""
         samples = [Sample(str(Path(p).expanduser()), read_header(p).size) for p in paths]
+        crop = BoxCrop.from_dict(self.spec.box_crop)
+        if boxes is not None and crop is None:
+            raise UsageError("this model was trained without boxes: it takes images only", setting="boxes")
+        if crop is not None:
+            if boxes is None:
+                print("fastkp: this model crops boxes and none was given: each image's whole frame is its box",
+                      file=sys.stderr)
+            given = boxes if boxes is not None else [[0.0, 0.0, s.size[1], s.size[0]] for s in samples]
+            if len(given) != len(samples):
+                raise UsageError(f"{len(given)} boxes for {len(samples)} images", setting="boxes")
+            for s, box in zip(samples, check_boxes(np.asarray(given, np.float64).reshape(-1, 4), "boxes")):
+                s.box = box
         loader = build_loader(samples, size=self.config.size, batch_size=min(self.config.bs, len(samples)),
                               train=False, device=self.device.type, dtype=self.load_dtype,
-                              num_threads=max(1, self.threads), mean=self.spec.mean, std=self.spec.std)
+                              num_threads=max(1, self.threads), mean=self.spec.mean, std=self.spec.std,
+                              box_crop=crop)
         return samples, loader
 
-    def predict(self, paths: list[str | Path]) -> list[dict]:
+    def predict(self, paths: list[str | Path], boxes: list | None = None, tta: str | None = None) -> list[dict]:
         """One record per image file, the fields ``fastkp.predict`` prints (keypoints in the
-        file's pixels, labels and probabilities, ...)."""
-        samples, loader = self._file_loader(paths)
-        return predictions(self._outputs(loader), samples, self.heads, self.config.size)
+        file's pixels, labels and probabilities, ...); ``boxes``: one per file for a model
+        trained on box crops (default: whole images); ``tta="flip"``: the flip test."""
+        samples, loader = self._file_loader(paths, boxes)
+        return predictions(self._outputs(loader, tta), samples, self.heads, self.config.size)
 
     def show_results(self, paths: list[str | Path] | None = None, path: str | Path | None = None) -> Figure:
         """Images with each head's prediction (and target, where the images have one):
@@ -114,9 +136,10 @@ class Predictor:
         return self
 
     def export(self, path: str | Path, format: str = "torchscript", *, freeze: bool = True,
-               device: str = "cpu") -> ModelMetadata:
-        """Export this model as ``fastkp.export`` does a checkpoint (TorchScript, pt2 or ONNX)."""
+               device: str = "cpu", tta: str | None = None) -> ModelMetadata:
+        """Export this model as ``fastkp.export`` does a checkpoint (TorchScript, pt2 or ONNX;
+        ``tta="flip"``: with the flip test inside)."""
         state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
         model = FastkpModel(self.spec.arch, self.heads, self.spec.size)
         model.load_state_dict(state)
-        return export_model(model.eval(), self.spec, path, format, freeze, device)
+        return export_model(model.eval(), self.spec, path, format, freeze, device, tta)

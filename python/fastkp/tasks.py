@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from .errors import UsageError
 from .data.utkface import AGE_RANGE, GENDERS
 from .heads import BinaryHead, ClassHead, Head, KeypointHead, MultiLabelHead, ScalarHead, ValuesHead
 from .heads.values import standardisation
+from .kp_metrics import COCO_SIGMAS
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Task:
     recipe: dict[str, Any] = field(default_factory=dict)  # settings of this task over the demo/book ones
     formats: tuple[str, ...] = ("default",)  # the data layouts it reads; the first is the default
     note: str = ""  # said in the run's first line
+    box_formats: tuple[str, ...] = ()  # the formats whose boxes are cropped unless told otherwise
 
     def format(self, name: str | None) -> str:
         if name is None:
@@ -76,10 +78,30 @@ def _read_landmarks(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
             "names": data.landmark_names(root)}
 
 
+def _read_keypoints(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
+    if fmt == "csv":
+        return _read_landmarks(root, fmt, on_error)
+    readers = {"300w": data.load_300w, "coco": data.load_coco, "dlc": data.load_dlc, "yolo": data.load_yolo_pose}
+    return {**readers[fmt](root, on_error=on_error), "format": fmt}
+
+
+def _flip_override(d: dict[str, Any], path: str) -> list[int]:
+    """``--flip-json FILE``: ``{"flip_index": [...], "names": [...]}`` over the reader's permutation."""
+    from .data._keypoints import read_bounded
+    from .data.dlc import parse_flip_file
+
+    names = d.get("names") or [str(i) for i in range(int(d["train"][0].keypoints.shape[0]))]
+    text = read_bounded(Path(path).expanduser(), "flip file", limit=1 << 20).decode("utf-8", "replace")
+    return [int(i) for i in parse_flip_file(text, str(path), list(names))]
+
+
 def _points(d: dict[str, Any], cfg) -> list[Head]:
     k = int(d["train"][0].keypoints.shape[0])
-    return [KeypointHead("keypoints", n_keypoints=k, flip_index=d.get("flip_index"), names=d.get("names"),
-                         loss=cfg.loss)]
+    flip = d.get("flip_index") if getattr(cfg, "flip_json", None) is None else _flip_override(d, cfg.flip_json)
+    boxes = all(s.box is not None for s in (*d["train"], *d["valid"]))
+    return [KeypointHead("keypoints", n_keypoints=k, flip_index=None if flip is None else [int(i) for i in flip],
+                         names=d.get("names"), loss=cfg.loss, boxes=boxes,
+                         oks=boxes and d.get("format") == "coco" and k == len(COCO_SIGMAS))]
 
 
 def _read_values(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
@@ -115,6 +137,17 @@ def _labels(threshold: float) -> Callable[[dict[str, Any], Any], list[Head]]:
     return lambda d, cfg: [MultiLabelHead("labels", vocab=d["vocab"], threshold=threshold, loss=cfg.loss)]
 
 
+KEYPOINTS = Task(
+    "keypoints",
+    book=Hyper("resnet18", (192, 192), 64, 3, 1, 1e-2),
+    demo=Hyper("resnet18", (96, 96), 32, 6, 1, 1e-2),
+    read=_read_keypoints,
+    heads=_points,
+    make_demo=lambda root, progress: synth.make_landmarks(root, n_images=800, k=5, seed=0, progress=progress),
+    formats=("csv", "300w", "coco", "dlc", "yolo"),
+    box_formats=("300w", "coco", "yolo"),
+)
+
 TASKS: dict[str, Task] = {
     "biwi": Task(
         "biwi",
@@ -133,14 +166,8 @@ TASKS: dict[str, Task] = {
         heads=_labels(threshold=0.2),
         make_demo=lambda root, progress: synth.make_pascal(root, n_images=800, seed=0, progress=progress),
     ),
-    "landmarks": Task(
-        "landmarks",
-        book=Hyper("resnet18", (192, 192), 64, 3, 1, 1e-2),
-        demo=Hyper("resnet18", (96, 96), 32, 6, 1, 1e-2),
-        read=_read_landmarks,
-        heads=_points,
-        make_demo=lambda root, progress: synth.make_landmarks(root, n_images=800, k=5, seed=0, progress=progress),
-    ),
+    "keypoints": KEYPOINTS,
+    "landmarks": replace(KEYPOINTS, name="landmarks"),  # the name before other formats came
     "regression": Task(
         "regression",
         book=Hyper("resnet18", (224, 224), 64, 3, 1, 2e-3),

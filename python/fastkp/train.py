@@ -22,12 +22,15 @@ from .config import AUG_PRESETS, DEVICES, PRETRAINED, SCHEDULES, resolve  # noqa
 from .data.pixels import DEFAULT_MAX_PIXELS, set_max_pixels  # noqa: E402
 from .errors import UsageError, run_cli  # noqa: E402
 from .pipeline.augment import PAD_MODES  # noqa: E402
+from .pipeline.boxes import BOX_MODES  # noqa: E402
 from .tasks import TASKS  # noqa: E402
 
 PROG = "fastkp.train"
 LOSSES = ("mse", "l1", "smooth_l1")
 FLAG_OF = {"do_flip": "no_flip", "channels_last": "no_channels_last"}  # setting -> flag, where they differ
-NOT_SETTINGS = ("task", "data", "out", "resume", "lr_find", "no_channels_last", "no_flip", "profile_startup", "max_pixels")
+NOT_SETTINGS = ("task", "data", "out", "resume", "lr_find", "no_channels_last", "no_flip", "profile_startup",
+                "max_pixels", "nme_norm")
+NME_METRICS = {"diagonal": "nme", "interocular": "nme_interocular", "bbox": "nme_bbox"}
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -52,7 +55,16 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="unfrozen epochs of fine_tune; all the epochs of one_cycle")
     p.add_argument("--freeze-epochs", type=int, help="fine_tune: epochs with the body frozen before unfreezing")
     p.add_argument("--lr", type=float, help="base learning rate of fine_tune; peak rate of one_cycle (default 3e-3)")
-    p.add_argument("--format", help="the data layout, where a task reads several (see README)")
+    p.add_argument("--format", help="the data layout, where a task reads several (keypoints: csv, 300w, coco, dlc, "
+                   "yolo; see README)")
+    p.add_argument("--box-crop", action=argparse.BooleanOptionalAction, default=None,
+                   help="crop each sample's box (default: on for 300w, coco and yolo; the exported model then "
+                        "takes boxes)")
+    p.add_argument("--box-margin", type=float, help="box crops: enlarge the box by this share (default 0.25)")
+    p.add_argument("--box-mode", choices=BOX_MODES, help="box crops: pad to the input's aspect ratio (default) "
+                   "or squash")
+    p.add_argument("--flip-json", type=Path, metavar="FILE",
+                   help='keypoints: {"flip_index": [...], "names": [...]} over the format\'s flip permutation')
     p.add_argument("--loss", choices=LOSSES, help="point / value loss (default: mse; l1 for an age)")
     p.add_argument("--loss-weights", metavar="HEAD=W,...", type=_weights,
                    help="weight of each head's loss in the sum, e.g. age=1,gender=1 (default 1 each)")
@@ -60,6 +72,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--monitor", metavar="METRIC",
                    help="metric that picks best.pth (default: the first head's: rmse_px for points, mAP for labels, "
                         "mae for values, accuracy for classes; agegender: valid_loss)")
+    p.add_argument("--nme-norm", choices=("diagonal", "interocular", "bbox"),
+                   help="keypoints: monitor the NME with this normaliser (nme, nme_interocular, nme_bbox)")
     p.add_argument("--amp", action="store_true", default=None,
                    help="mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA")
     p.add_argument("--no-channels-last", action="store_true", help="keep NCHW memory format")
@@ -88,6 +102,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     aug.add_argument("--max-lighting", type=float, help="brightness/contrast strength in [0, 1)")
     aug.add_argument("--min-scale", type=float, help="random crops of at least this share of the image (1: none)")
     aug.add_argument("--pad-mode", choices=PAD_MODES, help="what shows outside the image")
+    aug.add_argument("--box-scale", type=float, help="box crops: scale the box by U(1 - S, 1 + S) in training")
+    aug.add_argument("--box-shift", type=float, help="box crops: move the box by U(-S, S) of its size in training")
     return p
 
 
@@ -110,6 +126,11 @@ def settings(args: argparse.Namespace) -> dict:
     given["weights"] = args.weights.expanduser() if args.weights else None
     given["channels_last"] = False if args.no_channels_last else None
     given["do_flip"] = False if args.no_flip else None
+    given["flip_json"] = args.flip_json.expanduser() if args.flip_json else None
+    if args.nme_norm is not None:
+        if args.monitor is not None:
+            raise UsageError("--nme-norm chooses the monitored metric: give it or --monitor, not both")
+        given["monitor"] = NME_METRICS[args.nme_norm]
     return given
 
 

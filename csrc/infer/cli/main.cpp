@@ -1,9 +1,11 @@
-// fastkp-infer MODEL IMAGE... [--device cpu|cuda[:N]] [--threads N] [--max-pixels N] [--bench N]
+// fastkp-infer MODEL IMAGE... [--box x0,y0,x1,y1] [--device cpu|cuda[:N]] [--threads N] [--max-pixels N] [--bench N]
+// fastkp-infer MODEL --boxes FILE.jsonl [...]
 //
-// Prints one JSON line per image (the lines `python -m fastkp.predict` prints:
-// the image's path and size, then the fields of each of the model's heads); a
-// file that cannot be used gets one line on stderr. Exit status: 0 all went
-// well, 1 some image failed, 2 bad usage, no image found or an unusable model.
+// Prints one JSON line per image, or per box of an image for a model trained with
+// boxes (the lines `python -m fastkp.predict` prints: the image's path and size, the
+// box, then the fields of each of the model's heads); a file that cannot be used gets
+// one line on stderr. Exit status: 0 all went well, 1 some image failed, 2 bad usage,
+// no image found or an unusable model.
 #include <ATen/Parallel.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -13,6 +15,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <limits>
 #include <numeric>
@@ -20,15 +23,24 @@
 #include <string>
 #include <vector>
 
+#include "../fields.h"
 #include "../json.h"
 #include "fastkp/infer.h"
 
 namespace {
 
 constexpr const char* kUsage =
-    "usage: fastkp-infer MODEL IMAGE... [--device cpu|cuda[:N]] [--threads N] [--max-pixels N] [--bench N]\n"
+    "usage: fastkp-infer MODEL IMAGE... [--box x0,y0,x1,y1] [--device cpu|cuda[:N]] [--threads N] [--max-pixels N]\n"
+    "                    [--bench N]\n"
+    "       fastkp-infer MODEL --boxes FILE.jsonl [--device ...]\n"
     "  MODEL   a TorchScript file or pt2 package written by `python -m fastkp.export`\n"
     "  IMAGE   JPEG, PNG or binary PGM/PPM files, or folders of them (searched recursively)\n"
+    "  --box x0,y0,x1,y1\n"
+    "                the box, in pixels, of every image for a model trained with boxes (default:\n"
+    "                each image's whole frame); one line per image, with its \"box\"\n"
+    "  --boxes FILE.jsonl\n"
+    "                the images to run and their boxes instead of IMAGE...: one JSON object a line,\n"
+    "                {\"image\": PATH, \"boxes\": [[x0, y0, x1, y1], ...]}; one line per box\n"
     "  --device      where the model runs (default cpu)\n"
     "  --threads N   CPU threads for the model\n"
     "  --max-pixels N\n"
@@ -41,6 +53,8 @@ constexpr const char* kUsage =
 struct Args {
   std::string model;
   std::vector<std::string> images;
+  std::optional<std::string> box;  // --box, as given
+  std::optional<std::string> boxes;  // --boxes FILE
   std::string device = "cpu";
   int threads = 0;
   int bench = 0;
@@ -70,16 +84,84 @@ Args parse(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--device") a.device = value();
+    else if (arg == "--box") a.box = value();
+    else if (arg == "--boxes") a.boxes = value();
     else if (arg == "--threads") a.threads = static_cast<int>(positive(arg, value()));
     else if (arg == "--bench") a.bench = static_cast<int>(positive(arg, value()));
     else if (arg == "--max-pixels") a.max_pixels = positive(arg, value(), std::numeric_limits<int64_t>::max());
     else if (arg.rfind("--", 0) == 0 && arg.size() > 2) throw UsageError{"unknown option " + arg};
     else positional.push_back(arg);
   }
-  if (positional.size() < 2) throw UsageError{"give a model and at least one image"};
+  if (a.boxes ? positional.empty() : positional.size() < 2)
+    throw UsageError{a.boxes ? "give a model" : "give a model and at least one image"};
+  if (a.bench > 0 && (a.box || a.boxes)) throw UsageError{"--bench times whole frames: give no --box or --boxes"};
   a.model = positional[0];
   a.images.assign(positional.begin() + 1, positional.end());
   return a;
+}
+
+// An image to run, with the boxes to crop from it (none: the model's default).
+struct Job {
+  std::string image;
+  std::vector<fastkp::infer::Box> boxes;
+};
+
+// --box x0,y0,x1,y1.
+fastkp::infer::Box parse_box(const std::string& text) {
+  fastkp::infer::Box box{};
+  const char *p = text.data(), *end = p + text.size();
+  bool ok = true;
+  for (size_t k = 0; ok && k < box.size(); ++k) {
+    if (k > 0) ok = p != end && *p++ == ',';
+    double v = 0;
+    auto [next, ec] = std::from_chars(p, end, v);
+    ok = ok && ec == std::errc();
+    box[k] = static_cast<float>(v), p = next;
+  }
+  if (!ok || p != end || !fastkp::infer::valid_box(box))
+    throw fastkp::infer::Error("--box needs x0,y0,x1,y1: four finite numbers with x1 > x0 and y1 > y0, got '" +
+                               text + "'");
+  return box;
+}
+
+// One line of a --boxes file: {"image": PATH, "boxes": [[x0, y0, x1, y1], ...]}.
+Job parse_job(const fastkp::infer::json::Value& line) {
+  using Type = fastkp::infer::json::Value::Type;
+  fastkp::infer::Fields f(line);
+  Job job{f.text("image"), {}};
+  const auto& boxes = f.get("boxes", Type::Array);
+  if (boxes.items.empty()) f.fail("boxes", "is empty");
+  for (const auto& item : boxes.items) {
+    fastkp::infer::Box box{};
+    bool ok = item.type == Type::Array && item.items.size() == box.size();
+    for (size_t k = 0; ok && k < box.size(); ++k) {
+      ok = item.items[k].type == Type::Number;
+      box[k] = static_cast<float>(item.items[k].number);
+    }
+    if (!ok || !fastkp::infer::valid_box(box))
+      f.fail("boxes", "item " + std::to_string(job.boxes.size()) +
+                          " is not [x0, y0, x1, y1]: four finite numbers with x1 > x0 and y1 > y0");
+    job.boxes.push_back(box);
+  }
+  return job;
+}
+
+// The jobs of --boxes FILE, in file order; blank lines are skipped.
+std::vector<Job> read_boxes(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) throw fastkp::infer::Error(file + ": cannot read the --boxes file");
+  std::vector<Job> jobs;
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    try {
+      jobs.push_back(parse_job(fastkp::infer::json::parse(line)));
+    } catch (const std::runtime_error& e) {
+      throw fastkp::infer::Error(file + ":" + std::to_string(n) + ": " + e.what());
+    }
+  }
+  if (jobs.empty()) throw fastkp::infer::Error(file + ": no image in the --boxes file");
+  return jobs;
 }
 
 template <typename Strings>
@@ -92,6 +174,23 @@ std::string joined(const Strings& items) {
   return out;
 }
 
+// The images to run, in order, with their boxes (errors name the option or file:line).
+std::vector<Job> jobs(const Args& a) {
+  if (a.box && a.boxes) throw fastkp::infer::Error("give --box or --boxes, not both");
+  if (a.boxes && !a.images.empty())
+    throw fastkp::infer::Error("--boxes " + *a.boxes + " names the images: give no image paths with it");
+  if (a.boxes) return read_boxes(*a.boxes);
+  std::vector<fastkp::infer::Box> boxes;
+  if (a.box) boxes.push_back(parse_box(*a.box));
+  std::vector<std::string> images = fastkp::infer::collect_images(a.images);
+  if (images.empty())  // the folders hold no image
+    throw fastkp::infer::Error("no image in " + joined(a.images) + " (looked for " +
+                               joined(fastkp::infer::kImageSuffixes) + ")");
+  std::vector<Job> out;
+  for (std::string& image : images) out.push_back({std::move(image), boxes});
+  return out;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   size_t n = v.size();
@@ -99,9 +198,9 @@ double median(std::vector<double> v) {
 }
 
 // One batch of all the images, timed over `runs` forward passes after warm-up.
-void bench(const fastkp::infer::Model& model, const std::vector<std::string>& paths, int64_t max_pixels, int runs) {
+void bench(const fastkp::infer::Model& model, const std::vector<Job>& jobs, int64_t max_pixels, int runs) {
   std::vector<fastkp::infer::Image> images;
-  for (const auto& p : paths) images.push_back(fastkp::infer::decode_image(p, max_pixels));
+  for (const Job& job : jobs) images.push_back(fastkp::infer::decode_image(job.image, max_pixels));
   for (int i = 0; i < 3; ++i) model.predict(images);  // TorchScript optimises during its first runs
   std::vector<double> ms;
   for (int i = 0; i < runs; ++i) {
@@ -138,14 +237,11 @@ int main(int argc, char** argv) {
     if (arg == "--version") return std::cout << fastkp::infer::runtime_info() << "\n", 0;
   }
   Args args;
-  std::vector<std::string> images;
+  std::vector<Job> work;
   try {
     args = parse(argc, argv);
     if (args.max_pixels == 0) args.max_pixels = fastkp::infer::pixel_limit();
-    images = fastkp::infer::collect_images(args.images);
-    if (images.empty())  // the folders hold no image
-      throw fastkp::infer::Error("no image in " + joined(args.images) + " (looked for " +
-                                 joined(fastkp::infer::kImageSuffixes) + ")");
+    work = jobs(args);
   } catch (const UsageError& e) {
     std::cerr << "fastkp-infer: " << e.message << "\n" << kUsage;
     return 2;
@@ -164,9 +260,17 @@ int main(int argc, char** argv) {
     std::cerr << "fastkp-infer: --device " << args.device << ": " << e.what_without_backtrace() << "\n";
     return 2;
   }
+  const bool boxes_given = args.box || args.boxes;
+  if (boxes_given && !model->metadata().box_crop) {
+    std::cerr << "fastkp-infer: " << args.model << ": the model was trained without boxes: give no --box or --boxes\n";
+    return 2;
+  }
+  if (!boxes_given && model->metadata().box_crop)
+    std::cerr << "fastkp-infer: " << args.model << " was trained with boxes and none was given (--box, --boxes): "
+              << "each image's whole frame is its box\n";
   if (args.bench > 0) {
     try {
-      bench(*model, images, args.max_pixels, args.bench);
+      bench(*model, work, args.max_pixels, args.bench);
     } catch (const fastkp::infer::Error& e) {
       std::cerr << "fastkp-infer: " << e.what() << "\n";
       return 1;
@@ -174,11 +278,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   int status = 0;
-  for (const auto& path : images) {
+  for (const Job& job : work) {
     try {
-      fastkp::infer::Image image = fastkp::infer::decode_image(path, args.max_pixels);
-      fastkp::infer::Prediction pred = model->predict(image);
-      std::cout << fastkp::infer::to_json(path, image, pred, model->metadata()) << std::endl;
+      fastkp::infer::Image image = fastkp::infer::decode_image(job.image, args.max_pixels);
+      std::vector<fastkp::infer::Prediction> preds =
+          job.boxes.empty() ? std::vector{model->predict(image)} : model->predict(image, job.boxes);
+      for (const fastkp::infer::Prediction& pred : preds)
+        std::cout << fastkp::infer::to_json(job.image, image, pred, model->metadata()) << std::endl;
     } catch (const fastkp::infer::Error& e) {
       std::cerr << "fastkp-infer: " << e.what() << std::endl;
       status = 1;

@@ -5,7 +5,8 @@
   ``forward`` takes uint8 (B, H, W, 3) RGB images of any size and returns one
   answer per head (keypoints in input pixels, probabilities, ...); metadata in
   ``extra/fastkp.json`` (version 2: a ``heads`` list).
-- :func:`load` / :func:`read_metadata`: run it or describe it from Python.
+- :func:`load` / :func:`read_metadata`: run it or describe it from Python;
+  :func:`load_any` runs a checkpoint through the same DeployModule.
 - :func:`cmake_prefix_path`: where ``find_package(fastkp)`` finds the C++
   library ``fastkp::infer``.
 """
@@ -16,11 +17,12 @@ from pathlib import Path
 
 from ..errors import ExportError
 from .exporter import deploy_module, export_checkpoint, export_model
-from .loader import DeployedModel, load
+from .loader import CheckpointModel, DeployedModel, load, load_any
 from .metadata import ModelMetadata, read_metadata
 from .module import DeployModule, MultiHeadDeployModule
 
 __all__ = [
+    "CheckpointModel",
     "DeployModule",
     "DeployedModel",
     "ExportError",
@@ -31,6 +33,7 @@ __all__ = [
     "export_checkpoint",
     "export_model",
     "load",
+    "load_any",
     "read_metadata",
 ]
 

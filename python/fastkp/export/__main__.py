@@ -16,7 +16,8 @@ PROG = "fastkp.export"
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fastkp.export", description=(
         "Export a fastkp checkpoint as one self-describing file: forward(uint8 (B, H, W, 3) RGB "
-        "images of any size) -> one answer per head (keypoints (B, K, 2) in input pixels, "
+        "images of any size[, float32 (B, 4) boxes for a model trained on box crops]) -> one answer per "
+        "head (keypoints (B, K, 2) in input pixels, "
         "probabilities (B, C), ...); metadata in extra/fastkp.json (ONNX: metadata_props)."))
     p.add_argument("checkpoint", type=Path, help="checkpoint written by fastkp training (e.g. OUT/best.pth)")
     p.add_argument("--out", type=Path, required=True,
@@ -27,6 +28,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-freeze", dest="freeze", action="store_false",
                    help="do not freeze (fold weights and BatchNorm into the graph: torch.jit.freeze, "
                         "or Inductor's freezing for pt2)")
+    p.add_argument("--tta", choices=["flip"],
+                   help="flip: the model also runs the mirrored image and averages the two answers "
+                        "(keypoint heads with a flip permutation; recorded in fastkp.json)")
     p.add_argument("--device", default="cpu",
                    help="pt2: the device the package is compiled for (cpu or cuda); TorchScript runs anywhere")
     return p
@@ -34,10 +38,11 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     out = args.out.expanduser()
-    meta = export_checkpoint(args.checkpoint.expanduser(), out, args.format, args.freeze, args.device)
+    meta = export_checkpoint(args.checkpoint.expanduser(), out, args.format, args.freeze, args.device, args.tta)
     heads = ", ".join(f"{h['name']} ({h['kind']})" for h in meta.heads)
     print(f"wrote {out}: {meta.export_format}, {meta.arch} {meta.task}, heads {heads}, "
-          f"input {meta.input_size[0]}x{meta.input_size[1]}")
+          f"input {meta.input_size[0]}x{meta.input_size[1]}"
+          + (", takes boxes" if meta.box_crop else "") + (f", tta {meta.tta}" if meta.tta else ""))
     return 0
 
 

@@ -8,7 +8,7 @@ import torch
 
 from ..checkpoint import ModelSpec, load_model
 from ..errors import UsageError
-from .metadata import FORMATS, ModelMetadata, metadata_for
+from .metadata import FORMATS, ModelMetadata, check_tta, metadata_for
 from .module import DeployModule, deploy_module_for
 from .onnx import save_onnx
 from .pt2 import save_pt2
@@ -16,28 +16,33 @@ from .torchscript import save_torchscript
 
 
 def _deploy(model: torch.nn.Module, spec: ModelSpec, export_format: str,
-            device: str) -> tuple[DeployModule, ModelMetadata]:
+            device: str, tta: str | None) -> tuple[DeployModule, ModelMetadata]:
     if export_format not in FORMATS:
         raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}")
-    meta = metadata_for(spec, export_format, torch.device(device).type if export_format == "pt2" else "any")
+    try:
+        check_tta(tta, spec.heads)
+    except ValueError as e:
+        raise UsageError(str(e), setting="tta") from None
+    meta = metadata_for(spec, export_format, torch.device(device).type if export_format == "pt2" else "any", tta)
     return deploy_module_for(model, meta), meta
 
 
-def deploy_module(checkpoint: str | Path, export_format: str = "torchscript",
-                  device: str = "cpu") -> tuple[DeployModule, ModelMetadata, ModelSpec]:
+def deploy_module(checkpoint: str | Path, export_format: str = "torchscript", device: str = "cpu",
+                  tta: str | None = None) -> tuple[DeployModule, ModelMetadata, ModelSpec]:
     """The eager DeployModule of a checkpoint, with the metadata its export will carry."""
     model, spec = load_model(checkpoint)
-    module, meta = _deploy(model, spec, export_format, device)
+    module, meta = _deploy(model, spec, export_format, device, tta)
     return module, meta, spec
 
 
 def export_model(model: torch.nn.Module, spec: ModelSpec, out: str | Path, export_format: str = "torchscript",
-                 freeze: bool = True, device: str = "cpu") -> ModelMetadata:
+                 freeze: bool = True, device: str = "cpu", tta: str | None = None) -> ModelMetadata:
     """Write ``out`` for ``model`` (a FastkpModel on the CPU, eval mode) described by ``spec``:
     a TorchScript file, for ``"pt2"`` an AOTInductor package compiled for ``device``, for
     ``"onnx"`` an ONNX file (opset 18); ``freeze`` folds weights and BatchNorm into the
-    graph (TorchScript and pt2: faster on the CPU, same answers)."""
-    module, meta = _deploy(model, spec, export_format, device)
+    graph (TorchScript and pt2: faster on the CPU, same answers); ``tta="flip"`` builds the
+    flip test into the model (keypoint heads with a flip permutation)."""
+    module, meta = _deploy(model, spec, export_format, device, tta)
     if export_format == "pt2":
         save_pt2(module, meta, Path(out).expanduser(), torch.device(device), freeze)
     elif export_format == "onnx":
@@ -48,9 +53,9 @@ def export_model(model: torch.nn.Module, spec: ModelSpec, out: str | Path, expor
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, export_format: str = "torchscript",
-                      freeze: bool = True, device: str = "cpu") -> ModelMetadata:
+                      freeze: bool = True, device: str = "cpu", tta: str | None = None) -> ModelMetadata:
     """:func:`export_model` of a checkpoint's model; CheckpointError for a bad checkpoint."""
     if export_format not in FORMATS:
         raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}")
     model, spec = load_model(checkpoint)
-    return export_model(model, spec, out, export_format, freeze, device)
+    return export_model(model, spec, out, export_format, freeze, device, tta)

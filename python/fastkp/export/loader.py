@@ -1,14 +1,18 @@
-"""Load an exported model file (TorchScript, pt2 or ONNX, told apart by its contents)."""
+"""Load an exported model file (TorchScript, pt2 or ONNX, told apart by its contents), or a
+checkpoint through the same DeployModule an export holds."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import ops  # noqa: F401  registers torch.ops.fastkp.*, which both formats call
 from ..errors import ExportError
-from .metadata import ModelMetadata, read_metadata
+from .exporter import deploy_module
+from .metadata import ModelMetadata, check_tta, read_metadata
 from .onnx import load_onnx
 from .pt2 import load_pt2
 from .torchscript import load_torchscript
@@ -17,7 +21,8 @@ from .torchscript import load_torchscript
 class DeployedModel:
     """An exported model ready to run: ``model(images)`` with uint8 (B, H, W, 3) RGB
     images returns the single head's float32 answer (keypoints (B, K, 2) in input pixels,
-    probabilities (B, C), ...), or a tuple of one answer per head."""
+    probabilities (B, C), ...), or a tuple of one answer per head. A model trained on box
+    crops (``metadata.box_crop``) takes ``model(images, boxes)``, boxes float32 (B, 4)."""
 
     def __init__(self, path: str | Path, device: str | torch.device = "cpu"):
         self.path = Path(path).expanduser()
@@ -32,20 +37,84 @@ class DeployedModel:
         else:
             self._run = load_torchscript(self.path, self.device)
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        if images.dtype != torch.uint8 or images.dim() != 4 or images.size(3) != 3 or images.numel() == 0:
-            raise ValueError(f"images must be a non-empty uint8 tensor (B, H, W, 3), got "
-                             f"{images.dtype} {tuple(images.shape)}")
-        with torch.inference_mode():
-            out = self._run(images.to(self.device).contiguous())
-        return tuple(out) if isinstance(out, (list, tuple)) else out
+    def __call__(self, images: torch.Tensor, boxes: torch.Tensor | None = None
+                 ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        return run_deployed(self._run, self.metadata, self.device, images, boxes)
 
-    def answers(self, images: torch.Tensor) -> list[torch.Tensor]:
+    def answers(self, images: torch.Tensor, boxes: torch.Tensor | None = None) -> list[torch.Tensor]:
         """One answer per head, in ``metadata.heads`` order, whatever the head count."""
-        out = self(images)
+        out = self(images, boxes)
         return list(out) if isinstance(out, tuple) else [out]
+
+    def flip_answers(self, images: torch.Tensor, boxes: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The flip test from outside the model (any export, any format): the answers for the
+        images and for their mirrors (boxes mirrored too), the mirrored points brought back
+        (x -> W - x, then the flip permutation) and averaged. ValueError unless every head
+        is a keypoint head with a flip permutation and the model has no flip test inside."""
+        if self.metadata.tta is not None:
+            raise ValueError(f"{self.path} already runs the {self.metadata.tta} test inside (exported with --tta)")
+        heads = self.metadata.head_objects()
+        check_tta("flip", heads)
+        width = images.size(2)
+        mirror_boxes = None if boxes is None else torch.stack(
+            [width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], 1)
+        plain, mirrored = self.answers(images, boxes), self.answers(images.flip(2), mirror_boxes)
+        out = []
+        for head, a, m in zip(heads, plain, mirrored):
+            back = m[:, torch.as_tensor(np.asarray(head.flip_index), device=m.device)]
+            out.append((a + torch.stack([width - back[..., 0], back[..., 1]], -1)) / 2)
+        return out
+
+
+class CheckpointModel(DeployedModel):
+    """A checkpoint run through the eager DeployModule its export would hold (same inputs,
+    same answers), with the metadata that export would carry (``export_format`` says
+    ``torchscript``, the format whose module it is)."""
+
+    def __init__(self, path: str | Path, device: str | torch.device = "cpu", tta: str | None = None):
+        self.path = Path(path).expanduser()
+        self.device = torch.device(device)
+        module, self.metadata, _ = deploy_module(self.path, tta=tta)
+        self._run = module.to(self.device)
+
+
+def run_deployed(run, meta: ModelMetadata, device: torch.device, images: torch.Tensor,
+                 boxes: torch.Tensor | None):
+    """Check the inputs against ``meta`` and call ``run`` (an exported model, or the eager
+    DeployModule of a checkpoint) on ``device``."""
+    if images.dtype != torch.uint8 or images.dim() != 4 or images.size(3) != 3 or images.numel() == 0:
+        raise ValueError(f"images must be a non-empty uint8 tensor (B, H, W, 3), got "
+                         f"{images.dtype} {tuple(images.shape)}")
+    if (boxes is None) != (meta.box_crop is None):
+        raise ValueError("this model was trained on box crops: give one box per image" if boxes is None
+                         else "this model was trained without boxes: it takes images only")
+    inputs = [images.to(device).contiguous()]
+    if boxes is not None:
+        if boxes.shape != (images.size(0), 4):
+            raise ValueError(f"boxes must be (B, 4) = ({images.size(0)}, 4), got {tuple(boxes.shape)}")
+        inputs.append(boxes.to(device=device, dtype=torch.float32).contiguous())
+    with torch.inference_mode():
+        out = run(*inputs)
+    return tuple(out) if isinstance(out, (list, tuple)) else out
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> DeployedModel:
     """The model in ``path`` on ``device``; ExportError (naming the file) if it cannot run there."""
     return DeployedModel(path, device)
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    """A ``torch.save`` zip (a training checkpoint) rather than an exported model."""
+    path = Path(path).expanduser()
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    root = names[0].split("/", 1)[0] if names else ""
+    return f"{root}/data.pkl" in names and not {f"{root}/constants.pkl", f"{root}/archive_format"} & set(names)
+
+
+def load_any(path: str | Path, device: str | torch.device = "cpu") -> DeployedModel:
+    """An exported model file, or a checkpoint as its export would run (:class:`CheckpointModel`)."""
+    return CheckpointModel(path, device) if is_checkpoint(path) else DeployedModel(path, device)

@@ -22,6 +22,7 @@ from .. import heads as heads_mod
 from ..checkpoint import ModelSpec
 from ..errors import ExportError, FastkpError
 from ..heads import Head
+from ..pipeline.boxes import BoxCrop
 from .archive import check_entries
 
 FILE_NAME = "fastkp.json"
@@ -29,7 +30,8 @@ RECORD = f"extra/{FILE_NAME}"
 MARKER = "fastkp-model"
 VERSION = 2
 FORMATS = ("torchscript", "pt2", "onnx")
-OPTIONAL = {"pretrained": False}  # fields added after version 2 was first written, with their old value
+# fields added after version 2 was first written, with their old value
+OPTIONAL = {"pretrained": False, "box_crop": None, "tta": None}
 NOT_EXPORTED = " (a checkpoint? export it with python -m fastkp.export)"
 _TUPLES = ("input_size", "mean", "std")
 
@@ -57,6 +59,9 @@ class ModelMetadata:
     fastkp_version: str
     torch_version: str
     pretrained: bool = False  # the body started from ImageNet (or --weights) weights
+    # {"margin", "mode"} (fastkp.pipeline.boxes): forward(images, boxes) crops each box's window
+    box_crop: dict | None = None
+    tta: str | None = None  # "flip": the model averages its answer with its mirror image's
 
     def head_objects(self) -> list[Head]:
         """The heads, rebuilt from their entries (to decode outputs and draw)."""
@@ -102,7 +107,26 @@ class ModelMetadata:
             raise ValueError("input_size, mean or std has the wrong length")
         if not isinstance(self.heads, list) or not all(isinstance(h, dict) for h in self.heads):
             raise ValueError("heads must be a list of objects")
-        heads_mod.check_names(self.head_objects())
+        heads = self.head_objects()
+        heads_mod.check_names(heads)
+        if self.box_crop is not None:
+            if not isinstance(self.box_crop, dict) or set(self.box_crop) != {"margin", "mode"}:
+                raise ValueError(f"box_crop {self.box_crop!r} (expected {{'margin', 'mode'}})")
+            BoxCrop(**self.box_crop)
+        check_tta(self.tta, heads)
+
+
+def check_tta(tta: str | None, heads: list[Head]) -> None:
+    """ValueError unless ``tta`` is None, or "flip" for keypoint heads that all have a flip
+    permutation (the mirrored image's points come back through it)."""
+    if tta is None:
+        return
+    if tta != "flip":
+        raise ValueError(f"tta {tta!r} (the test-time augmentation fastkp has is 'flip')")
+    for head in heads:
+        if head.kind != "keypoints" or head.flip_index is None:
+            raise ValueError(f"tta flip needs keypoint heads with a flip permutation; head {head.name!r} "
+                             f"({head.kind}) has none")
 
 
 def _upgrade_v1(d: dict) -> dict:
@@ -116,8 +140,8 @@ def _upgrade_v1(d: dict) -> dict:
     return {**d, "heads": [head]}
 
 
-def metadata_for(spec: ModelSpec, export_format: str, device: str) -> ModelMetadata:
-    """The metadata of a model trained as ``spec``."""
+def metadata_for(spec: ModelSpec, export_format: str, device: str, tta: str | None = None) -> ModelMetadata:
+    """The metadata of a model trained as ``spec``, deployed with ``tta``."""
     return ModelMetadata(
         task=spec.task,
         arch=spec.arch,
@@ -131,6 +155,8 @@ def metadata_for(spec: ModelSpec, export_format: str, device: str) -> ModelMetad
         fastkp_version=__version__,
         torch_version=str(torch.__version__),
         pretrained=bool(spec.pretrained),
+        box_crop=spec.box_crop,
+        tta=tta,
     )
 
 

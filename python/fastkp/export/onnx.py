@@ -41,7 +41,8 @@ def save_onnx(module: DeployModule, meta: ModelMetadata, out: Path) -> None:
     program = export_program(module, torch.device("cpu"))
     program = program.run_decompositions({torch.ops.fastkp.sigmoid_range.default: _sigmoid_range})
     names = [h["name"] for h in meta.heads]
-    converted = torch.onnx.export(program, dynamo=True, opset_version=OPSET, input_names=[INPUT],
+    inputs = [INPUT, "boxes"] if meta.box_crop is not None else [INPUT]
+    converted = torch.onnx.export(program, dynamo=True, opset_version=OPSET, input_names=inputs,
                                   output_names=names, verbose=False)
     proto = converted.model_proto
     entry = proto.metadata_props.add()
@@ -72,7 +73,8 @@ def read_onnx_metadata(path: Path) -> str:
 
 def load_onnx(path: Path, device: torch.device):
     """A callable running the ONNX file in onnxruntime on ``device``: uint8 (B, H, W, 3)
-    tensor -> one float32 tensor per head (the tensor itself for one head)."""
+    tensor (and float32 (B, 4) boxes for a box-crop model) -> one float32 tensor per head
+    (the tensor itself for one head)."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -84,10 +86,11 @@ def load_onnx(path: Path, device: torch.device):
         session = ort.InferenceSession(str(path), providers=[provider])
     except Exception as e:  # onnxruntime's Fail / InvalidGraph ...
         raise ExportError(f"{path}: onnxruntime cannot load it ({str(e).splitlines()[0]})") from None
-    name = session.get_inputs()[0].name
+    names = [i.name for i in session.get_inputs()]
 
-    def run(images: torch.Tensor):
-        outs = [torch.from_numpy(o).to(device) for o in session.run(None, {name: images.cpu().numpy()})]
+    def run(*inputs: torch.Tensor):
+        feed = {name: t.cpu().numpy() for name, t in zip(names, inputs)}
+        outs = [torch.from_numpy(o).to(device) for o in session.run(None, feed)]
         return outs[0] if len(outs) == 1 else outs
 
     return run

@@ -23,15 +23,20 @@ from torch.export.pt2_archive import PT2ArchiveReader, PT2ArchiveWriter
 from ..atomic import atomic_writer
 from ..errors import ExportError
 from .metadata import RECORD, ModelMetadata
-from .module import DeployModule
+from .module import BOX_MODULES, DeployModule
 
 
 def export_program(module: DeployModule, device: torch.device) -> torch.export.ExportedProgram:
-    """``torch.export`` with batch, height and width dynamic (any number of images of any size)."""
+    """``torch.export`` with batch, height and width dynamic (any number of images of any size),
+    with a box per image for a box-crop model."""
     h, w = module.size
     example = torch.zeros(2, h + 3, w + 5, 3, dtype=torch.uint8, device=device)
-    dims = {0: Dim("batch", min=1), 1: Dim("height", min=1), 2: Dim("width", min=1)}
-    return torch.export.export(module.to(device), (example,), dynamic_shapes={"images": dims})
+    batch = Dim("batch", min=1)
+    dims = {"images": {0: batch, 1: Dim("height", min=1), 2: Dim("width", min=1)}}
+    if isinstance(module, BOX_MODULES):
+        boxes = torch.tensor([[1.0, 2.0, 30.0, 40.0]], device=device).expand(2, 4).contiguous()
+        return torch.export.export(module.to(device), (example, boxes), dynamic_shapes={**dims, "boxes": {0: batch}})
+    return torch.export.export(module.to(device), (example,), dynamic_shapes=dims)
 
 
 def save_pt2(module: DeployModule, meta: ModelMetadata, out: Path, device: torch.device, freeze: bool) -> None:

@@ -101,9 +101,14 @@ class Head:
         image's pixels, probabilities), from network outputs of a loader batch."""
         raise NotImplementedError
 
+    def flip_average(self, out: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
+        """The flip test: ``out`` averaged with the output for the mirrored images, brought back."""
+        raise UsageError(f"the flip test is for keypoint heads; head {self.name!r} ({self.kind}) has none")
+
     def deploy_layer(self) -> nn.Module:
-        """Scriptable ``forward(out, height, width)``: network output -> exported output for
-        input images of (height, width)."""
+        """Scriptable ``forward(out, origin, frame)``: network output -> exported output, for
+        a network input that shows the window at ``origin`` (B, 2) (x, y) of size ``frame``
+        (B, 2) (w, h) of each input image, in its pixels."""
         raise NotImplementedError
 
     def record(self, answer: np.ndarray) -> dict[str, Any]:

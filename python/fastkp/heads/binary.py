@@ -20,7 +20,7 @@ from .scalar import Squeeze
 class Probability(nn.Module):
     """Exported output: the logit -> the second label's probability, (B,)."""
 
-    def forward(self, out: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    def forward(self, out: torch.Tensor, origin: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(out)
 
 

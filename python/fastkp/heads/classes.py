@@ -21,7 +21,7 @@ TOP = 5
 class Softmax(nn.Module):
     """Exported output: logits -> class probabilities."""
 
-    def forward(self, out: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    def forward(self, out: torch.Tensor, origin: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
         return torch.softmax(out, dim=1)
 
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from ..data import Sample
 from ..errors import UsageError
+from .. import kp_metrics
 from ..metrics import keypoint_metrics, keypoint_sums
 from ..nn import SigmoidRange
 from ..pipeline import resize_matrix, transform_points
@@ -41,13 +42,29 @@ class PointsOutput(nn.Module):
 
 
 class PixelPoints(nn.Module):
-    """Exported output: [-1, 1] points -> pixels of the (height, width) input image. The
-    resize inside the exported model is a squash, so normalised coordinates are the same
-    in the network input and in the input image."""
+    """Exported output: [-1, 1] points -> pixels of the input image, for a network input that
+    squashes the window at ``origin`` (B, 2) of size ``frame`` (B, 2) (the whole image, or a
+    box's window)."""
 
-    def forward(self, out: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        frame = torch.tensor([width, height], dtype=out.dtype, device=out.device)
-        return (out + 1.0) * 0.5 * frame
+    def forward(self, out: torch.Tensor, origin: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+        return origin.unsqueeze(1) + (out + 1.0) * 0.5 * frame.unsqueeze(1)
+
+
+def unflip_points(points: torch.Tensor, flip_index: torch.Tensor) -> torch.Tensor:
+    """Points (B, K, 2) in [-1, 1] predicted on mirrored images, as points of the originals:
+    point i is the mirror's point ``flip_index[i]`` with x negated."""
+    mirrored = points.index_select(1, flip_index)
+    return torch.stack([-mirrored[..., 0], mirrored[..., 1]], -1)
+
+
+def _direction(metric: str) -> str:
+    return "max" if metric.startswith(("auc", "pck", "oks")) else "min"
+
+
+def _to_3x3(m: torch.Tensor) -> torch.Tensor:
+    bottom = torch.zeros(m.shape[0], 1, 3, dtype=m.dtype, device=m.device)
+    bottom[:, 0, 2] = 1.0
+    return torch.cat([m, bottom], 1)
 
 
 def _normalised(samples: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,25 +74,39 @@ def _normalised(samples: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class KeypointHead(Head):
+    """``boxes``: the samples carry boxes (``nme_bbox`` and a box-normalised ``pck_0.1``);
+    ``oks``: they are the 17 COCO person keypoints (``oks_ap``)."""
+
     kind = "keypoints"
     losses = ("mse", "l1", "smooth_l1")
     # rmse: per coordinate in [-1, 1] units (fastai's); rmse_px: point distance in network-input
     # pixels; rmse_px_image: in original-image pixels; nme, pck: normalised by the target box
-    # diagonal (K > 1 only)
+    # diagonal (K > 1 only); then the papers' metrics of fastkp.kp_metrics, in image pixels
     directions = {"rmse": "min", "rmse_px": "min", "rmse_px_image": "min", "nme": "min", "pck": "max"}
     monitor = "rmse_px"
 
     def __init__(self, name: str = "keypoints", *, n_keypoints: int, names: Sequence[str] | None = None,
-                 flip_index: Sequence[int] | None = None, loss: str | None = None, weight: float = 1.0):
+                 flip_index: Sequence[int] | None = None, loss: str | None = None, weight: float = 1.0,
+                 boxes: bool = False, oks: bool = False):
         super().__init__(name, loss=loss, weight=weight)
         if int(n_keypoints) != n_keypoints or n_keypoints < 1:
             raise UsageError(f"n_keypoints must be a positive int, got {n_keypoints!r}")
         self.n_keypoints = int(n_keypoints)
+        self.boxes, self.oks = bool(boxes), bool(oks)
+        if self.oks and (not self.boxes or self.n_keypoints != len(kp_metrics.COCO_SIGMAS)):
+            raise UsageError(f"oks_ap needs boxes and the {len(kp_metrics.COCO_SIGMAS)} COCO person keypoints")
+        self.directions = {**KeypointHead.directions, **{m: _direction(m) for m in self.paper_metrics()}}
         for what, seq in (("names", names), ("flip_index", flip_index)):
             if seq is not None and len(seq) != self.n_keypoints:
                 raise UsageError(f"{what} has {len(seq)} entries for {self.n_keypoints} keypoints")
         self.names = list(names) if names is not None else None
         self.flip_index = [int(i) for i in flip_index] if flip_index is not None else None
+
+    def paper_metrics(self) -> list[str]:
+        """The kp_metrics names this head reports (``nme`` keeps its own meaning above)."""
+        if self.n_keypoints == 1 and not self.boxes:
+            return []
+        return [m for m in kp_metrics.metric_names(self.n_keypoints, self.boxes, self.oks) if m != "nme"]
 
     @property
     def n_out(self) -> int:
@@ -99,13 +130,33 @@ class KeypointHead(Head):
         return (err * vis).sum() / (2 * vis.sum()).clamp_min(1.0)
 
     def batch_stats(self, out, batch, size):
-        return keypoint_sums(out, batch["keypoints"], batch["visible"], size, batch.get("matrix"))
+        sums = keypoint_sums(out, batch["keypoints"], batch["visible"], size, batch.get("matrix"))
+        if not self.paper_metrics() or "matrix" not in batch:
+            return sums
+        back = torch.linalg.inv(_to_3x3(batch["matrix"].double()))[:, :2]  # input pixels -> image pixels
+        frame = torch.tensor([size[1] / 2.0, size[0] / 2.0], dtype=torch.float64, device=out.device)
+
+        def image_px(points: torch.Tensor) -> torch.Tensor:
+            px = (points.double() + 1.0) * frame
+            return px @ back[:, :, :2].transpose(1, 2) + back[:, None, :, 2]
+
+        arrays = {"pred_px": image_px(out), "target_px": image_px(batch["keypoints"]), "visible": batch["visible"]}
+        if self.boxes:
+            arrays["boxes"] = batch["boxes"]
+        return {**sums, **arrays}
 
     def metrics(self, stats):
-        return keypoint_metrics(stats)
+        out = keypoint_metrics({k: v for k, v in stats.items() if np.ndim(v) == 0})
+        if "pred_px" in stats and self.paper_metrics():
+            report = kp_metrics.keypoint_report(stats["pred_px"], stats["target_px"],
+                                                np.asarray(stats["visible"], np.int8) * 2,
+                                                stats.get("boxes"), coco=self.oks)
+            out.update({m: report[m] for m in self.paper_metrics()})
+        return out
 
     def columns(self) -> list[str]:
-        return list(self.directions) if self.n_keypoints > 1 else ["rmse", "rmse_px", "rmse_px_image"]
+        return list(self.directions) if self.n_keypoints > 1 else ["rmse", "rmse_px", "rmse_px_image",
+                                                                   *self.paper_metrics()]
 
     def legend(self, size):
         return (f"rmse_px: pixels of the {size[1]}x{size[0]} network input (monitored by default); "
@@ -133,15 +184,24 @@ class KeypointHead(Head):
 
     def export_entry(self):
         return {**super().export_entry(), "n_keypoints": self.n_keypoints, "y_range": list(Y_RANGE),
-                "names": self.names}
+                "names": self.names, "flip_index": self.flip_index}
 
     def state(self):
-        return {**super().state(), "flip_index": self.flip_index}
+        return {**super().state(), "flip_index": self.flip_index, "boxes": self.boxes, "oks": self.oks}
 
     @classmethod
     def from_state(cls, state):
         return cls(state["name"], n_keypoints=state["n_keypoints"], names=state.get("names"),
-                   flip_index=state.get("flip_index"), loss=state.get("loss"), weight=state.get("weight", 1.0))
+                   flip_index=state.get("flip_index"), loss=state.get("loss"), weight=state.get("weight", 1.0),
+                   boxes=state.get("boxes", False), oks=state.get("oks", False))
+
+    def flip_average(self, out: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
+        """The flip test: ``out`` (B, K, 2) averaged with the points predicted on the mirrored
+        images, brought back (UsageError without a flip permutation)."""
+        if self.flip_index is None:
+            raise UsageError(f"the flip test needs a flip permutation; head {self.name!r} has none")
+        index = torch.tensor(self.flip_index, device=out.device)
+        return (out + unflip_points(mirrored, index)) / 2
 
     def draw(self, ax, batch, i, hw, out=None):
         if "keypoints" in batch:  # images from files have no target

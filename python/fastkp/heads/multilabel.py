@@ -26,7 +26,7 @@ MAX_UNLABELLED = 0.5  # a kept threshold leaves at most this share of images wit
 class Probabilities(nn.Module):
     """Exported output: logits -> probabilities."""
 
-    def forward(self, out: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    def forward(self, out: torch.Tensor, origin: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(out)
 
 

@@ -28,7 +28,7 @@ class Squeeze(nn.Module):
 class Unchanged(nn.Module):
     """Exported output: already in the value's units."""
 
-    def forward(self, out: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    def forward(self, out: torch.Tensor, origin: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
         return out
 
 

@@ -28,7 +28,7 @@ class Destandardise(nn.Module):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
 
-    def forward(self, out: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    def forward(self, out: torch.Tensor, origin: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
         return out * self.std + self.mean
 
 

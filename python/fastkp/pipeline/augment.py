@@ -43,6 +43,9 @@ class AugConfig:
     - ``pad_mode``: what shows where the view leaves the image: ``"border"`` repeats the edge
       pixels, ``"constant"`` shows black. DALI's ``warp_affine`` has no reflection padding
       (fastai's default).
+    - ``box_scale``, ``box_shift``: with box crops (:mod:`fastkp.pipeline.boxes`), the window's
+      width and height are multiplied by U(1 - box_scale, 1 + box_scale) and its centre moves by
+      U(-box_shift, box_shift) of its width and height, before the other transforms.
     """
 
     do_flip: bool = True
@@ -55,6 +58,8 @@ class AugConfig:
     p_lighting: float = 0.75
     min_scale: float = 1.0
     pad_mode: str = "border"
+    box_scale: float = 0.25
+    box_shift: float = 0.1
 
     def __post_init__(self) -> None:
         def check(name: str, ok: bool, want: str) -> None:
@@ -71,6 +76,8 @@ class AugConfig:
         check("p_lighting", 0.0 <= self.p_lighting <= 1.0, "in [0, 1]")
         check("min_scale", 0.0 < self.min_scale <= 1.0, "in (0, 1]")
         check("pad_mode", self.pad_mode in PAD_MODES, f"one of {PAD_MODES}")
+        check("box_scale", 0.0 <= self.box_scale < 1.0, "in [0, 1)")
+        check("box_shift", 0.0 <= self.box_shift <= 1.0, "in [0, 1]")
 
 
 @dataclass
@@ -103,21 +110,33 @@ def _to_unit(x0, y0, w, h) -> np.ndarray:
     return m
 
 
-def no_augmentation(src_hw: np.ndarray, out_hw: HW) -> Draws:
-    """Resize only: the draws of validation."""
+def _to_out(out_hw: HW) -> np.ndarray:
+    """[-1, 1] coordinates of the output frame -> its pixels."""
+    return invert(_to_unit(0.0, 0.0, float(out_hw[1]), float(out_hw[0])))
+
+
+def no_augmentation(src_hw: np.ndarray, out_hw: HW, windows: np.ndarray | None = None) -> Draws:
+    """Resize only (the draws of validation): the whole image, or each (x0, y0, w, h) window
+    of ``windows`` (N, 4), squashed onto the output frame."""
     n = len(src_hw)
-    return Draws(resize_matrix(src_hw, out_hw), np.zeros(n, bool), np.ones(n), np.zeros(n))
+    if windows is None:
+        matrix = resize_matrix(src_hw, out_hw)
+    else:
+        win = np.asarray(windows, np.float64)
+        matrix = compose(_to_out(out_hw), _to_unit(win[:, 0], win[:, 1], win[:, 2], win[:, 3]))
+    return Draws(matrix, np.zeros(n, bool), np.ones(n), np.zeros(n))
 
 
-def draw(rng: np.random.Generator, src_hw: np.ndarray, out_hw: HW, cfg: AugConfig) -> Draws:
+def draw(rng: np.random.Generator, src_hw: np.ndarray, out_hw: HW, cfg: AugConfig,
+         windows: np.ndarray | None = None) -> Draws:
     """Draw the augmentation of ``len(src_hw)`` images of sizes ``src_hw`` (N, 2) (height,
-    width) for an output of size ``out_hw``.
+    width) for an output of size ``out_hw``; ``windows`` (N, 4) (x0, y0, w, h) are box crops
+    (jittered here), else each image is its whole frame.
 
     The matrix crops the source to its window's [-1, 1] coordinates, flips, skews, rotates
     and zooms there, then scales [-1, 1] to output pixels."""
     src = np.asarray(src_hw, np.float64)
     n = len(src)
-    h, w = src[:, 0], src[:, 1]
     oh, ow = out_hw
     one = np.ones(n)
 
@@ -127,10 +146,10 @@ def draw(rng: np.random.Generator, src_hw: np.ndarray, out_hw: HW, cfg: AugConfi
     def applied(p: float) -> np.ndarray:
         return rng.random(n) < p
 
-    # crop window in source pixels (the whole image when min_scale == 1)
+    # a crop of U(min_scale, 1) of the window's area at a uniform place (the whole window when
+    # min_scale == 1); drawn first, built last, when the window's jitter is known
     side = np.sqrt(uniform(cfg.min_scale, 1.0))
-    cw, ch = side * w, side * h
-    crop = _to_unit(uniform(0.0, 1.0) * (w - cw), uniform(0.0, 1.0) * (h - ch), cw, ch)
+    at_x, at_y = uniform(0.0, 1.0), uniform(0.0, 1.0)
 
     flipped = applied(0.5) & cfg.do_flip
     flip = _diag(np.where(flipped, -1.0, 1.0), one)
@@ -152,11 +171,21 @@ def draw(rng: np.random.Generator, src_hw: np.ndarray, out_hw: HW, cfg: AugConfi
     zoom[:, 0, 2] = -(z - 1.0) * uniform(-1.0, 1.0)
     zoom[:, 1, 2] = -(z - 1.0) * uniform(-1.0, 1.0)
 
-    to_out = np.broadcast_to(invert(_to_unit(0.0, 0.0, float(ow), float(oh))), crop.shape)
-    matrix = compose(to_out, zoom, rot, skew, flip, crop)
-
     ml = cfg.max_lighting
     brightness = np.where(applied(cfg.p_lighting), uniform(-ml / 2, ml / 2), 0.0)
     log_c = abs(math.log(1.0 - ml))  # = -log(1 - ml), but 0.0 rather than -0.0 at ml = 0
     contrast = np.where(applied(cfg.p_lighting), np.exp(uniform(-log_c, log_c)), 1.0)
+
+    if windows is None:
+        x0, y0, w, h = np.zeros(n), np.zeros(n), src[:, 1], src[:, 0]
+    else:  # box jitter, drawn after everything else so that whole-image draws stay as they were
+        x0, y0, w, h = np.asarray(windows, np.float64).T
+        scale = uniform(1.0 - cfg.box_scale, 1.0 + cfg.box_scale)
+        cx = x0 + w * (0.5 + uniform(-cfg.box_shift, cfg.box_shift))
+        cy = y0 + h * (0.5 + uniform(-cfg.box_shift, cfg.box_shift))
+        w, h = w * scale, h * scale
+        x0, y0 = cx - w / 2, cy - h / 2
+    cw, ch = side * w, side * h
+    crop = _to_unit(x0 + at_x * (w - cw), y0 + at_y * (h - ch), cw, ch)
+    matrix = compose(np.broadcast_to(_to_out(out_hw), crop.shape), zoom, rot, skew, flip, crop)
     return Draws(matrix, flipped, contrast, brightness)

@@ -36,6 +36,7 @@ from ..data import DatasetError, Sample
 from .augment import AugConfig
 from .decode import decode_checked, size_mismatch
 from .geometry import to_3x3
+from .boxes import BoxCrop
 from .loader_args import LoaderArgs, check_loader_args
 from .output import make_batch
 from .plan import BatchPlan
@@ -215,6 +216,7 @@ def build_loader(
     flip_index: Sequence[int] | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    box_crop: BoxCrop | None = None,
 ) -> DaliLoader:
     """A DALI loader over ``samples``; each iteration is one epoch of this shard.
 
@@ -223,18 +225,21 @@ def build_loader(
     ``keypoints`` float32 (B, K, 2) in [-1, 1] (``x' = 2x/W - 1``, pixel corner at 0; 0 where
     not visible) and ``visible`` bool (B, K), when the samples have keypoints; ``labels``
     float32 (B, C), ``values`` float32 (B, D) and ``label`` int64 (B,) when the samples have
-    them; ``index`` int64 (B,) into ``samples``; ``matrix``
-    float32 (B, 2, 3), the source-to-output pixel matrix each sample received.
+    them; ``boxes`` float32 (B, 4) in source pixels when every sample has a box; ``index``
+    int64 (B,) into ``samples``; ``matrix`` float32 (B, 2, 3), the source-to-output pixel
+    matrix each sample received.
 
     ``train=True`` augments with ``aug`` (default ``AugConfig()``), reshuffles every epoch
     from (seed, epoch), drops the last partial batch and gives every shard the same number of
     batches. ``train=False`` only resizes (squashes to ``size``, :func:`resize_matrix`) and
     yields every sample once across shards, keeping the last partial batch. ``flip_index[i]``
-    names the point that becomes point i when an image is flipped. ``device="cuda"`` decodes
+    names the point that becomes point i when an image is flipped. ``box_crop`` crops each
+    sample's box (:mod:`fastkp.pipeline.boxes`; jittered in training by ``aug.box_scale`` and
+    ``aug.box_shift``) instead of taking its whole image. ``device="cuda"`` decodes
     with nvJPEG and augments on the GPU. Unreadable images raise
     :class:`fastkp.data.DatasetError` naming the file.
     """
     return DaliLoader(check_loader_args(
         samples, size=size, batch_size=batch_size, train=train, aug=aug, device=device,
         dtype=dtype, num_threads=num_threads, seed=seed, shard_id=shard_id,
-        num_shards=num_shards, flip_index=flip_index, mean=mean, std=std))
+        num_shards=num_shards, flip_index=flip_index, mean=mean, std=std, box_crop=box_crop))

@@ -10,6 +10,7 @@ import torch
 
 from ..data import Sample
 from .augment import AugConfig
+from .boxes import BoxCrop
 from .plan import EpochPlanner
 
 
@@ -45,12 +46,12 @@ def check_loader_args(samples: Sequence[Sample], *, size: tuple[int, int], batch
                       train: bool, aug: AugConfig | None, device: str, dtype: torch.dtype,
                       num_threads: int, seed: int, shard_id: int, num_shards: int,
                       flip_index: Sequence[int] | None, mean: Sequence[float] | None = None,
-                      std: Sequence[float] | None = None) -> LoaderArgs:
+                      std: Sequence[float] | None = None, box_crop: BoxCrop | None = None) -> LoaderArgs:
     """Every ``build_loader`` argument checked (the plan's by :class:`EpochPlanner`); raises
     ValueError naming the argument, or RuntimeError for ``device="cuda"`` without a GPU."""
     planner = EpochPlanner(samples, size=size, batch_size=batch_size, train=train, aug=aug,
                            seed=seed, shard_id=shard_id, num_shards=num_shards,
-                           flip_index=flip_index, mean=mean, std=std)
+                           flip_index=flip_index, mean=mean, std=std, box_crop=box_crop)
     checked_device, checked_dtype = check_device(device), check_dtype(dtype)
     if int(num_threads) != num_threads or num_threads < 0:
         raise ValueError(f"num_threads must be a non-negative int, got {num_threads!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-TARGET_KEYS = ("keypoints", "visible", "labels", "values", "label", "index", "matrix")
+TARGET_KEYS = ("keypoints", "visible", "boxes", "labels", "values", "label", "index", "matrix")
 
 
 def make_batch(images_nhwc: torch.Tensor, targets: dict[str, np.ndarray], device: torch.device,

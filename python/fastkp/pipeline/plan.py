@@ -20,6 +20,7 @@ import numpy as np
 from ..data import Sample
 from . import augment
 from .augment import AugConfig
+from .boxes import BoxCrop
 from .color import check_mean_std, scale_offset
 from .geometry import compose, inside, invert, normalize_points, transform_points, translation
 
@@ -35,7 +36,7 @@ class BatchPlan:
     roi_matrix: np.ndarray  # (B, 2, 3) float32 ... and warp it with this matrix
     scale: np.ndarray  # (B, 3) float32, see color.scale_offset
     offset: np.ndarray  # (B, 3) float32
-    targets: dict[str, np.ndarray]  # index, matrix, keypoints, visible, labels, values, label
+    targets: dict[str, np.ndarray]  # index, matrix, keypoints, visible, box, labels, values, label
 
 
 def _stack_optional(values: list[np.ndarray | None], name: str, ndim: int) -> np.ndarray | None:
@@ -84,6 +85,7 @@ class EpochPlanner:
         flip_index: Sequence[int] | None,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        box_crop: BoxCrop | None = None,
     ) -> None:
         if len(samples) == 0:
             raise ValueError("samples is empty")
@@ -116,6 +118,14 @@ class EpochPlanner:
         self.values = _stack_optional([s.values for s in samples], "values", 1)
         classes = _stack_optional([None if s.label is None else np.array([s.label]) for s in samples], "label", 1)
         self.label = None if classes is None else classes[:, 0].astype(np.int64)
+        if box_crop is not None and not isinstance(box_crop, BoxCrop):
+            raise ValueError(f"box_crop must be a BoxCrop or None, got {type(box_crop).__name__}")
+        has_box = [s.box is not None for s in samples]
+        if box_crop is not None and not all(has_box):
+            raise ValueError(f"box_crop needs a box on every sample; {samples[has_box.index(False)].path} has none")
+        # boxes in source pixels: the crop windows, and a target for the box-normalised metrics
+        self.boxes = _stack_optional([s.box for s in samples], "box", 1) if all(has_box) else None
+        self.windows = None if box_crop is None else box_crop.windows(self.boxes, self.size)
         self.flip_index = None
         if flip_index is not None:
             k = 0 if self.keypoints is None else self.keypoints.shape[1]
@@ -144,12 +154,12 @@ class EpochPlanner:
         if self.train:
             rng = np.random.default_rng((self.seed, epoch))
             order = rng.permutation(n)
-            draws = augment.draw(rng, self.src_hw, self.size, self.aug)
+            draws = augment.draw(rng, self.src_hw, self.size, self.aug, self.windows)
             start = self.shard_id * self.per_shard
             mine = order[start : start + self.num_batches * self.batch_size]
         else:
             mine = self.mine
-            draws = augment.no_augmentation(self.src_hw, self.size)
+            draws = augment.no_augmentation(self.src_hw, self.size, self.windows)
         for b in range(self.num_batches):
             index = mine[b * self.batch_size : (b + 1) * self.batch_size]
             yield self._plan(index, draws.take(index))
@@ -169,7 +179,7 @@ class EpochPlanner:
             targets["keypoints"] = np.where(visible[..., None], normalize_points(out, self.size),
                                             0.0).astype(np.float32)
             targets["visible"] = visible
-        for key in ("labels", "values", "label"):
+        for key in ("boxes", "labels", "values", "label"):
             if getattr(self, key) is not None:
                 targets[key] = getattr(self, key)[index]
         return BatchPlan([self.paths[i] for i in index], src_hw, anchor, shape,

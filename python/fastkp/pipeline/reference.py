@@ -22,6 +22,7 @@ from ..data import Sample
 from .augment import AugConfig
 from .decode import decode_checked, decode_rgb  # noqa: F401  (decode_rgb: importable from here)
 from .geometry import compose, invert
+from .boxes import BoxCrop
 from .loader_args import LoaderArgs, check_loader_args
 from .output import make_batch
 from .plan import BatchPlan, EpochPlanner
@@ -123,10 +124,11 @@ def build_loader(
     flip_index: Sequence[int] | None = None,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    box_crop: BoxCrop | None = None,
 ) -> ReferenceLoader:
     """Same arguments, batches and draws as :func:`fastkp.pipeline.build_loader`, from a
     PIL + ``grid_sample`` ``DataLoader`` with ``num_threads`` worker processes (0: none)."""
     return ReferenceLoader(check_loader_args(
         samples, size=size, batch_size=batch_size, train=train, aug=aug, device=device,
         dtype=dtype, num_threads=num_threads, seed=seed, shard_id=shard_id,
-        num_shards=num_shards, flip_index=flip_index, mean=mean, std=std))
+        num_shards=num_shards, flip_index=flip_index, mean=mean, std=std, box_crop=box_crop))

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,14 @@ struct HeadSpec {
   std::shared_ptr<const HeadDecoder> decoder;  // made from the entry by the kind's decoder
 };
 
+// A model trained on box crops takes a box of each image with it (Model::forward): the
+// window it samples keeps the box's centre, is (1 + margin) times its size and is then
+// squashed onto the network input or padded to its aspect ratio.
+struct BoxCrop {
+  double margin = 0;  // 0..4
+  std::string mode;  // "pad" | "squash"
+};
+
 // The record extra/fastkp.json of an exported model (see python/fastkp/export/metadata.py);
 // versions 1 (one output) and 2 (a list of heads) are read, version 1 as one head.
 struct Metadata {
@@ -29,6 +38,8 @@ struct Metadata {
   std::array<double, 3> mean{};
   std::array<double, 3> std{};
   std::vector<HeadSpec> heads;  // the model's outputs, in order; at least one
+  std::optional<BoxCrop> box_crop;  // set: forward(images, boxes); unset: forward(images)
+  std::string tta;  // "flip": the model averages its answer with its mirror image's, inside; "": none
   Format format = Format::TorchScript;
   std::string device;  // pt2: "cpu" or "cuda" (compiled for one device); TorchScript: "any"
   std::string fastkp_version;
