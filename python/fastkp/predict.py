@@ -19,7 +19,8 @@ A model trained on box crops takes one box per answer: ``--box x0,y0,x1,y1`` for
 image, or ``--boxes FILE.jsonl`` (lines ``{"image": P, "boxes": [[x0, y0, x1, y1], ...]}``,
 other keys such as a detector's scores ignored: the images to run, without PATH
 arguments); each box gets its own line, with a ``"box"`` field after ``width``. Without
-either, each image's whole frame is its box (said once on stderr). ``--tta flip`` runs the flip test (keypoint heads with a flip permutation).
+either, each image's whole frame is its box (said once on stderr). ``--tta flip`` runs
+the flip test (keypoint heads with a flip permutation).
 """
 
 from __future__ import annotations
