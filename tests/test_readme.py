@@ -7,6 +7,7 @@ short: ``--epochs 1 --freeze-epochs 0 --size 32 --bs 8`` is appended to each
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from fastkp.data.synth import make_biwi, make_landmarks, make_pascal
+from fastkp.data.synth.w300 import make_300w
 from fastkp.tasks import TASKS, demo_root
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,6 +55,7 @@ def scratch(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     make_biwi(home / "data" / "biwi_head_pose", persons=3, frames_per_person=12, size=(96, 128))
     make_pascal(home / "data" / "pascal_2007", n_images=40, size=(64, 64))
     make_landmarks(home / "data" / "faces", n_images=40, k=5, size=(64, 64))
+    make_300w(home / "data" / "300w", 24, size=(64, 64))
     env = {**os.environ, "HOME": str(home), "FASTKP_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
     demo = cache / demo_root(TASKS["biwi"]).name
     make_biwi(demo, persons=3, frames_per_person=12, size=(96, 128))
@@ -78,5 +81,8 @@ def test_readme_runs_as_written(scratch):
         res = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, f"README block {i + 1} ({kind}):\n{block}\n{res.stdout[-2000:]}\n{res.stderr[-3000:]}"
     for made in ("runs/fastkp/best.pth", "runs/fastkp/lr_find.png", "runs/notebook/models/stage1.pth",
-                 "runs/notebook/again.pt", "model.pt", "preds.png", "build/consumer/describe_model"):
+                 "runs/notebook/again.pt", "model.pt", "preds.png", "build/consumer/describe_model",
+                 "runs/300w/best.pth", "face68.pt", "eval/ced.png", "eval-export/worst.png"):
         assert (work / made).exists(), made
+    flip, export = (json.loads((work / d / "metrics.json").read_text())["metrics"] for d in ("eval-flip", "eval-export"))
+    assert flip == pytest.approx(export, abs=1e-4)  # a checkpoint and its export score alike
