@@ -52,7 +52,7 @@ def test_each_format_trains_exports_and_predicts(sets, fmt, tmp_path):
     learn.fit(1, 1e-3)
     row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert metrics <= set(row) and "rmse_px" in row and "nme" in row
-    assert set(learn.history[0]) >= metrics
+    assert set(learn.history[0]) >= metrics and set(learn.constant_baseline()) >= metrics
     out = tmp_path / "m.pt"
     meta = export_checkpoint(tmp_path / "run" / "best.pth", out)
     assert (meta.box_crop is not None) is crops
@@ -129,6 +129,13 @@ def test_box_crop_and_nme_norm_settings(sets, tmp_path):
     assert res.returncode == 2 and "--nme-norm" in res.stderr and len(res.stderr.strip().splitlines()) == 1
     learn = Learner("keypoints", sets["300w"], format="300w", monitor="nme_interocular", out=tmp_path / "r", **TINY)
     assert (learn.config.monitor, learn.direction) == ("nme_interocular", "min")
+
+
+def test_the_constant_predictor_lives_in_the_box_frame(sets, tmp_path):
+    """With box crops the bar to clear is the mean point of the boxes' windows: much closer."""
+    base = {crop: Learner("keypoints", sets["300w"], format="300w", box_crop=crop, out=tmp_path / str(crop),
+                          **TINY).constant_baseline() for crop in (True, False)}
+    assert base[True]["nme_interocular"] < 0.5 * base[False]["nme_interocular"]
 
 
 def test_training_metrics_equal_the_reference_on_the_whole_set(sets, tmp_path):

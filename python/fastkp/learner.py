@@ -267,8 +267,8 @@ class Learner(Predictor):
 
     def constant_baseline(self) -> dict[str, float]:
         """What the best constant prediction scores on the validation set: the bar to clear."""
-        return heads_mod.merge(self.heads, [h.baseline(self.train_samples, self.valid_samples, self.config.size)
-                                            for h in self.heads])
+        return heads_mod.merge(self.heads, [h.baseline(self.train_samples, self.valid_samples, self.config.size,
+                                                       self.box_crop) for h in self.heads])
 
     def lr_find(self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100) -> SuggestedLRs:
         """fastai's lr_find on the current (frozen or not) model: plots the sweep (lr_find.png,

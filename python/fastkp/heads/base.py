@@ -23,6 +23,7 @@ from torch import nn
 
 from ..data import Sample
 from ..errors import UsageError
+from ..pipeline.boxes import BoxCrop
 
 NAME = re.compile(r"[A-Za-z0-9_]+")
 
@@ -89,9 +90,10 @@ class Head:
         """A line explaining this head's columns, printed above the table."""
         return None
 
-    def baseline(self, train: Sequence[Sample], valid: Sequence[Sample],
-                 size: tuple[int, int]) -> dict[str, float]:
-        """The metrics of the best constant prediction learnt from ``train``."""
+    def baseline(self, train: Sequence[Sample], valid: Sequence[Sample], size: tuple[int, int],
+                 box_crop: BoxCrop | None = None) -> dict[str, float]:
+        """The metrics of the best constant prediction learnt from ``train`` (in the frame the
+        network sees: each box's window with ``box_crop``)."""
         raise NotImplementedError
 
     # ---- prediction and export ---------------------------------------------------------

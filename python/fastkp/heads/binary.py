@@ -58,7 +58,7 @@ class BinaryHead(Head):
     def metrics(self, stats):
         return {"accuracy": float(stats["right"]) / max(float(stats["n"]), 1.0)}
 
-    def baseline(self, train, valid, size):
+    def baseline(self, train, valid, size, box_crop=None):
         """Always answering the training set's more frequent label."""
         majority = np.mean([s.labels[self.index] for s in train]) > 0.5
         return {"accuracy": float(np.mean([(s.labels[self.index] > 0.5) == majority for s in valid]))}

@@ -57,7 +57,7 @@ class ClassHead(Head):
         n = max(float(stats["n"]), 1.0)
         return {"accuracy": float(stats["right"]) / n, "top5": float(stats["top"]) / n}
 
-    def baseline(self, train, valid, size):
+    def baseline(self, train, valid, size, box_crop=None):
         """Always ranking the classes by their training frequency."""
         order = np.argsort(-np.bincount([s.label for s in train], minlength=self.n_out), kind="stable")
         truth = np.array([s.label for s in valid])

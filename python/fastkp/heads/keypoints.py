@@ -22,8 +22,10 @@ from ..errors import UsageError
 from .. import kp_metrics
 from ..metrics import keypoint_metrics, keypoint_sums
 from ..nn import SigmoidRange
-from ..pipeline import resize_matrix, transform_points
-from ..pipeline.geometry import denormalize_points, invert
+from ..pipeline import transform_points
+from ..pipeline.augment import no_augmentation
+from ..pipeline.boxes import BoxCrop
+from ..pipeline.geometry import denormalize_points, inside, invert, normalize_points
 from .base import Head, f32
 
 SMOOTH_L1_BETA = 0.05
@@ -67,10 +69,16 @@ def _to_3x3(m: torch.Tensor) -> torch.Tensor:
     return torch.cat([m, bottom], 1)
 
 
-def _normalised(samples: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Samples' points in [-1, 1] (0 where unlabelled) and their labelled mask."""
-    pts = np.stack([s.keypoints / np.array(s.size[::-1]) * 2 - 1 for s in samples])
-    return torch.from_numpy(np.nan_to_num(pts)).float(), torch.from_numpy(~np.isnan(pts).any(-1))
+def _normalised(samples: Sequence[Sample], size: tuple[int, int],
+                box_crop: BoxCrop | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Samples' points in [-1, 1] of the network input as validation frames them (0 where
+    not visible), their visible mask (labelled and inside) and the frames' matrices."""
+    windows = None if box_crop is None else box_crop.windows(np.stack([s.box for s in samples]), size)
+    matrix = no_augmentation(np.array([s.size for s in samples]), size, windows).matrix
+    out = transform_points(matrix, np.stack([s.keypoints for s in samples]).astype(np.float64))
+    visible = inside(out, size)
+    pts = np.where(visible[..., None], normalize_points(out, size), 0.0)
+    return torch.from_numpy(pts).float(), torch.from_numpy(visible), torch.from_numpy(matrix).float()
 
 
 class KeypointHead(Head):
@@ -162,14 +170,18 @@ class KeypointHead(Head):
         return (f"rmse_px: pixels of the {size[1]}x{size[0]} network input (monitored by default); "
                 "rmse_px_image: pixels of the original images")
 
-    def baseline(self, train, valid, size):
-        """Always predicting the mean labelled training point (resize only)."""
-        train_pts, train_vis = _normalised(train)
-        valid_pts, vis = _normalised(valid)
+    def baseline(self, train, valid, size, box_crop=None):
+        """Always predicting the mean labelled training point, in the frame validation shows
+        the network (the whole image, or each box's window)."""
+        train_pts, train_vis, _ = _normalised(train, size, box_crop)
+        valid_pts, vis, matrix = _normalised(valid, size, box_crop)
         w = train_vis.unsqueeze(-1).float()
         mean = ((train_pts * w).sum(0) / w.sum(0).clamp_min(1)).expand_as(valid_pts)
-        matrix = torch.from_numpy(resize_matrix(np.array([s.size for s in valid]), size))
-        return keypoint_metrics(keypoint_sums(mean, valid_pts, vis, size, matrix))
+        batch = {"keypoints": valid_pts, "visible": vis, "matrix": matrix}
+        if self.boxes:
+            batch["boxes"] = torch.from_numpy(np.stack([s.box for s in valid]))
+        stats = self.batch_stats(mean, batch, size)
+        return self.metrics({k: float(v) if v.dim() == 0 else v.cpu().numpy() for k, v in stats.items()})
 
     def predict(self, out, batch, size):
         px = denormalize_points(out.float().cpu().numpy(), size)

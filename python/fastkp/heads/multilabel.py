@@ -80,7 +80,7 @@ class MultiLabelHead(Head):
     def epoch_info(self):
         return {"threshold": self.threshold}
 
-    def baseline(self, train, valid, size):
+    def baseline(self, train, valid, size, box_crop=None):
         """Predicting each class's training frequency for every image."""
         freq = np.mean([s.labels for s in train], axis=0)
         labels = np.stack([s.labels for s in valid])

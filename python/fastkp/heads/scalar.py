@@ -70,7 +70,7 @@ class ScalarHead(Head):
         n = max(float(stats["n"]), 1.0)
         return {"mae": float(stats["abs"]) / n, "rmse": (float(stats["sq"]) / n) ** 0.5}
 
-    def baseline(self, train, valid, size):
+    def baseline(self, train, valid, size, box_crop=None):
         """Predicting the training mean."""
         err = np.mean([s.values[self.index] for s in train]) - np.array([s.values[self.index] for s in valid])
         return self.metrics({"abs": np.abs(err).sum(), "sq": np.square(err).sum(), "n": float(len(valid))})

@@ -101,7 +101,7 @@ class ValuesHead(Head):
     def columns(self):
         return ["mae", "rmse"] if self.n_out > 3 else [f"mae_{n}" for n in self.names]
 
-    def baseline(self, train, valid, size):
+    def baseline(self, train, valid, size, box_crop=None):
         """Predicting the training mean of every output."""
         target = np.stack([s.values for s in valid])[:, self.index]
         err = np.asarray(standardisation(train, self.index)[0]) - target
