@@ -143,6 +143,7 @@ def test_training_metrics_equal_the_reference_on_the_whole_set(sets, tmp_path):
     learn = Learner("keypoints", sets["300w"], format="300w", out=tmp_path / "run", aug="none", **TINY)
     metrics = learn.validate()
     records = learn.predict([s.path for s in learn.valid_samples], boxes=[s.box.tolist() for s in learn.valid_samples])
+    np.testing.assert_allclose([r["box"] for r in records], [s.box for s in learn.valid_samples], rtol=1e-6)
     pred = np.stack([np.array(r["keypoints"], np.float64) for r in records])
     target = np.stack([s.keypoints for s in learn.valid_samples])
     boxes = np.stack([s.box for s in learn.valid_samples])

@@ -27,6 +27,7 @@ from . import heads as heads_mod
 from .data import Sample
 from .errors import TrainingError
 from .heads import Head
+from .heads.base import f32
 from .schedule import Smoother, sweep_diverged, sweep_rate
 
 CHECK_EVERY = 50
@@ -185,15 +186,17 @@ class KeepFirst:
 
 
 def predictions(batches: Iterable[tuple[Batch, list[torch.Tensor]]], samples: Sequence[Sample],
-                heads: Sequence[Head], size: tuple[int, int]) -> list[dict]:
-    """One record per sample (``index`` in the batches), the fields fastkp.predict prints."""
+                heads: Sequence[Head], size: tuple[int, int], cropped: bool = False) -> list[dict]:
+    """One record per sample (``index`` in the batches), the fields fastkp.predict prints
+    (``box`` too where the samples were cropped to their boxes)."""
     results: list[dict] = []
     for batch, outs in batches:
         answers = [h.predict(o, batch, size) for h, o in zip(heads, outs)]
         for i, idx in enumerate(batch["index"].tolist()):
             h, w = samples[idx].size
             fields = heads_mod.merge(heads, [head.record(a[i]) for head, a in zip(heads, answers)])
-            results.append({"image": samples[idx].path, "height": h, "width": w, **fields})
+            box = {"box": [f32(v) for v in samples[idx].box]} if cropped and samples[idx].box is not None else {}
+            results.append({"image": samples[idx].path, "height": h, "width": w, **box, **fields})
     return results
 
 

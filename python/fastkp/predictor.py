@@ -108,7 +108,8 @@ class Predictor:
         file's pixels, labels and probabilities, ...); ``boxes``: one per file for a model
         trained on box crops (default: whole images); ``tta="flip"``: the flip test."""
         samples, loader = self._file_loader(paths, boxes)
-        return predictions(self._outputs(loader, tta), samples, self.heads, self.config.size)
+        return predictions(self._outputs(loader, tta), samples, self.heads, self.config.size,
+                           cropped=self.spec.box_crop is not None)
 
     def show_results(self, paths: list[str | Path] | None = None, path: str | Path | None = None) -> Figure:
         """Images with each head's prediction (and target, where the images have one):
