@@ -9,12 +9,14 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable, Sequence
+import stat
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ._csv_layout import Entry, split
+from ._errors import Skipper
 from ._parse import parse_float
 from .images import read_header
 from .sample import DatasetError, Sample, check_inside
@@ -30,16 +32,23 @@ _NUMERIC = {int, float}
 _NOT_NUMERIC = re.compile(r"[^0-9.eE+-]")
 
 
-def read_bounded(path: Path, what: str, limit: int = MAX_BYTES) -> bytes:
+def read_bounded(path: Path | str, what: str, limit: int = MAX_BYTES) -> bytes:
     """The bytes of ``path``; a missing, unreadable or over-``limit`` file is a DatasetError."""
     try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
+        # not open(): its file objects cost as much as reading a small file (O_BINARY: Windows)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISDIR(st.st_mode):  # os.open, unlike open(), opens a folder
+                raise IsADirectoryError
+            size = st.st_size
             if size > limit:
                 raise DatasetError(f"{path}: {what} of {size:,} bytes is over the limit of {limit:,}")
-            data = f.read(size + 1)
+            data = _read(fd, size + 1)
             if len(data) > size:  # it grows as we read
-                data += f.read(limit + 1 - len(data))
+                data += _read(fd, limit + 1 - len(data))
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         raise DatasetError(f"{path}: missing {what}") from None
     except IsADirectoryError:
@@ -49,6 +58,15 @@ def read_bounded(path: Path, what: str, limit: int = MAX_BYTES) -> bytes:
     if len(data) > limit:  # grew while we read it
         raise DatasetError(f"{path}: {what} is over the limit of {limit:,} bytes")
     return data
+
+
+def _read(fd: int, n: int) -> bytes:
+    """Up to ``n`` bytes of ``fd``, fewer only at its end (one os.read may return less)."""
+    parts = []
+    while n > 0 and (part := os.read(fd, min(n, 1 << 30))):
+        parts.append(part)
+        n -= len(part)
+    return b"".join(parts)
 
 
 def decode(data: bytes, where: str) -> str:
@@ -189,6 +207,46 @@ def keypoint_sample(
     if box is None:
         box = points_box(points, size)
     return Sample(str(path), size, keypoints=points, box=np.asarray(box, np.float32), visibility=visibility)
+
+
+def keypoint_samples(records: Sequence[tuple | DatasetError], skipper: Skipper) -> list[Sample]:
+    """What ``keypoint_sample(path, size, points, visibility, None, where)`` makes of each
+    record, a tuple of those five (all with the same number of points) or the DatasetError it
+    failed with, computed for all records at once: NumPy's cost per call is more than the
+    arithmetic of one record. Errors, a far-outside point's included, go to ``skipper`` in
+    record order, so ``on_error`` acts as with one call per record."""
+    rows: Iterator[tuple] = iter(())
+    if good := [r for r in records if not isinstance(r, DatasetError)]:
+        paths, sizes, points, visibility, wheres = zip(*good)
+        points = np.array(points, np.float32)  # (N, K, 2)
+        visibility = np.array(visibility, np.int8)
+        points[visibility == 0] = np.nan
+        hw = np.array(sizes, np.float64)
+        wh = hw[:, ::-1]
+        lo, hi = np.fmin.reduce(points, axis=1), np.fmax.reduce(points, axis=1)  # (N, 2); NaN: none labelled
+        # check_inside's test on each record's extreme points, with its float32 bounds
+        far = ((lo < (-wh / 2).astype(np.float32)) | (hi > (1.5 * wh).astype(np.float32))).any(axis=1)
+        # points_box row by row, in its precisions (float64 pad, float32 box)
+        pad = np.maximum(MARGIN * (hi - lo).max(axis=1).astype(np.float64), MIN_PAD * hw.min(axis=1))
+        pad = pad.astype(np.float32)[:, None]
+        boxes = np.concatenate([lo - pad, hi + pad], axis=1)
+        empty = np.isnan(lo).any(axis=1)
+        boxes[empty] = np.concatenate([np.zeros_like(wh), wh], axis=1)[empty]
+        rows = zip(paths, sizes, points, visibility, boxes, far, wheres)
+    samples: list[Sample] = []
+    for r in records:
+        if isinstance(r, DatasetError):
+            skipper.bad(r)
+            continue
+        path, size, pts, vis, box, is_far, where = next(rows)
+        if is_far:
+            try:
+                check_inside(pts, size, where)  # raises, naming the point
+            except DatasetError as err:
+                skipper.bad(err)
+                continue
+        samples.append(Sample(str(path), size, keypoints=pts, box=box, visibility=vis))
+    return samples
 
 
 class Headers:

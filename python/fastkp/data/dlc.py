@@ -29,10 +29,11 @@ import numpy as np
 from ._csv_layout import check_valid_frac
 from ._errors import Skipper
 from ._keypoints import (
-    Headers, check_flip, csv_rows, decode, flip_from_names, keypoint_sample, load_json, parse_floats, random_split,
+    check_flip, csv_rows, decode, flip_from_names, keypoint_samples, load_json, parse_floats, random_split,
     read_bounded,
 )
 from ._parse import image_name, scan
+from .images import read_header
 from .sample import DatasetError, Sample
 
 LABELED = "labeled-data"
@@ -141,22 +142,22 @@ def parse_dlc(text: str, where: str, skipper: Skipper) -> tuple[list[str], list[
     return names, found
 
 
-def _read_csv(path: Path, headers: Headers, skipper: Skipper) -> tuple[list[str], list[Sample]]:
+def _read_csv(path: Path, skipper: Skipper) -> tuple[list[str], list[Sample]]:
     names, rows = parse_dlc(decode(read_bounded(path, "CSV file"), str(path)), str(path), skipper)
-    samples: list[Sample] = []
+    records: list[tuple | DatasetError] = []
     folder = str(path.parent)
-    for where, fname, points in rows:
+    for where, fname, points in rows:  # each frame once: parse_dlc refuses a repeated one
+        image = os.path.join(folder, fname)
         try:
-            image = os.path.join(folder, fname)
-            try:
-                size = headers.size(image)
-            except DatasetError as err:  # it names the image; add the row
-                raise DatasetError(f"{where}: {err}") from None
-            visibility = np.where(np.isnan(points[:, 0]), 0, 2).astype(np.int8)
-            samples.append(keypoint_sample(image, size, points, visibility, None, f"{where} ({fname})"))
-        except DatasetError as err:
-            skipper.bad(err)
-    return names, samples
+            size = read_header(image).size
+        except DatasetError as err:  # it names the image; add the row
+            records.append(DatasetError(f"{where}: {err}"))
+            if not skipper.skip:
+                break  # this error or an earlier row's is the one raised
+            continue
+        visibility = np.where(np.isnan(points[:, 0]), 0, 2)
+        records.append((image, size, points, visibility, f"{where} ({fname})"))
+    return names, keypoint_samples(records, skipper)
 
 
 def load_dlc(
@@ -174,14 +175,13 @@ def load_dlc(
     folders, bad = scan(labeled, lambda n: not n.startswith("."), "dir")
     for err in bad:
         skipper.bad(err)
-    headers = Headers()
     names: list[str] | None = None
     samples: list[Sample] = []
     for folder in folders:
         path = _csv_file(labeled / folder)
         if path is None:
             continue
-        these, found = _read_csv(path, headers, skipper)
+        these, found = _read_csv(path, skipper)
         if names is None:
             names = these
         elif these != names:

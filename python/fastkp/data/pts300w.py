@@ -22,7 +22,7 @@ import numpy as np
 
 from ._csv_layout import check_valid_frac
 from ._errors import Skipper
-from ._keypoints import decode, keypoint_sample, parse_floats, random_split, read_bounded
+from ._keypoints import decode, keypoint_samples, parse_floats, random_split, read_bounded
 from .images import read_header
 from .sample import DatasetError, Sample
 
@@ -31,6 +31,7 @@ PTS_SHIFT = -0.5  # 1-based pixel centres -> fastkp's i + 0.5
 PTS_LIMIT = 1 << 20  # bytes; a 68-point file is about 1 KiB
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 VALID = "valid"
+_VISIBLE = np.full(N_POINTS, 2, np.int8)  # every point is labelled and visible
 
 # The iBUG 68-point mark-up, named as seen in the image: left_* is on the image's left
 # (the subject's right), so 36 is the outer corner of the eye on the image's left.
@@ -65,7 +66,7 @@ FLIP_68 = (
 _TOKEN = r"[0-9.eE+-]+"  # what a decimal number can be made of; float() then checks its form
 _FAST = re.compile(
     rf"\s*version:[ \t]*1[ \t]*\r?\n\s*n_points:[ \t]*(\d{{1,6}})[ \t]*\r?\n\s*\{{[ \t]*\r?\n"
-    rf"((?:[ \t]*\r?\n|[ \t]*{_TOKEN}[ \t]+{_TOKEN}[ \t]*\r?\n)*)[ \t]*\}}\s*",
+    rf"((?:[ \t]*(?:{_TOKEN}[ \t]+{_TOKEN}[ \t]*)?\r?\n)*)[ \t]*\}}\s*",
     re.ASCII,
 )  # the plain layout every tool writes; anything else takes parse_pts's line-by-line path
 
@@ -126,14 +127,17 @@ def _pairs(root: Path, skipper: Skipper) -> list[tuple[str, str | None, str]]:
     for folder, dirs, files in os.walk(root, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         images: dict[str, list[str]] = {}
+        faces = []
         for name in files:
-            stem, suffix = os.path.splitext(name)
-            if suffix.lower() in IMAGE_SUFFIXES and not name.startswith("."):
-                images.setdefault(stem, []).append(name)
-        for name in sorted(files):
-            stem, suffix = os.path.splitext(name)
-            if suffix.lower() != ".pts" or name.startswith("."):
+            if name.startswith("."):
                 continue
+            stem, suffix = os.path.splitext(name)
+            suffix = suffix.lower()
+            if suffix == ".pts":
+                faces.append((name, stem))
+            elif suffix in IMAGE_SUFFIXES:
+                images.setdefault(stem, []).append(name)
+        for name, stem in sorted(faces):
             found = sorted(images.get(stem, []))
             why = "" if len(found) == 1 else (
                 f"no image {stem}{{.jpg,.jpeg,.png}} beside it" if not found else f"several images: {found}")
@@ -141,13 +145,12 @@ def _pairs(root: Path, skipper: Skipper) -> list[tuple[str, str | None, str]]:
     return pairs
 
 
-def _sample(pts: str, image: str) -> Sample:
-    points = parse_pts(decode(read_bounded(Path(pts), ".pts file", PTS_LIMIT), pts), pts)
+def _record(pts: str, image: str) -> tuple:
+    """The ``keypoint_samples`` record of one face."""
+    points = parse_pts(decode(read_bounded(pts, ".pts file", PTS_LIMIT), pts), pts)
     if len(points) != N_POINTS:
         raise DatasetError(f"{pts}: n_points is {len(points)}, the 300W mark-up has {N_POINTS}")
-    size = read_header(image).size
-    return keypoint_sample(image, size, points + PTS_SHIFT, np.full(N_POINTS, 2, np.int8), None,
-                           f"{pts} ({os.path.basename(image)})")
+    return image, read_header(image).size, points + PTS_SHIFT, _VISIBLE, f"{pts} ({os.path.basename(image)})"
 
 
 def load_300w(root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise") -> dict:
@@ -164,17 +167,20 @@ def load_300w(root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error
     pairs = _pairs(root, skipper)
     if not pairs:
         raise DatasetError(f"{root}: no .pts files found")
-    train: list[Sample] = []
-    valid: list[Sample] = []
+    records: list[tuple | DatasetError] = []
     for pts, image, why in pairs:
         try:
             if image is None:
                 raise DatasetError(f"{pts}: {why}")
-            sample = _sample(pts, image)
+            records.append(_record(pts, image))
         except DatasetError as err:
-            skipper.bad(err)
-            continue
-        in_valid = by_folder and pts.startswith(valid_prefix)
+            records.append(err)
+            if not skipper.skip:
+                break  # this error or an earlier record's is the one raised
+    train: list[Sample] = []
+    valid: list[Sample] = []
+    for sample in keypoint_samples(records, skipper):
+        in_valid = by_folder and sample.path.startswith(valid_prefix)  # the image is beside its .pts
         (valid if in_valid else train).append(sample)
     skipper.report()
     if not by_folder:
