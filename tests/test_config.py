@@ -109,6 +109,19 @@ def test_config_json_round_trip(tmp_path):
     assert Config.from_dict(d) == dataclasses.replace(cfg, pretrained=False, schedule="fine_tune")
 
 
+def test_runs_from_before_box_crops_resume(tmp_path):
+    """A config.json written before box crops (no box fields, the light preset) resumes."""
+    now = resolve("keypoints", tmp_path, aug="light", threads=1)
+    d = now.to_dict()
+    for added in ("box_crop", "box_margin", "box_mode", "flip_json"):
+        del d[added]
+    del d["aug"]["box_scale"], d["aug"]["box_shift"]
+    old = Config.from_dict(d)
+    assert old.aug.box_scale != now.aug.box_scale and old.differences(now) == []
+    boxed = dataclasses.replace(now, box_crop=True)
+    assert sorted(dataclasses.replace(old, box_crop=True).differences(boxed)) == ["aug.box_scale", "aug.box_shift"]
+
+
 def test_resume_names_every_differing_setting(tmp_path):
     saved = resolve("biwi", tmp_path, bs=8, threads=1)
     ckpt = {"config": saved, "plan": [1]}

@@ -38,6 +38,7 @@ from .tasks import TASKS
 
 VERSION = 1
 NOT_COMPARED = ("threads", "device", "progress")
+BOX_SETTINGS = ("box_margin", "box_mode", "aug.box_scale", "aug.box_shift")  # with box_crop only
 DEVICES = ("auto", "cpu", "cuda")
 AUG_PRESETS = {
     "fastai": AugConfig(),
@@ -114,9 +115,11 @@ class Config:
 
     def differences(self, other: Config) -> list[str]:
         """The keys (``aug.*`` for augmentation fields) whose values differ, except those
-        that may change between a run and its resumption."""
+        that may change between a run and its resumption, and the box settings of runs that
+        crop no boxes (a run written before they existed has the defaults there)."""
         a, b = _flat(self.to_dict()), _flat(other.to_dict())
-        return [k for k in a.keys() | b.keys() if k not in NOT_COMPARED and a.get(k) != b.get(k)]
+        unused = () if self.box_crop or other.box_crop else BOX_SETTINGS
+        return [k for k in a.keys() | b.keys() if k not in NOT_COMPARED + unused and a.get(k) != b.get(k)]
 
 
 def _flat(d: dict[str, Any]) -> dict[str, Any]:
