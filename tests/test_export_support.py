@@ -27,9 +27,10 @@ def make_checkpoint(path: Path, keypoints: bool, size: tuple[int, int] = (64, 64
 
 
 def make_heads_checkpoint(path: Path, heads: list, task: str, size: tuple[int, int] = (64, 64),
-                          seed: int = 0) -> Path:
+                          seed: int = 0, box_crop: dict | None = None) -> Path:
     """A ResNet-18 checkpoint with random weights and BatchNorm statistics spread out, so
-    that outputs depend clearly on the pixels; no training."""
+    that outputs depend clearly on the pixels; no training (trained on box crops when
+    ``box_crop`` is given)."""
     torch.manual_seed(seed)
     model = FastkpModel("resnet18", heads)
     for m in model.modules():
@@ -37,7 +38,8 @@ def make_heads_checkpoint(path: Path, heads: list, task: str, size: tuple[int, i
             m.running_mean.normal_(0.0, 0.2)
             m.running_var.uniform_(0.5, 2.0)
             m.weight.data.uniform_(0.5, 1.5)
-    save_checkpoint(path, ModelSpec(task=task, arch="resnet18", size=size, heads=heads), model=model.eval().state_dict())
+    spec = ModelSpec(task=task, arch="resnet18", size=size, heads=heads, box_crop=box_crop)
+    save_checkpoint(path, spec, model=model.eval().state_dict())
     return path
 
 

@@ -10,32 +10,20 @@ import pytest
 import torch
 from PIL import Image
 
-from fastkp.checkpoint import ModelSpec, save_checkpoint
 from fastkp.export import export_checkpoint, load
 from fastkp.heads import KeypointHead
-from fastkp.model import FastkpModel
 from fastkp.predict import cli as predict_main
-from test_export_support import INFER, json_lines, random_pixels, run_infer, write_jpeg
+from test_export_support import INFER, json_lines, make_heads_checkpoint, random_pixels, run_infer, write_jpeg
 
 FLIP_INDEX = [1, 0, 2]
 BOX_CROP = {"margin": 0.25, "mode": "pad"}
 
 
 def make_box_checkpoint(path, box_crop: dict | None, flip_index: list[int] | None, seed: int = 0):
-    """A ResNet-18 checkpoint of one 3-point keypoint head, random weights with BatchNorm
-    statistics spread out (as test_export_support.make_heads_checkpoint), trained on box
-    crops when ``box_crop`` is given."""
-    torch.manual_seed(seed)
+    """A random 32x32 ResNet-18 checkpoint of one 3-point keypoint head, trained on box crops
+    when ``box_crop`` is given."""
     heads = [KeypointHead(n_keypoints=3, flip_index=flip_index)]
-    model = FastkpModel("resnet18", heads)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.running_mean.normal_(0.0, 0.2)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-    spec = ModelSpec(task="landmarks", arch="resnet18", size=(32, 32), heads=heads, box_crop=box_crop)
-    save_checkpoint(path, spec, model=model.eval().state_dict())
-    return path
+    return make_heads_checkpoint(path, heads, "landmarks", (32, 32), seed, box_crop)
 
 
 @pytest.fixture(scope="module")
