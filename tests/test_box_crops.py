@@ -77,6 +77,14 @@ def test_pad_keeps_the_aspect_and_squash_fills_the_frame():
         check_boxes(np.array([[0, 0, 1, 1], [5, 5, 5, 9]]), "here")
 
 
+@pytest.mark.parametrize("box", [[5, 5, 5, 20], [10, 10, 2, 30], [0, float("nan"), 9, 9], [0, 0, 1e39, 5]])
+def test_loaders_refuse_a_bad_box_naming_its_sample(boxed_dots, box):
+    samples = [dataclasses.replace(s) for s in boxed_dots]
+    samples[3].box = np.array(box, np.float64)
+    with pytest.raises(ValueError, match=f"{samples[3].path}: box .* must be finite"):
+        reference.build_loader(samples, size=OUT, batch_size=4, num_threads=0, box_crop=BoxCrop())
+
+
 def test_box_jitter_leaves_whole_image_draws_alone():
     src = np.array([[100, 120]] * 5)
     a = draw(np.random.default_rng(3), src, OUT, BOXED)

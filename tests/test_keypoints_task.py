@@ -18,7 +18,7 @@ from fastkp.data.synth.coco import make_coco
 from fastkp.data.synth.dlc import make_dlc
 from fastkp.data.synth.w300 import make_300w
 from fastkp.data.synth.yolo import make_yolo
-from fastkp.errors import UsageError
+from fastkp.errors import DatasetError, UsageError
 from fastkp.export import export_checkpoint, load
 from fastkp.learner import Learner
 
@@ -136,6 +136,19 @@ def test_the_constant_predictor_lives_in_the_box_frame(sets, tmp_path):
     base = {crop: Learner("keypoints", sets["300w"], format="300w", box_crop=crop, out=tmp_path / str(crop),
                           **TINY).constant_baseline() for crop in (True, False)}
     assert base[True]["nme_interocular"] < 0.5 * base[False]["nme_interocular"]
+
+
+def test_flip_json_overrides_the_formats_permutation(sets, tmp_path):
+    flip = tmp_path / "flip.json"
+    flip.write_text(json.dumps({"flip_index": list(range(68))}))  # e.g. a mark-up with no mirror pairs
+    learn = Learner("keypoints", sets["300w"], format="300w", flip_json=flip, out=tmp_path / "r", **TINY)
+    assert learn.heads[0].flip_index == list(range(68))
+    flip.write_text('{"flip_index": [1, 0]}')
+    with pytest.raises(DatasetError, match="flip.json"):
+        Learner("keypoints", sets["300w"], format="300w", flip_json=flip, out=tmp_path / "r2", **TINY)
+    flip.write_bytes(b'{"flip_index": \xff}')
+    with pytest.raises(DatasetError, match="flip.json"):
+        Learner("keypoints", sets["300w"], format="300w", flip_json=flip, out=tmp_path / "r3", **TINY)
 
 
 def test_training_metrics_equal_the_reference_on_the_whole_set(sets, tmp_path):

@@ -12,6 +12,8 @@ from PIL import Image
 
 from fastkp.export import export_checkpoint, load
 from fastkp.heads import KeypointHead
+from fastkp import predict
+from fastkp.export import DeployedModel
 from fastkp.predict import cli as predict_main
 from test_export_support import INFER, json_lines, make_heads_checkpoint, random_pixels, run_infer, write_jpeg
 
@@ -101,6 +103,23 @@ def test_boxes_file_gives_one_line_per_box_in_file_order(models, images, tmp_pat
                            direct(models["box"], a, [records[2]["box"]])])
     np.testing.assert_allclose([r["keypoints"] for r in records], want, rtol=1e-6, atol=1e-4)
     assert records[0]["keypoints"] != records[1]["keypoints"]  # the box matters
+
+
+def test_many_boxes_run_in_memory_bounded_batches(models, images, tmp_path, capsys, monkeypatch):
+    """Each box needs its own copy of the image: they go to the model BATCH_BYTES at a time,
+    with the same answers."""
+    a, _ = images
+    boxes = [[i, i, 30 + i, 28 + i] for i in range(5)]
+    file = write_boxes(tmp_path / "many.jsonl", [{"image": str(a), "boxes": boxes}])
+    _, whole, _ = run_predict(capsys, models["box"], "--boxes", file)
+    calls = []
+    model_answers = DeployedModel.answers
+    monkeypatch.setattr(DeployedModel, "answers", lambda self, im, bx=None: calls.append(len(im)) or
+                        model_answers(self, im, bx))
+    monkeypatch.setattr(predict, "BATCH_BYTES", 2 * pixels_of(a).nbytes)
+    status, chunked, _ = run_predict(capsys, models["box"], "--boxes", file)
+    assert status == 0 and calls == [2, 2, 1]
+    np.testing.assert_allclose([r["keypoints"] for r in chunked], [r["keypoints"] for r in whole], atol=1e-4)
 
 
 def test_box_model_without_boxes_takes_the_whole_frame(models, images, capsys):

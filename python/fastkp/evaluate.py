@@ -47,7 +47,6 @@ from .atomic import atomic_writer
 from .data import Sample, check_images
 from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
 from .export.loader import CheckpointModel, DeployedModel, is_checkpoint
-from .export.metadata import check_tta
 from .pipeline.decode import decode_checked
 from .plots import unique_titles
 from .tasks import TASKS
@@ -83,10 +82,8 @@ def load_model(path: Path, device: str, tta: str | None) -> DeployedModel:
             raise UsageError(f"--tta {tta}: {e}") from None
     model = DeployedModel(path, device)
     if tta is not None:  # checked here, not at the first image's flip_answers
-        if model.metadata.tta is not None:
-            raise UsageError(f"--tta {tta}: {path} already runs the {model.metadata.tta} test inside")
         try:
-            check_tta(tta, model.metadata.head_objects())
+            model.check_flip()
         except ValueError as e:
             raise UsageError(f"--tta {tta}: {e}") from None
     return model

@@ -44,9 +44,9 @@ from .data.pixels import DEFAULT_MAX_PIXELS, set_max_pixels
 from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
 from .export import DeployedModel, load
 from .data._keypoints import read_bounded
-from .export.metadata import check_tta
 from .heads import Head
 from .heads.base import f32
+from .pipeline.boxes import check_boxes
 from .pipeline.decode import decode_rgb
 from .plots import unique_titles
 
@@ -55,6 +55,7 @@ PROG = "fastkp.predict"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pnm")
 MAX_PLOTTED = 16
 MAX_BOXES_FILE = 1 << 30
+BATCH_BYTES = 256 << 20  # pixels of one model call (fastkp-infer's bound too)
 
 
 @dataclass
@@ -100,14 +101,18 @@ def predict_image(model: DeployedModel, heads: Sequence[Head], path: str, boxes:
     h, w = pixels.shape[:2]
     if model.metadata.box_crop is not None and boxes is None:
         boxes = [[0.0, 0.0, float(w), float(h)]]
-    images = torch.from_numpy(pixels)[None].expand(1 if boxes is None else len(boxes), -1, -1, -1)
-    given = None if boxes is None else torch.tensor(boxes, dtype=torch.float32)
-    outs = model.flip_answers(images, given) if tta == "flip" else model.answers(images, given)
+    # the model takes one image per box: copies of this one, at most BATCH_BYTES at a time
+    per_batch = max(1, BATCH_BYTES // pixels.nbytes)
     results = []
-    for i in range(images.shape[0]):
-        answers = [a[i].cpu().numpy() for a in outs]
-        box = None if boxes is None else boxes[i]
-        results.append(Result(pixels, answers, make_record(path, (h, w), answers, heads, box)))
+    for start in range(0, 1 if boxes is None else len(boxes), per_batch):
+        chunk = None if boxes is None else boxes[start:start + per_batch]
+        images = torch.from_numpy(pixels)[None].expand(1 if chunk is None else len(chunk), -1, -1, -1)
+        given = None if chunk is None else torch.tensor(chunk, dtype=torch.float32)
+        outs = model.flip_answers(images, given) if tta == "flip" else model.answers(images, given)
+        for i in range(images.shape[0]):
+            answers = [a[i].cpu().numpy() for a in outs]
+            box = None if chunk is None else chunk[i]
+            results.append(Result(pixels, answers, make_record(path, (h, w), answers, heads, box)))
     return results
 
 
@@ -140,20 +145,10 @@ def check_box(box: object, where: str) -> list[float]:
     if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                             for v in box)):
         raise UsageError(f"{where}: a box is a list of four numbers [x0, y0, x1, y1], got {box!r}")
-    x0, y0, x1, y1 = (_float32(v) for v in box)
-    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)) or x1 <= x0 or y1 <= y0:
-        raise UsageError(f"{where}: box {box} must be finite (as float32) with x1 > x0 and y1 > y0")
-    return [x0, y0, x1, y1]
-
-
-def _float32(v: int | float) -> float:
-    """``v`` rounded to float32; +-inf past its range (an int of any size too)."""
     try:
-        v = float(v)
-    except OverflowError:  # an int beyond float64
-        return math.inf if v > 0 else -math.inf
-    with np.errstate(over="ignore"):
-        return float(np.float32(v))
+        return check_boxes([box], where)[0].tolist()
+    except ValueError:
+        raise UsageError(f"{where}: box {box} must be finite (as float32) with x1 > x0 and y1 > y0") from None
 
 
 def read_boxes_file(path: str) -> list[tuple[str, list[list[float]]]]:
@@ -233,11 +228,8 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--device {args.device}: {e}") from None
     heads = model.metadata.head_objects()
     if args.tta == "flip":
-        if model.metadata.tta is not None:
-            raise UsageError(f"--tta flip: {args.model} already runs the {model.metadata.tta} test inside "
-                             "(exported with --tta)")
         try:
-            check_tta("flip", heads)
+            model.check_flip()
         except ValueError as e:
             raise UsageError(f"--tta flip: {e}") from None
     jobs = _jobs(args, model)

@@ -23,11 +23,15 @@ from typing import Any
 
 from . import data
 from .data import synth
+from .data._keypoints import decode, read_bounded
+from .data.dlc import parse_flip_file
 from .errors import UsageError
 from .data.utkface import AGE_RANGE, GENDERS
 from .heads import BinaryHead, ClassHead, Head, KeypointHead, MultiLabelHead, ScalarHead, ValuesHead
 from .heads.values import standardisation
 from .kp_metrics import COCO_SIGMAS
+
+MAX_FLIP_FILE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -87,17 +91,14 @@ def _read_keypoints(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
 
 def _flip_override(d: dict[str, Any], path: str) -> list[int]:
     """``--flip-json FILE``: ``{"flip_index": [...], "names": [...]}`` over the reader's permutation."""
-    from .data._keypoints import read_bounded
-    from .data.dlc import parse_flip_file
-
     names = d.get("names") or [str(i) for i in range(int(d["train"][0].keypoints.shape[0]))]
-    text = read_bounded(Path(path).expanduser(), "flip file", limit=1 << 20).decode("utf-8", "replace")
-    return [int(i) for i in parse_flip_file(text, str(path), list(names))]
+    text = decode(read_bounded(Path(path), "flip file", limit=MAX_FLIP_FILE), path)
+    return [int(i) for i in parse_flip_file(text, path, list(names))]
 
 
 def _points(d: dict[str, Any], cfg) -> list[Head]:
     k = int(d["train"][0].keypoints.shape[0])
-    flip = d.get("flip_index") if getattr(cfg, "flip_json", None) is None else _flip_override(d, cfg.flip_json)
+    flip = d.get("flip_index") if cfg.flip_json is None else _flip_override(d, cfg.flip_json)
     boxes = all(s.box is not None for s in (*d["train"], *d["valid"]))
     return [KeypointHead("keypoints", n_keypoints=k, flip_index=None if flip is None else [int(i) for i in flip],
                          names=d.get("names"), loss=cfg.loss, boxes=boxes,

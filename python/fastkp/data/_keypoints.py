@@ -181,16 +181,18 @@ def flip_from_names(names: Sequence[str], where: str, hint: str = "") -> np.ndar
     return np.array(flip, np.int64)
 
 
-def points_box(points: np.ndarray, size: tuple[int, int], margin: float = MARGIN) -> np.ndarray:
-    """float32 (x0, y0, x1, y1) around the labelled (non-NaN) points, each side moved out by
-    ``margin`` times their larger extent and at least ``MIN_PAD`` of the image's smaller
-    side; not clamped to the image. No labelled point: the whole image."""
-    h, w = size
-    lo, hi = np.fmin.reduce(points, axis=0), np.fmax.reduce(points, axis=0)  # NaN only if all are
-    if np.isnan(lo).any():
-        return np.array([0, 0, w, h], np.float32)
-    pad = max(margin * float(max(hi[0] - lo[0], hi[1] - lo[1])), MIN_PAD * min(h, w))
-    return np.array([lo[0] - pad, lo[1] - pad, hi[0] + pad, hi[1] + pad], np.float32)
+def points_box(points: np.ndarray, size: tuple[int, int] | np.ndarray, margin: float = MARGIN) -> np.ndarray:
+    """float32 (x0, y0, x1, y1) around the labelled (non-NaN) points (K, 2), each side moved
+    out by ``margin`` times their larger extent and at least ``MIN_PAD`` of the image's
+    smaller side; not clamped to the image. No labelled point: the whole image. Points
+    (N, K, 2) with sizes (N, 2) give (N, 4) boxes."""
+    points = np.asarray(points, np.float32)
+    hw = np.asarray(size, np.float64)
+    lo, hi = np.fmin.reduce(points, axis=-2), np.fmax.reduce(points, axis=-2)  # NaN only if all are
+    pad = np.maximum(margin * (hi - lo).max(axis=-1).astype(np.float64), MIN_PAD * hw.min(axis=-1))
+    box = np.concatenate([lo - pad[..., None], hi + pad[..., None]], axis=-1)
+    whole = np.concatenate([np.zeros_like(hw), hw[..., ::-1]], axis=-1)
+    return np.where(np.isnan(lo).any(axis=-1, keepdims=True), whole, box).astype(np.float32)
 
 
 def keypoint_sample(
@@ -224,15 +226,10 @@ def keypoint_samples(records: Sequence[tuple | DatasetError], skipper: Skipper) 
         hw = np.array(sizes, np.float64)
         wh = hw[:, ::-1]
         lo, hi = np.fmin.reduce(points, axis=1), np.fmax.reduce(points, axis=1)  # (N, 2); NaN: none labelled
-        # check_inside's test on each record's extreme points, with its float32 bounds
+        # check_inside's test on each record's extreme points, with its float32 bounds; it
+        # then checks the records found here itself, naming the point
         far = ((lo < (-wh / 2).astype(np.float32)) | (hi > (1.5 * wh).astype(np.float32))).any(axis=1)
-        # points_box row by row, in its precisions (float64 pad, float32 box)
-        pad = np.maximum(MARGIN * (hi - lo).max(axis=1).astype(np.float64), MIN_PAD * hw.min(axis=1))
-        pad = pad.astype(np.float32)[:, None]
-        boxes = np.concatenate([lo - pad, hi + pad], axis=1)
-        empty = np.isnan(lo).any(axis=1)
-        boxes[empty] = np.concatenate([np.zeros_like(wh), wh], axis=1)[empty]
-        rows = zip(paths, sizes, points, visibility, boxes, far, wheres)
+        rows = zip(paths, sizes, points, visibility, points_box(points, hw), far, wheres)
     samples: list[Sample] = []
     for r in records:
         if isinstance(r, DatasetError):

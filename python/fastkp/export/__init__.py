@@ -6,7 +6,7 @@
   answer per head (keypoints in input pixels, probabilities, ...); metadata in
   ``extra/fastkp.json`` (version 2: a ``heads`` list).
 - :func:`load` / :func:`read_metadata`: run it or describe it from Python;
-  :func:`load_any` runs a checkpoint through the same DeployModule.
+  :class:`CheckpointModel` runs a checkpoint through the same DeployModule.
 - :func:`cmake_prefix_path`: where ``find_package(fastkp)`` finds the C++
   library ``fastkp::infer``.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import ExportError
 from .exporter import deploy_module, export_checkpoint, export_model
-from .loader import CheckpointModel, DeployedModel, load, load_any
+from .loader import CheckpointModel, DeployedModel, load
 from .metadata import ModelMetadata, read_metadata
 from .module import DeployModule, MultiHeadDeployModule
 
@@ -33,7 +33,6 @@ __all__ = [
     "export_checkpoint",
     "export_model",
     "load",
-    "load_any",
     "read_metadata",
 ]
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .. import ops  # noqa: F401  registers torch.ops.fastkp.*, which both formats call
 from ..errors import ExportError
+from ..heads.keypoints import unflip_points
 from .exporter import deploy_module
 from .metadata import ModelMetadata, check_tta, read_metadata
 from .onnx import load_onnx
@@ -46,23 +46,26 @@ class DeployedModel:
         out = self(images, boxes)
         return list(out) if isinstance(out, tuple) else [out]
 
+    def check_flip(self) -> None:
+        """ValueError unless :meth:`flip_answers` can run: keypoint heads with a flip
+        permutation, and no flip test already inside the model."""
+        if self.metadata.tta is not None:
+            raise ValueError(f"{self.path} already runs the {self.metadata.tta} test inside (exported with --tta)")
+        check_tta("flip", self.metadata.head_objects())
+
     def flip_answers(self, images: torch.Tensor, boxes: torch.Tensor | None = None) -> list[torch.Tensor]:
         """The flip test from outside the model (any export, any format): the answers for the
         images and for their mirrors (boxes mirrored too), the mirrored points brought back
-        (x -> W - x, then the flip permutation) and averaged. ValueError unless every head
-        is a keypoint head with a flip permutation and the model has no flip test inside."""
-        if self.metadata.tta is not None:
-            raise ValueError(f"{self.path} already runs the {self.metadata.tta} test inside (exported with --tta)")
-        heads = self.metadata.head_objects()
-        check_tta("flip", heads)
+        (x -> W - x, then the flip permutation) and averaged; ValueError as :meth:`check_flip`."""
+        self.check_flip()
         width = images.size(2)
         mirror_boxes = None if boxes is None else torch.stack(
             [width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], 1)
         plain, mirrored = self.answers(images, boxes), self.answers(images.flip(2), mirror_boxes)
         out = []
-        for head, a, m in zip(heads, plain, mirrored):
-            back = m[:, torch.as_tensor(np.asarray(head.flip_index), device=m.device)]
-            out.append((a + torch.stack([width - back[..., 0], back[..., 1]], -1)) / 2)
+        for head, a, m in zip(self.metadata.head_objects(), plain, mirrored):
+            back = unflip_points(m, torch.tensor(head.flip_index, device=m.device))  # (-x, y), permuted
+            out.append((a + back + torch.tensor([width, 0.0], device=m.device)) / 2)
         return out
 
 
@@ -114,7 +117,3 @@ def is_checkpoint(path: str | Path) -> bool:
     root = names[0].split("/", 1)[0] if names else ""
     return f"{root}/data.pkl" in names and not {f"{root}/constants.pkl", f"{root}/archive_format"} & set(names)
 
-
-def load_any(path: str | Path, device: str | torch.device = "cpu") -> DeployedModel:
-    """An exported model file, or a checkpoint as its export would run (:class:`CheckpointModel`)."""
-    return CheckpointModel(path, device) if is_checkpoint(path) else DeployedModel(path, device)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..heads.keypoints import unflip_points
-from ..pipeline.boxes import BoxCrop
+from ..pipeline.boxes import BoxCrop, box_windows
 from .metadata import ModelMetadata
 
 
@@ -58,15 +58,8 @@ class DeployModule(nn.Module):
         self.eval()
 
     def _windows(self, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(x0, y0) and (w, h) of each box's window, as ``BoxCrop.windows``."""
-        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
-        wh = (boxes[:, 2:] - boxes[:, :2]).clamp_min(1.0) * (1.0 + self.margin)
-        if self.pad:
-            aspect = self.size[1] / self.size[0]
-            w = torch.maximum(wh[:, 0], wh[:, 1] * aspect)
-            h = torch.maximum(wh[:, 1], wh[:, 0] / aspect)
-            wh = torch.stack([w, h], 1)
-        return centre - wh / 2, wh
+        """(x0, y0) and (w, h) of each box's window (the loaders' ``BoxCrop.windows``)."""
+        return box_windows(boxes, self.margin, self.pad, self.size[1] / self.size[0])
 
     def _crop(self, x: torch.Tensor, origin: torch.Tensor, wh: torch.Tensor) -> torch.Tensor:
         """Sample each window of ``x`` (B, 3, H, W) onto the network input size. grid_sample's

@@ -7,16 +7,19 @@ its shorter side until it has the output frame's aspect ratio (``"pad"``, so the
 keeps its proportions; what lies outside the image shows as the loader's padding). A box
 narrower than one pixel counts as one pixel wide.
 
-The same window is computed in numpy here (loaders) and in torch by the exported model
-(:class:`fastkp.export.module.DeployModule`); a test holds them equal.
+:func:`box_windows` is the one computation: the loaders call it through
+:meth:`BoxCrop.windows`, the exported model (:class:`fastkp.export.module.DeployModule`)
+inside its graph.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from .geometry import HW
 
@@ -45,23 +48,37 @@ class BoxCrop:
 
     def windows(self, boxes: np.ndarray, out_hw: HW) -> np.ndarray:
         """(N, 4) float64 windows (x0, y0, w, h) of (N, 4) boxes for an output of ``out_hw``."""
+        origin, wh = box_windows(torch.from_numpy(np.asarray(boxes, np.float64)), float(self.margin),
+                                 self.mode == "pad", float(out_hw[1]) / float(out_hw[0]))
+        return torch.cat([origin, wh], 1).numpy()
+
+
+def box_windows(boxes: torch.Tensor, margin: float, pad: bool, aspect: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x0, y0) and (w, h) of the windows of (N, 4) ``boxes``: centred on each box, 1 + margin
+    times its size (at least one pixel), widened to ``aspect`` (output width / height) with
+    ``pad``. Scriptable: the exported model runs it in its graph."""
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    wh = (boxes[:, 2:] - boxes[:, :2]).clamp_min(1.0) * (1.0 + margin)
+    if pad:
+        wh = torch.stack([torch.maximum(wh[:, 0], wh[:, 1] * aspect), torch.maximum(wh[:, 1], wh[:, 0] / aspect)], 1)
+    return centre - wh / 2, wh
+
+
+def check_boxes(boxes: np.ndarray, where: str, names: Sequence[str] | None = None) -> np.ndarray:
+    """(N, 4) float32 boxes (the precision models take) with finite coordinates and x1 > x0,
+    y1 > y0; ValueError naming ``where`` (or ``names[i]``, the bad box's owner) and the first
+    bad box otherwise (an int beyond float64 too)."""
+    try:
         boxes = np.asarray(boxes, np.float64)
-        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
-        wh = np.maximum(boxes[:, 2:] - boxes[:, :2], 1.0) * (1.0 + self.margin)
-        if self.mode == "pad":
-            aspect = out_hw[1] / out_hw[0]  # width / height
-            wh = np.stack([np.maximum(wh[:, 0], wh[:, 1] * aspect), np.maximum(wh[:, 1], wh[:, 0] / aspect)], 1)
-        return np.concatenate([centre - wh / 2, wh], axis=1)
-
-
-def check_boxes(boxes: np.ndarray, where: str) -> np.ndarray:
-    """(N, 4) float32 boxes with finite coordinates and x1 > x0, y1 > y0; ValueError naming
-    ``where`` and the first bad box otherwise."""
-    boxes = np.asarray(boxes, np.float64)
+    except (OverflowError, ValueError) as e:  # an int beyond float64, ragged boxes
+        raise ValueError(f"{where}: boxes must be (N, 4) numbers as x0, y0, x1, y1 ({e})") from None
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"{where}: boxes must be (N, 4) as x0, y0, x1, y1; got shape {boxes.shape}")
+    with np.errstate(over="ignore"):  # past float32's range: inf, refused below
+        boxes = boxes.astype(np.float32)
     bad = ~np.isfinite(boxes).all(1) | (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{where}: box {i} {boxes[i].tolist()} must be finite with x1 > x0 and y1 > y0")
-    return boxes.astype(np.float32)
+        owner = f"{names[i]}: box" if names is not None else f"{where}: box {i}"
+        raise ValueError(f"{owner} {boxes[i].tolist()} must be finite (as float32) with x1 > x0 and y1 > y0")
+    return boxes

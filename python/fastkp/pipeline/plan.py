@@ -20,7 +20,7 @@ import numpy as np
 from ..data import Sample
 from . import augment
 from .augment import AugConfig
-from .boxes import BoxCrop
+from .boxes import BoxCrop, check_boxes
 from .color import check_mean_std, scale_offset
 from .geometry import compose, inside, invert, normalize_points, transform_points, translation
 
@@ -124,7 +124,9 @@ class EpochPlanner:
         if box_crop is not None and not all(has_box):
             raise ValueError(f"box_crop needs a box on every sample; {samples[has_box.index(False)].path} has none")
         # boxes in source pixels: the crop windows, and a target for the box-normalised metrics
-        self.boxes = _stack_optional([s.box for s in samples], "box", 1) if all(has_box) else None
+        self.boxes = None
+        if all(has_box):
+            self.boxes = check_boxes([s.box for s in samples], "samples", self.paths)
         self.windows = None if box_crop is None else box_crop.windows(self.boxes, self.size)
         self.flip_index = None
         if flip_index is not None:
