@@ -45,7 +45,7 @@ test-all: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) -m pytest benchmarks -o python_files="bench_*.py" --benchmark-only --benchmark-columns=min,median,mean,rounds $(PYTEST_ARGS)
+	$(PY) -m pytest benchmarks -o python_files="bench_*.py" --import-mode=prepend --benchmark-only --benchmark-columns=min,median,mean,rounds $(PYTEST_ARGS)
 
 # make train ARGS="--out runs/x --epochs 3": extra flags for python -m fastkp.train
 train: $(STAMP)

@@ -4,7 +4,7 @@ same, forward and forward+backward, at the sizes of a training step (B x 2K keyp
 coordinates with K = 1, B x 20 labels, B = 64 and 256) and at 16M elements.
 
 Run with ``make bench`` (or ``pytest benchmarks/bench_ops.py -o python_files="bench_*.py"
---benchmark-only -s [--device cuda]``). Every time, fused and baselines alike, comes
+--import-mode=prepend --benchmark-only -s [--device cuda]``). Every time, fused and baselines alike, comes
 from the shared timer (``conftest.timed``: blocks of calls taking turns, CUDA
 synchronised around each block) in the same test on the same tensors;
 ``extra_info`` holds the medians (ms), the ratios (``speedup_vs_X`` = X's time /

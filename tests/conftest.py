@@ -1,10 +1,11 @@
-"""Shared by the tests: empty weight caches, the devices an operator test runs on, and
-skipping tests marked ``cuda`` where no CUDA device exists (``-m cuda`` selects them all).
+"""Shared by the tests: empty weight caches, and skipping tests marked ``cuda`` where no
+CUDA device exists (``-m cuda`` selects them all). Helpers the test modules share are in
+support/ (the devices an operator test runs on: ``support.devices.cpu_and_cuda``).
 
 No test may see or fill the user's weight caches, or reach the network: before
 anything imports torch.hub or huggingface_hub, TORCH_HOME and HF_HOME point at an
 empty folder of this session and Hugging Face is offline. Tests that need weights
-put a file where the library's cache expects it (``tests/weights_cache.py``)."""
+put a file where the library's cache expects it (``tests/support/weights.py``)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,6 @@ os.environ.pop("HUGGINGFACE_HUB_CACHE", None)
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-
-
-def cpu_and_cuda():
-    """Parametrise a test over devices, as torchvision's test/test_ops.py does:
-    ``@pytest.mark.parametrize("device", cpu_and_cuda())``; the cuda case is marked ``cuda``."""
-    return ("cpu", pytest.param("cuda", marks=pytest.mark.cuda))
 
 
 def pytest_collection_modifyitems(config, items):

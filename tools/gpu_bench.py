@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.append(str(ROOT / "tests"))  # test_export_support: how the tests make a checkpoint
+sys.path.append(str(ROOT / "tests"))  # support.models: how the tests make a checkpoint
 
 _spec = importlib.util.spec_from_file_location("bench_timing", ROOT / "benchmarks" / "conftest.py")
 timing = importlib.util.module_from_spec(_spec)
@@ -81,7 +81,7 @@ def train(result: Path) -> None:
 
 def export(folder: Path) -> None:
     from fastkp.export import export_checkpoint
-    from test_export_support import make_checkpoint
+    from support.models import make_checkpoint
 
     folder.mkdir(parents=True, exist_ok=True)
     pixels = np.random.default_rng(0).integers(0, 256, (*FRAME, 3), dtype=np.uint8)

@@ -41,11 +41,11 @@ from xml.etree import ElementTree
 ROOT = Path(__file__).resolve().parent.parent
 LOGS = ("build.log", "tests.log", "bench.log")
 LOG_LIMIT = 4 << 20  # bytes kept of each log (the newest)
-DALI_TESTS = "tests/test_pipeline_loaders.py"  # the DALI loader's CUDA tests
-INFER_TESTS = "tests/test_cpp_infer.py"  # need the fastkp-infer program
+DALI_TESTS = "tests/pipeline/test_pipeline_loaders.py"  # the DALI loader's CUDA tests
+INFER_TESTS = "tests/cpp/test_cpp_infer.py"  # need the fastkp-infer program
 INFER_HEADERS = ("jpeglib.h", "png.h")  # fastkp-infer decodes with libjpeg-turbo and libpng
-NEEDED = ("CMakeLists.txt", "python/fastkp/__init__.py", "tests/conftest.py", "benchmarks/bench_ops.py",
-          "benchmarks/conftest.py", "tools/gpu_bench.py", DALI_TESTS)
+NEEDED = ("CMakeLists.txt", "python/fastkp/__init__.py", "tests/conftest.py", "tests/support/models.py",
+          "benchmarks/bench_ops.py", "benchmarks/conftest.py", "tools/gpu_bench.py", DALI_TESTS)
 
 
 def describe(cmd: list[str]) -> str:
@@ -353,9 +353,10 @@ def measured(c: Check, table: str, cmd: list[str], result: Path) -> dict:
 def ops(c: Check) -> dict:
     needs_build(c)
     bench = c.work / "ops-benchmark.json"
-    cmd = [c.python, "-m", "pytest", "benchmarks/bench_ops.py", "-o", "python_files=bench_*.py", "-p",
-           "no:cacheprovider", "--benchmark-only", "--device", "cuda", "-k", "forward_backward or fwd_bwd", "-s",
-           "-q", "--benchmark-max-time=0.2", f"--benchmark-json={bench}"]
+    # prepend: bench_ops imports benchmarks/conftest.py by name (pyproject's addopts say importlib)
+    cmd = [c.python, "-m", "pytest", "benchmarks/bench_ops.py", "-o", "python_files=bench_*.py",
+           "--import-mode=prepend", "-p", "no:cacheprovider", "--benchmark-only", "--device", "cuda",
+           "-k", "forward_backward or fwd_bwd", "-s", "-q", "--benchmark-max-time=0.2", f"--benchmark-json={bench}"]
     try:
         c.sh(cmd, "bench.log", c.left)
     finally:  # pytest-benchmark's JSON, written at the end of the session
