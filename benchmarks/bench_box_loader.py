@@ -30,7 +30,7 @@ IMAGES, SIZE, OUT, BATCH, THREADS, PASSES, EPOCHS = 320, (320, 320), (192, 192),
 def people(tmp_path_factory):
     root = make_coco(tmp_path_factory.mktemp("bench") / "coco", IMAGES, size=SIZE)
     d = load_coco(root)
-    return d["train"] + d["valid"]
+    return d.train + d.valid
 
 
 def _rate(loader) -> float:

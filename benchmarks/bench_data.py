@@ -61,7 +61,8 @@ def _book_centres(root: Path, images: list[Path]) -> list[np.ndarray]:
 
 
 def test_biwi_indexing_speed(benchmark, tree):
-    train, valid = benchmark.pedantic(load_biwi, args=(tree,), rounds=5, warmup_rounds=1)
+    d = benchmark.pedantic(load_biwi, args=(tree,), rounds=5, warmup_rounds=1)
+    train, valid = d.train, d.valid
     n = len(train) + len(valid)
     assert n == PERSONS * FRAMES
     images = [Path(s.path) for s in train + valid]

@@ -31,8 +31,8 @@ BATCH, THREADS, EPOCHS = 64, 2, 2
 def frames(tmp_path_factory):
     root = make_biwi(tmp_path_factory.mktemp("bench") / "biwi", persons=PERSONS,
                      frames_per_person=FRAMES)
-    train, valid = load_biwi(root)
-    return train + valid
+    d = load_biwi(root)
+    return d.train + d.valid
 
 
 def _rate(run) -> float:

@@ -23,13 +23,13 @@ import pytest
 from fastkp.data import load_landmarks
 from fastkp.data.coco import load_coco
 from fastkp.data.dlc import load_dlc
-from fastkp.data.pts300w import load_300w
 from fastkp.data.synth import make_landmarks
 from fastkp.data.synth.coco import make_coco
 from fastkp.data.synth.dlc import make_dlc
 from fastkp.data.synth.w300 import make_300w
 from fastkp.data.synth.yolo import make_yolo
-from fastkp.data.yolo_pose import load_yolo_pose
+from fastkp.data.w300 import load_300w
+from fastkp.data.yolo import load_yolo_pose
 
 RECORDS = 10_000
 SEEDS = 40  # distinct generated images behind the linked copies
@@ -111,8 +111,7 @@ def _yolo(base: Path) -> Path:
 
 
 def _count(result) -> int:
-    train, valid = (result["train"], result["valid"]) if isinstance(result, dict) else result[:2]
-    return len(train) + len(valid)
+    return len(result.train) + len(result.valid)
 
 
 def _best(fn: Callable[[], object], rounds: int = 3) -> tuple[float, int]:

@@ -26,7 +26,8 @@ BATCH, THREADS = 64, 2
 def paths(tmp_path_factory) -> list[str]:
     """1,000 Biwi-like 640x480 frames, written by PIL at quality 90."""
     root = make_biwi(tmp_path_factory.mktemp("bench") / "biwi", persons=2, frames_per_person=500)
-    train, valid = load_biwi(root)
+    d = load_biwi(root)
+    train, valid = d.train, d.valid
     return [s.path for s in train + valid]
 
 

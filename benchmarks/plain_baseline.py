@@ -61,7 +61,8 @@ def main():
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()
     torch.manual_seed(0)
-    train, valid = load_biwi(args.data)
+    d = load_biwi(args.data)
+    train, valid = d.train, d.valid
     size = tuple(args.size)
     train_dl = DataLoader(Frames(train, size, True), 16, shuffle=True, drop_last=True, num_workers=args.workers)
     valid_dl = DataLoader(Frames(valid, size, False), 64, num_workers=args.workers)

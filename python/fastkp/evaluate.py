@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from . import kp_metrics
 from .atomic import atomic_writer
-from .data import Sample, check_images
+from .data import Dataset, ReadOptions, Sample, check_images
 from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
 from .export.loader import CheckpointModel, DeployedModel, is_checkpoint
 from .pipeline.decode import decode_checked
@@ -101,10 +101,10 @@ def keypoint_head(model: DeployedModel) -> int:
     return found[0]
 
 
-def labelled_samples(d: dict, k: int, needs_boxes: bool) -> tuple[list[Sample], int]:
+def labelled_samples(d: Dataset, k: int, needs_boxes: bool) -> tuple[list[Sample], int]:
     """The samples of both splits with a labelled point, and how many had none; UsageError
     when their point count is not the model's or a box model meets a sample without a box."""
-    everything = [*d["train"], *d["valid"]]
+    everything = [*d.train, *d.valid]
     samples = [s for s in everything if s.keypoints is not None and np.isfinite(s.keypoints).any()]
     if not samples:
         raise UsageError("--data: no sample has a labelled keypoint")
@@ -282,16 +282,17 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"the model's task {meta.task!r} has no data reader; name one with --task")
     task = TASKS[args.task or meta.task]
     fmt = task.format(args.format)
-    d = task.read(data, fmt, args.on_error)
+    d = task.read(data, fmt, ReadOptions(on_error=args.on_error))
     samples, n_unlabelled = labelled_samples(d, head.n_keypoints, meta.box_crop is not None)
 
     # a checkpoint's flip test is inside its module; an export's is done here
     flip = args.tta == "flip" and not isinstance(model, CheckpointModel)
     s, failed = score(model, head_index, samples, flip, args.on_error)
     k, has_boxes = head.n_keypoints, s.boxes is not None
-    coco = fmt == "coco"
-    # COCO images hold several people: OKS matching is per image, as COCOeval does it
-    image_ids = np.unique([x.path for x in s.samples], return_inverse=True)[1] if coco else None
+    coco = d.meta.sigmas is not None  # the COCO person keypoints: OKS-AP applies
+    # an image may hold several people: OKS matching is per image, as COCOeval does it
+    shared = coco and d.meta.shared_images
+    image_ids = np.unique([x.path for x in s.samples], return_inverse=True)[1] if shared else None
     metrics = kp_metrics.keypoint_report(s.pred, s.target, s.visibility, s.boxes, coco=coco, image_ids=image_ids)
     norm = kp_metrics.primary_norm(k, has_boxes)
     errors = kp_metrics.nme(s.pred, s.target, s.visibility > 0, norm, s.boxes)
@@ -300,7 +301,7 @@ def main(args: argparse.Namespace) -> int:
     record = {"model": str(args.model), "data": str(args.data), "format": fmt, "tta": args.tta or meta.tta,
               "head": head.name, "norm": norm, "n_images": len(s.samples), "n_points": int((s.visibility > 0).sum()),
               "n_unlabelled": n_unlabelled, "n_failed": failed, "metrics": metrics}
-    names = d.get("names") or head.names or [str(i) for i in range(k)]
+    names = d.meta.point_names or head.names or [str(i) for i in range(k)]
     written = [out / "metrics.json", out / "per_image.csv", out / "ced.png"]
     write_json(written[0], record)
     write_csv(written[1], s, errors, names)

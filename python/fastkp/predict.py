@@ -40,10 +40,10 @@ import torch
 
 from . import heads as heads_mod
 from .data import check_images
-from .data.pixels import DEFAULT_MAX_PIXELS, set_max_pixels
+from .data.pixels import DEFAULT_MAX_PIXELS, check_max_pixels
+from .data.textio import read_bounded
 from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
 from .export import DeployedModel, load
-from .data._keypoints import read_bounded
 from .heads import Head
 from .heads.base import f32
 from .pipeline.boxes import check_boxes
@@ -90,14 +90,14 @@ def make_record(path: str, hw: tuple[int, int], answers: Sequence[np.ndarray], h
 
 
 def predict_image(model: DeployedModel, heads: Sequence[Head], path: str, boxes: list[list[float]] | None = None,
-                  tta: str | None = None) -> list[Result]:
-    """Check ``path`` as fastkp-infer's decoders do (corrupt data, pixel limit), decode it
+                  tta: str | None = None, max_pixels: int | None = None) -> list[Result]:
+    """Check ``path`` as fastkp-infer's decoders do (corrupt data, ``max_pixels``), decode it
     (PIL, EXIF orientation applied, RGB) and run ``model`` on it: one result, or one per box
     for a box-crop model (``boxes`` None: the whole image)."""
-    (reason,) = check_images([path], threads=1, cache=False)
+    (reason,) = check_images([path], threads=1, cache=False, max_pixels=max_pixels)
     if reason is not None:
         raise DatasetError(reason)
-    pixels = decode_rgb(path)
+    pixels = decode_rgb(path, max_pixels)
     h, w = pixels.shape[:2]
     if model.metadata.box_crop is not None and boxes is None:
         boxes = [[0.0, 0.0, float(w), float(h)]]
@@ -217,7 +217,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     if args.max_pixels is not None:
-        set_max_pixels(args.max_pixels)
+        check_max_pixels(args.max_pixels)
     if args.threads is not None:
         if args.threads < 1:
             raise UsageError(f"--threads must be a positive int, got {args.threads}")
@@ -237,7 +237,7 @@ def main(args: argparse.Namespace) -> int:
     plotted: list[Result] = []
     for path, boxes in jobs:
         try:
-            results = predict_image(model, heads, path, boxes, args.tta)
+            results = predict_image(model, heads, path, boxes, args.tta, args.max_pixels)
         except (DatasetError, ValueError) as e:
             print(f"{PROG}: {e}", file=sys.stderr)
             status = EXIT_PARTIAL

@@ -22,16 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from . import data
-from .data import synth
-from .data._keypoints import decode, read_bounded
-from .data.dlc import parse_flip_file
+from .data import Dataset, ReadOptions, synth
+from .data import formats as registry
+from .data.agegender import AGE_RANGE, GENDERS
 from .errors import UsageError
-from .data.utkface import AGE_RANGE, GENDERS
 from .heads import BinaryHead, ClassHead, Head, KeypointHead, MultiLabelHead, ScalarHead, ValuesHead
 from .heads.values import standardisation
-from .kp_metrics import COCO_SIGMAS
-
-MAX_FLIP_FILE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -46,18 +42,30 @@ class Hyper:
 
 @dataclass(frozen=True)
 class Task:
+    """A task reads the formats of its ``target`` family (``fastkp.data.formats``), the
+    first registered being its default, and builds its heads from what was read."""
+
     name: str
+    target: str  # the family of data formats it reads
     book: Hyper
     demo: Hyper
-    read: Callable[[Path, str, str], dict[str, Any]]  # (root, format, on_error) -> {"train", "valid", ...}
-    heads: Callable[[dict[str, Any], Any], list[Head]]  # (what read returned, the Config) -> heads
+    heads: Callable[[Dataset, Any], list[Head]]  # (what read returned, the Config) -> heads
     make_demo: Callable[[Path, bool], None]  # (root, progress bar?)
     recipe: dict[str, Any] = field(default_factory=dict)  # settings of this task over the demo/book ones
-    formats: tuple[str, ...] = ("default",)  # the data layouts it reads; the first is the default
     note: str = ""  # said in the run's first line
-    box_formats: tuple[str, ...] = ()  # the formats whose boxes are cropped unless told otherwise
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The data layouts it reads; the first is the default."""
+        return registry.formats_of(self.target)
+
+    @property
+    def box_formats(self) -> tuple[str, ...]:
+        """The formats whose boxes are cropped unless told otherwise."""
+        return tuple(name for name in self.formats if registry.get(self.target, name).crop_boxes)
 
     def format(self, name: str | None) -> str:
+        """``name`` (None: the default) if the task reads it; UsageError naming the formats it reads."""
         if name is None:
             return self.formats[0]
         if name not in self.formats:
@@ -65,105 +73,64 @@ class Task:
                              setting="format")
         return name
 
-
-def _read_biwi(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
-    train, valid = data.load_biwi(root, on_error=on_error)
-    return {"train": train, "valid": valid}
-
-
-def _read_pascal(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
-    train, valid, vocab = data.load_pascal(root, on_error=on_error)
-    return {"train": train, "valid": valid, "vocab": list(vocab)}
+    def read(self, root: str | Path, fmt: str | None = None, options: ReadOptions = ReadOptions()) -> Dataset:
+        """The dataset at ``root`` in the format ``fmt`` (None: the default)."""
+        return registry.get(self.target, self.format(fmt)).read(root, options)
 
 
-def _read_landmarks(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
-    train, valid, flip_index = data.load_landmarks(root, on_error=on_error)
-    return {"train": train, "valid": valid, "flip_index": [int(i) for i in flip_index],
-            "names": data.landmark_names(root)}
+def _points(d: Dataset, cfg) -> list[Head]:
+    """The keypoint head of ``d``'s points (``--flip-json`` is applied to ``d`` before:
+    ``fastkp.data.flips.with_flip_file``); OKS-AP where the format gives sigmas and boxes."""
+    m = d.meta
+    boxes = m.boxes is not None
+    return [KeypointHead("keypoints", n_keypoints=int(d.train[0].keypoints.shape[0]),
+                         flip_index=None if m.flip_index is None else list(m.flip_index),
+                         names=None if m.point_names is None else list(m.point_names), loss=cfg.loss, boxes=boxes,
+                         oks=boxes and m.sigmas is not None)]
 
 
-def _read_keypoints(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
-    if fmt == "csv":
-        return _read_landmarks(root, fmt, on_error)
-    readers = {"300w": data.load_300w, "coco": data.load_coco, "dlc": data.load_dlc, "yolo": data.load_yolo_pose}
-    return {**readers[fmt](root, on_error=on_error), "format": fmt}
+def _values(d: Dataset, cfg) -> list[Head]:
+    mean, std = standardisation(d.train)
+    return [ValuesHead("values", names=list(d.meta.value_names), mean=mean, std=std, loss=cfg.loss)]
 
 
-def _flip_override(d: dict[str, Any], path: str) -> list[int]:
-    """``--flip-json FILE``: ``{"flip_index": [...], "names": [...]}`` over the reader's permutation."""
-    names = d.get("names") or [str(i) for i in range(int(d["train"][0].keypoints.shape[0]))]
-    text = decode(read_bounded(Path(path), "flip file", limit=MAX_FLIP_FILE), path)
-    return [int(i) for i in parse_flip_file(text, path, list(names))]
-
-
-def _points(d: dict[str, Any], cfg) -> list[Head]:
-    k = int(d["train"][0].keypoints.shape[0])
-    flip = d.get("flip_index") if cfg.flip_json is None else _flip_override(d, cfg.flip_json)
-    boxes = all(s.box is not None for s in (*d["train"], *d["valid"]))
-    return [KeypointHead("keypoints", n_keypoints=k, flip_index=None if flip is None else [int(i) for i in flip],
-                         names=d.get("names"), loss=cfg.loss, boxes=boxes,
-                         oks=boxes and d.get("format") == "coco" and k == len(COCO_SIGMAS))]
-
-
-def _read_values(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
-    train, valid, names = data.load_values(root, on_error=on_error)
-    return {"train": train, "valid": valid, "names": names}
-
-
-def _values(d: dict[str, Any], cfg) -> list[Head]:
-    mean, std = standardisation(d["train"])
-    return [ValuesHead("values", names=d["names"], mean=mean, std=std, loss=cfg.loss)]
-
-
-def _read_agegender(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
-    train, valid = data.load_agegender(root, format=fmt, on_error=on_error)
-    return {"train": train, "valid": valid}
-
-
-def _age_gender(d: dict[str, Any], cfg) -> list[Head]:
+def _age_gender(d: Dataset, cfg) -> list[Head]:
     return [ScalarHead("age", y_range=AGE_RANGE, unit="years", loss=cfg.loss),
             BinaryHead("gender", labels=GENDERS)]
 
 
-def _read_classes(root: Path, fmt: str, on_error: str) -> dict[str, Any]:
-    train, valid, vocab = data.load_classes(root, format=fmt, on_error=on_error)
-    return {"train": train, "valid": valid, "vocab": vocab}
+def _classes(d: Dataset, cfg) -> list[Head]:
+    return [ClassHead("label", vocab=list(d.meta.vocab), label_smoothing=cfg.label_smoothing, loss=cfg.loss)]
 
 
-def _classes(d: dict[str, Any], cfg) -> list[Head]:
-    return [ClassHead("label", vocab=d["vocab"], label_smoothing=cfg.label_smoothing, loss=cfg.loss)]
-
-
-def _labels(threshold: float) -> Callable[[dict[str, Any], Any], list[Head]]:
-    return lambda d, cfg: [MultiLabelHead("labels", vocab=d["vocab"], threshold=threshold, loss=cfg.loss)]
+def _labels(threshold: float) -> Callable[[Dataset, Any], list[Head]]:
+    return lambda d, cfg: [MultiLabelHead("labels", vocab=list(d.meta.vocab), threshold=threshold, loss=cfg.loss)]
 
 
 KEYPOINTS = Task(
     "keypoints",
+    "keypoints",
     book=Hyper("resnet18", (192, 192), 64, 3, 1, 1e-2),
     demo=Hyper("resnet18", (96, 96), 32, 6, 1, 1e-2),
-    read=_read_keypoints,
     heads=_points,
     make_demo=lambda root, progress: synth.make_landmarks(root, n_images=800, k=5, seed=0, progress=progress),
-    formats=("csv", "300w", "coco", "dlc", "yolo"),
-    box_formats=("300w", "coco", "yolo"),
 )
 
 TASKS: dict[str, Task] = {
     "biwi": Task(
         "biwi",
+        "biwi",
         book=Hyper("resnet18", (240, 320), 64, 3, 1, 1e-2),
         demo=Hyper("resnet18", (96, 128), 32, 8, 1, 1e-2),
-        read=_read_biwi,
         heads=_points,
         make_demo=lambda root, progress: synth.make_biwi(root, persons=9, frames_per_person=150, seed=0,
                                                          progress=progress),
     ),
     "pascal": Task(
         "pascal",
+        "pascal",
         book=Hyper("resnet50", (224, 224), 64, 3, 4, 3e-3),
         demo=Hyper("resnet18", (96, 96), 32, 6, 1, 1e-2),
-        read=_read_pascal,
         heads=_labels(threshold=0.2),
         make_demo=lambda root, progress: synth.make_pascal(root, n_images=800, seed=0, progress=progress),
     ),
@@ -171,9 +138,9 @@ TASKS: dict[str, Task] = {
     "landmarks": replace(KEYPOINTS, name="landmarks"),  # the name before other formats came
     "regression": Task(
         "regression",
+        "values",
         book=Hyper("resnet18", (224, 224), 64, 3, 1, 2e-3),
         demo=Hyper("resnet18", (64, 64), 32, 6, 1, 1e-2),
-        read=_read_values,
         heads=_values,
         make_demo=lambda root, progress: synth.make_regression(root, n_images=800, seed=0, progress=progress),
         recipe={"aug": "none"},
@@ -182,22 +149,20 @@ TASKS: dict[str, Task] = {
     ),
     "agegender": Task(
         "agegender",
+        "agegender",
         book=Hyper("resnet18", (224, 224), 64, 3, 1, 2e-3),
         demo=Hyper("resnet18", (64, 64), 32, 8, 1, 1e-2),
-        read=_read_agegender,
         heads=_age_gender,
         make_demo=lambda root, progress: synth.make_agegender(root, n_images=800, seed=0, progress=progress),
         recipe={"monitor": "valid_loss"},  # both heads' weighted loss sum picks best.pth
-        formats=data.utkface.FORMATS,
     ),
     "classify": Task(
         "classify",
+        "classes",
         book=Hyper("resnet18", (224, 224), 64, 3, 1, 2e-3),
         demo=Hyper("resnet18", (64, 64), 32, 6, 1, 1e-2),
-        read=_read_classes,
         heads=_classes,
         make_demo=lambda root, progress: synth.make_classify(root, n_images=800, seed=0, progress=progress),
-        formats=data.classes.FORMATS,
     ),
 }
 

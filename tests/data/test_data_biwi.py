@@ -36,7 +36,8 @@ def expected_centre(image: Path, cal_folder: Path) -> np.ndarray:
 
 
 def test_layout_and_split(tree):
-    train, valid = load_biwi(tree)
+    d = load_biwi(tree)
+    train, valid = d.train, d.valid
     assert sorted(p.name for p in tree.iterdir()) == PERSONS
     assert len(train) == 8 and len(valid) == 4
     assert {Path(s.path).parent.name for s in valid} == {"13"}
@@ -49,12 +50,15 @@ def test_layout_and_split(tree):
 
 def test_tilde_is_the_home_folder(tree, monkeypatch):
     monkeypatch.setenv("HOME", str(tree.parent))
-    train, valid = load_biwi("~/biwi")
-    assert [s.path for s in train + valid] == [s.path for split in load_biwi(tree) for s in split]
+    d = load_biwi("~/biwi")
+    train, valid = d.train, d.valid
+    want = load_biwi(tree)
+    assert [s.path for s in train + valid] == [s.path for split in (want.train, want.valid) for s in split]
 
 
 def test_centres_match_independent_formula(tree):
-    train, valid = load_biwi(tree)
+    d = load_biwi(tree)
+    train, valid = d.train, d.valid
     for s in train + valid:
         image = Path(s.path)
         np.testing.assert_allclose(s.keypoints[0], expected_centre(image, image.parent), rtol=0, atol=1e-4)
@@ -63,7 +67,8 @@ def test_centres_match_independent_formula(tree):
 def test_each_folder_uses_its_own_intrinsics(copy):
     k1, k2 = (np.loadtxt(copy / p / "rgb.cal", max_rows=3) for p in ("01", "02"))
     assert not np.allclose(k1, k2)  # the generator varies them per folder
-    train, _ = load_biwi(copy)
+    d = load_biwi(copy)
+    train = d.train
     for s in train:
         if Path(s.path).parent.name == "02":  # the book's bug would use folder 01's file
             assert np.abs(s.keypoints[0] - expected_centre(Path(s.path), copy / "01")).max() > 0.05
@@ -73,7 +78,8 @@ def test_each_folder_uses_its_own_intrinsics(copy):
     cal[0] = "600 0 300 "
     cal[1] = "0 610 250 "
     (copy / "02" / "rgb.cal").write_text("\n".join(cal) + "\n")
-    moved, _ = load_biwi(copy)
+    d = load_biwi(copy)
+    moved = d.train
     for before, after in zip(train, moved):
         image = Path(after.path)
         if image.parent.name == "02":
@@ -82,9 +88,11 @@ def test_each_folder_uses_its_own_intrinsics(copy):
 
 
 def test_valid_persons_argument(tree):
-    train, valid = load_biwi(tree, valid_persons=("01", "02"))
+    d = load_biwi(tree, valid_persons=("01", "02"))
+    train, valid = d.train, d.valid
     assert len(train) == 4 and len(valid) == 8
-    train, valid = load_biwi(tree, valid_persons="02")
+    d = load_biwi(tree, valid_persons="02")
+    train, valid = d.train, d.valid
     assert {Path(s.path).parent.name for s in valid} == {"02"}
 
 
@@ -93,7 +101,8 @@ def test_extra_files_and_folders_are_ignored(copy):
     (copy / "notes").mkdir()
     (copy / "01" / "depth.cal").write_text("1 2 3\n")
     (copy / "01" / "frame_00003_depth.bin").write_bytes(b"\0" * 8)
-    train, valid = load_biwi(copy)
+    d = load_biwi(copy)
+    train, valid = d.train, d.valid
     assert len(train) + len(valid) == 12
 
 
@@ -165,7 +174,8 @@ def test_bad_input_raises_naming_the_file(copy, case):
 def test_bad_input_is_skipped_and_counted(copy, case, caplog):
     name = BAD[case](copy)
     with caplog.at_level(logging.WARNING, logger="fastkp.data"):
-        train, valid = load_biwi(copy, on_error="skip")
+        d = load_biwi(copy, on_error="skip")
+        train, valid = d.train, d.valid
     bad = 4 if case.startswith("cal") else 1  # a bad rgb.cal costs its folder
     assert len(train) + len(valid) == 12 - bad
     records = [r for r in caplog.records if r.name == "fastkp.data"]

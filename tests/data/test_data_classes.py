@@ -32,7 +32,8 @@ def copies(made, tmp_path) -> dict[str, Path]:
 
 
 def test_folders_vocabulary_and_labels(made):
-    train, valid, vocab = load_classes(made["folders"])
+    d = load_classes(made["folders"])
+    train, valid, vocab = d.train, d.valid, list(d.meta.vocab)
     assert vocab == sorted(class_names(K)) and (len(train), len(valid)) == (16, 4)
     for split, folder in ((train, "train"), (valid, "valid")):
         for s in split:
@@ -43,7 +44,7 @@ def test_folders_vocabulary_and_labels(made):
 
 def test_both_formats_give_the_same_samples(made):
     by_format = [load_classes(made[f], format=f) for f in ("folders", "csv")]
-    (ft, fv, f_vocab), (ct, cv, c_vocab) = by_format
+    (ft, fv, f_vocab), (ct, cv, c_vocab) = ((d.train, d.valid, list(d.meta.vocab)) for d in by_format)
     assert f_vocab == c_vocab
     for a, b in ((ft, ct), (fv, cv)):
         assert sorted((Path(s.path).name, s.label) for s in a) == sorted((Path(s.path).name, s.label) for s in b)
@@ -62,7 +63,8 @@ def test_val_folder_hidden_entries_and_tilde(copies, monkeypatch):
     (folders / "train" / "notes.txt").write_text("a stray file")
     (folders / "val" / CLASS_NAMES[0] / "Thumbs.db").write_text("ignored")
     monkeypatch.setenv("HOME", str(folders.parent))
-    train, valid, vocab = load_class_folders("~/folders")
+    d = load_class_folders("~/folders")
+    train, valid, vocab = d.train, d.valid, list(d.meta.vocab)
     assert (len(train), len(valid), len(vocab)) == (16, 4, K) and "/val/" in valid[0].path
 
 
@@ -84,7 +86,8 @@ def test_empty_class_folder(copies, split, caplog):
     with pytest.raises(DatasetError, match=f"{split}/zebra: empty class folder"):
         load_class_folders(folders)
     with caplog.at_level(logging.WARNING, logger="fastkp.data"):
-        train, valid, vocab = load_class_folders(folders, on_error="skip")
+        d = load_class_folders(folders, on_error="skip")
+        train, valid, vocab = d.train, d.valid, list(d.meta.vocab)
     assert "zebra" not in vocab and len(train) + len(valid) == N and "skipped 1 bad sample" in caplog.text
 
 
@@ -95,7 +98,8 @@ def test_class_only_in_validation_folder(copies, caplog):
     with pytest.raises(DatasetError, match="class 'zebra' is only in the validation split"):
         load_class_folders(folders)
     with caplog.at_level(logging.WARNING, logger="fastkp.data"):
-        train, valid, vocab = load_class_folders(folders, on_error="skip")
+        d = load_class_folders(folders, on_error="skip")
+        train, valid, vocab = d.train, d.valid, list(d.meta.vocab)
     assert len(valid) == 4 and "zebra" in caplog.text and "zebra" not in vocab
 
 
@@ -105,7 +109,7 @@ def test_unreadable_image_and_dataset_level_problems(copies, tmp_path):
     bad.write_bytes(b"not an image")
     with pytest.raises(DatasetError, match=bad.name):
         load_class_folders(folders)
-    assert len(load_class_folders(folders, on_error="skip")[0]) == 15
+    assert len(load_class_folders(folders, on_error="skip").train) == 15
     with pytest.raises(DatasetError, match="not a directory"):
         load_class_folders(tmp_path / "nowhere")
     (tmp_path / "flat" / "valid").mkdir(parents=True)
@@ -124,7 +128,8 @@ def test_unreadable_image_and_dataset_level_problems(copies, tmp_path):
 def test_csv_without_is_valid_uses_the_default_split(copies):
     table = copies["csv"]
     write_rows(table, [["label", "fname"]] + [[r[1], r[0]] for r in read_rows(table)[1:]])
-    train, valid, vocab = load_classes_csv(table, valid_frac=0.25, seed=1)
+    d = load_classes_csv(table, valid_frac=0.25, seed=1)
+    train, valid, vocab = d.train, d.valid, list(d.meta.vocab)
     assert (len(train), len(valid)) == (15, 5) and vocab == sorted(class_names(K))
 
 
@@ -141,7 +146,8 @@ BAD_ROWS = {
 @pytest.mark.parametrize("case", BAD_ROWS)
 def test_bad_csv_row_raises_or_is_skipped(copies, case, caplog):
     table = copies["csv"]
-    train, valid, _ = raises_then_skips(load_classes_csv, table, BAD_ROWS[case](table), caplog)
+    d = raises_then_skips(load_classes_csv, table, BAD_ROWS[case](table), caplog)
+    train, valid = d.train, d.valid
     assert len(train) + len(valid) == N - (case in ("class only in validation", "empty label", "unknown is_valid"))
 
 

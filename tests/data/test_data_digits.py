@@ -96,7 +96,8 @@ def test_hand_encoded_datum_matches_the_runtime_descriptor():
 def test_import_round_trip(tmp_path, colour, encoded):
     made = create_lmdbs(tmp_path, 9, colour=colour, encoded=encoded)
     assert import_digits(*_pairs(tmp_path), tmp_path / "out", names=["gx", "gy"])[:2] == (9, 2)
-    train, valid, names = load_values(tmp_path / "out")
+    d = load_values(tmp_path / "out")
+    train, valid, names = d.train, d.valid, list(d.meta.value_names)
     assert names == ["gx", "gy"] and (len(train), len(valid)) == (9, 2)
     for phase, samples in (("train", train), ("val", valid)):
         for (key, image, slopes), sample in zip(sorted(made[phase], key=lambda m: m[0]), samples):  # key order
@@ -114,7 +115,8 @@ def test_jpeg_encoded_and_no_validation_pair(tmp_path):
     assert import_digits((tmp_path / "img", tmp_path / "lab"), None, tmp_path / "out") == (5, 0, ["v0", "v1", "v2"])
     lines = (tmp_path / "out/labels.csv").read_text().splitlines()
     assert lines[:3] == ["fname,v0,v1,v2", "train_000000.png,0.0,0.0,0.0", "train_000001.png,1.0,2.0,3.0"]
-    train, valid, names = load_values(tmp_path / "out")  # the default split
+    d = load_values(tmp_path / "out")  # the default split
+    train, valid, names = d.train, d.valid, list(d.meta.value_names)
     assert (len(train), len(valid)) == (4, 1)
     assert np.abs(np.asarray(Image.open(train[0].path), float) - image).max() < 8
 

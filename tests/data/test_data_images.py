@@ -159,10 +159,13 @@ def test_readers_do_not_decode_pixels(trees, monkeypatch):
         Image.open(next(biwi.glob("*/*.jpg"))).convert("RGB")
     calls.clear()
 
-    train, valid = load_biwi(biwi)
+    d = load_biwi(biwi)
+    train, valid = d.train, d.valid
     assert len(train) + len(valid) == 6
-    train, valid, _ = load_pascal(pascal)
+    d = load_pascal(pascal)
+    train, valid = d.train, d.valid
     assert len(train) + len(valid) == 6
-    train, valid, _ = load_landmarks(landmarks)
+    d = load_landmarks(landmarks)
+    train, valid = d.train, d.valid
     assert len(train) + len(valid) == 6
     assert calls == []

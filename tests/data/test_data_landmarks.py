@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fastkp.data import DatasetError, load_landmarks
-from fastkp.data.landmarks import parse_flip
+from fastkp.data.flips import parse_landmark_flip
 from fastkp.data.synth import make_landmarks
 
 N, K = 20, 16
@@ -41,7 +41,8 @@ def _write_csv(root: Path, rows: list[list[str]]) -> None:
 
 
 def test_points_match_the_csv_with_nan_for_empty_pairs(tree):
-    train, valid, _ = load_landmarks(tree)
+    d = load_landmarks(tree)
+    train, valid = d.train, d.valid
     rows = {r[0]: r[1:] for r in _csv(tree)[1:]}
     assert len(train) + len(valid) == N
     empty = 0
@@ -56,14 +57,17 @@ def test_points_match_the_csv_with_nan_for_empty_pairs(tree):
 
 def test_tilde_is_the_home_folder(tree, monkeypatch):
     monkeypatch.setenv("HOME", str(tree.parent))
-    train, valid, flip = load_landmarks("~/faces")
-    want_train, want_valid, want_flip = load_landmarks(tree)
+    d = load_landmarks("~/faces")
+    train, valid, flip = d.train, d.valid, np.array(d.meta.flip_index)
+    d = load_landmarks(tree)
+    want_train, want_valid, want_flip = d.train, d.valid, np.array(d.meta.flip_index)
     assert [s.path for s in train + valid] == [s.path for s in want_train + want_valid]
     np.testing.assert_array_equal(flip, want_flip)
 
 
 def test_flip_index_is_the_files_involution(tree):
-    _, _, flip = load_landmarks(tree)
+    d = load_landmarks(tree)
+    flip = np.array(d.meta.flip_index)
     spec = json.loads((tree / "flip.json").read_text())
     assert flip.tolist() == spec["flip_index"] and flip.dtype == np.int64
     assert sorted(flip.tolist()) == list(range(K)) and (flip[flip] == np.arange(K)).all()
@@ -77,7 +81,8 @@ def test_flip_index_is_the_files_involution(tree):
 
 def test_mirrored_points_swap_sides(tree):
     """Under a flip x -> W - x, a left point lands where the mirrored face has its left point."""
-    train, _, flip = load_landmarks(tree)
+    d = load_landmarks(tree)
+    train, flip = d.train, np.array(d.meta.flip_index)
     names = json.loads((tree / "flip.json").read_text())["names"]
     left, right = names.index("left_eye"), names.index("right_eye")
     for s in train:
@@ -89,14 +94,17 @@ def test_mirrored_points_swap_sides(tree):
 
 
 def test_split_is_seeded_and_sized(tree):
-    a_train, a_valid, _ = load_landmarks(tree, seed=1)
-    b_train, b_valid, _ = load_landmarks(tree, seed=1)
+    d = load_landmarks(tree, seed=1)
+    a_train, a_valid = d.train, d.valid
+    d = load_landmarks(tree, seed=1)
+    b_train, b_valid = d.train, d.valid
     assert [s.path for s in a_valid] == [s.path for s in b_valid]
     assert len(a_valid) == round(0.2 * N) and len(a_train) == N - len(a_valid)
     assert {s.path for s in a_train}.isdisjoint(s.path for s in a_valid)
-    others = {tuple(s.path for s in load_landmarks(tree, seed=seed)[1]) for seed in range(2, 6)}
+    others = {tuple(s.path for s in load_landmarks(tree, seed=seed).valid) for seed in range(2, 6)}
     assert len(others | {tuple(s.path for s in a_valid)}) > 1
-    _, valid, _ = load_landmarks(tree, valid_frac=0.5)
+    d = load_landmarks(tree, valid_frac=0.5)
+    valid = d.valid
     assert len(valid) == N // 2
 
 
@@ -157,7 +165,8 @@ def test_bad_number_names_the_field(copy):
 def test_bad_row_is_skipped_with_one_log_line(copy, case, caplog):
     name = BAD[case](copy)
     with caplog.at_level(logging.WARNING, logger="fastkp.data"):
-        train, valid, _ = load_landmarks(copy, on_error="skip")
+        d = load_landmarks(copy, on_error="skip")
+        train, valid = d.train, d.valid
     assert len(train) + len(valid) == N - 1
     [record] = caplog.records
     assert "skipped 1 bad sample" in record.getMessage() and name in record.getMessage()
@@ -264,7 +273,8 @@ def test_garbage_csv_raises_dataset_error_or_reads(tree, copy, garbage, changes,
     text = _edited(tree, changes) if mutate else garbage
     (copy / "landmarks.csv").write_bytes(text.encode("utf-8", "surrogatepass"))
     try:
-        train, valid, flip = load_landmarks(copy, on_error=on_error)
+        d = load_landmarks(copy, on_error=on_error)
+        train, valid, flip = d.train, d.valid, np.array(d.meta.flip_index)
     except DatasetError as err:
         event("DatasetError")
         assert "landmarks.csv" in str(err) or "images" in str(err) or "flip.json" in str(err)
@@ -295,7 +305,7 @@ flip_like = st.fixed_dictionaries({
 @given(st.one_of(st.text(max_size=200), st.builds(json.dumps, json_value), st.builds(json.dumps, flip_like)))
 def test_parse_flip_garbage(text):
     try:
-        flip = parse_flip(text, "fuzz_flip.json", 3)
+        _, flip = parse_landmark_flip(text, "fuzz_flip.json", 3)
     except DatasetError as err:
         event("DatasetError")
         assert "fuzz_flip.json" in str(err)

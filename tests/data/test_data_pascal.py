@@ -42,7 +42,8 @@ def _write_rows(root: Path, rows: list[list[str]], name: str = "train.csv") -> N
 
 
 def test_vocab_split_and_multi_hot(tree):
-    train, valid, vocab = load_pascal(tree)
+    d = load_pascal(tree)
+    train, valid, vocab = d.train, d.valid, list(d.meta.vocab)
     rows = _rows(tree)
     assert vocab == sorted({label for r in rows for label in r["labels"].split()})
     assert set(vocab) <= set(CLASSES)
@@ -59,8 +60,10 @@ def test_vocab_split_and_multi_hot(tree):
 
 def test_tilde_is_the_home_folder(tree, monkeypatch):
     monkeypatch.setenv("HOME", str(tree.parent))
-    train, valid, vocab = load_pascal("~/voc")
-    want_train, want_valid, want_vocab = load_pascal(tree)
+    d = load_pascal("~/voc")
+    train, valid, vocab = d.train, d.valid, list(d.meta.vocab)
+    d = load_pascal(tree)
+    want_train, want_valid, want_vocab = d.train, d.valid, list(d.meta.vocab)
     assert [s.path for s in train + valid] == [s.path for s in want_train + want_valid]
     assert vocab == want_vocab
 
@@ -79,7 +82,8 @@ def test_is_valid_spellings(copy, true, false):
     _write_rows(copy, [["fname", "labels", "is_valid"]] + [
         [r["fname"], r["labels"], true if r["is_valid"] == "True" else false] for r in rows
     ])  # fmt: skip
-    train, valid, _ = load_pascal(copy)
+    d = load_pascal(copy)
+    train, valid = d.train, d.valid
     assert len(valid) == sum(r["is_valid"] == "True" for r in rows) and len(train) + len(valid) == N
 
 
@@ -89,7 +93,8 @@ def test_custom_names_extra_columns_and_column_order(copy):
     _write_rows(copy, [["is_valid", "extra", "fname", "labels"]] + [
         [r["is_valid"], "x", r["fname"], r["labels"]] for r in rows
     ], name="labels.csv")  # fmt: skip
-    train, valid, vocab = load_pascal(copy, csv="labels.csv", folder="images")
+    d = load_pascal(copy, csv="labels.csv", folder="images")
+    train, valid, vocab = d.train, d.valid, list(d.meta.vocab)
     assert len(train) + len(valid) == N and all("/images/" in s.path for s in train)
 
 
@@ -97,7 +102,8 @@ def test_custom_names_extra_columns_and_column_order(copy):
 def test_grayscale_and_cmyk_images_are_read(copy, mode):
     fname = _rows(copy)[0]["fname"]
     Image.new(mode, (120, 90)).save(copy / "train" / fname)
-    train, valid, _ = load_pascal(copy)
+    d = load_pascal(copy)
+    train, valid = d.train, d.valid
     assert len(train) + len(valid) == N
 
 
@@ -144,7 +150,8 @@ def test_bad_row_raises_naming_file_and_line(copy, case):
 def test_bad_row_is_skipped_with_one_log_line(copy, case, caplog):
     name = BAD[case](copy)
     with caplog.at_level(logging.WARNING, logger="fastkp.data"):
-        train, valid, _ = load_pascal(copy, on_error="skip")
+        d = load_pascal(copy, on_error="skip")
+        train, valid = d.train, d.valid
     assert len(train) + len(valid) == N - 1
     [record] = caplog.records
     assert "skipped 1 bad sample" in record.getMessage() and name in record.getMessage()
@@ -235,7 +242,8 @@ def test_garbage_csv_raises_dataset_error_or_reads(tree, garbage, changes, mutat
     text = _edited(tree, changes) if mutate else garbage
     (tree / "fuzz.csv").write_bytes(text.encode("utf-8", "surrogatepass"))
     try:
-        train, valid, vocab = load_pascal(tree, csv="fuzz.csv", on_error=on_error)
+        d = load_pascal(tree, csv="fuzz.csv", on_error=on_error)
+        train, valid, vocab = d.train, d.valid, list(d.meta.vocab)
     except DatasetError as err:
         event("DatasetError")
         assert "fuzz.csv" in str(err) or "train" in str(err)

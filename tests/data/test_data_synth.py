@@ -67,7 +67,8 @@ def test_biwi_files_look_like_the_real_set(tmp_path):
             np.testing.assert_allclose(r @ r.T, np.eye(3), atol=2e-5)
             assert abs(np.linalg.det(r) - 1) < 3e-5 and 700 < t[2] < 1200
     assert not np.allclose(intrinsics[0], intrinsics[1])
-    train, valid = load_biwi(root)
+    d = load_biwi(root)
+    train, valid = d.train, d.valid
     assert len(train) == 6 and len(valid) == 3 and train[0].size == (480, 640)
     for s in train + valid:  # centres in the middle half of the image
         assert 160 <= s.keypoints[0, 0] <= 480 and 120 <= s.keypoints[0, 1] <= 360
@@ -78,7 +79,8 @@ def test_pascal_csv_is_the_books_format(tmp_path):
     lines = (root / "train.csv").read_text().splitlines()
     assert lines[0] == "fname,labels,is_valid"
     assert {line.rsplit(",", 1)[1] for line in lines[1:]} == {"True", "False"}
-    train, valid, vocab = load_pascal(root)
+    d = load_pascal(root)
+    train, valid, vocab = d.train, d.valid, list(d.meta.vocab)
     assert len(valid) == 3 and len(train) == 9
     assert all(1 <= s.labels.sum() <= 3 for s in train + valid)
 
@@ -125,7 +127,8 @@ def test_cli_writes_a_readable_tree(tmp_path):
     out = tmp_path / "lm"
     done = _cli("landmarks", str(out), "--n", "5", "--k", "3", "--seed", "4", "--size", "40x48")
     assert done.returncode == 0, done.stderr
-    train, valid, flip = load_landmarks(out)
+    d = load_landmarks(out)
+    train, valid, flip = d.train, d.valid, np.array(d.meta.flip_index)
     assert len(train) + len(valid) == 5 and train[0].size == (40, 48) and flip.tolist() == [0, 2, 1]
     assert _files(out) == _files(make_landmarks(tmp_path / "api", 5, k=3, seed=4, size=(40, 48)))
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from fastkp.data import DatasetError, load_agegender, load_agegender_csv, load_utkface
+from fastkp.data.agegender import parse_utkface_name
 from fastkp.data.synth import make_agegender
 from fastkp.data.synth.__main__ import cli
-from fastkp.data.utkface import parse_utkface_name
 from fastkp.errors import UsageError
 from support.tables import append_row, edit_field, files, raises_then_skips, read_rows, write_rows
 
@@ -39,7 +39,8 @@ def _targets(samples) -> list[tuple[float, float]]:
 
 
 def test_names_give_age_and_gender(made):
-    train, valid = load_utkface(made["utkface"])
+    d = load_utkface(made["utkface"])
+    train, valid = d.train, d.valid
     assert (len(train), len(valid)) == (N - 2, 2)
     for s in train + valid:
         age, gender, race, date = Path(s.path).name.split(".")[0].split("_")
@@ -52,7 +53,8 @@ def test_csv_format_reads_the_same_targets(made):
     with open(made["csv"] / "labels.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert {r["gender"] for r in rows} <= {"male", "female"}
-    train, valid = load_agegender(made["csv"], format="csv")
+    d = load_agegender(made["csv"], format="csv")
+    train, valid = d.train, d.valid
     by_name = {Path(s.path).name: s for s in train + valid}
     assert _targets(by_name[r["fname"]] for r in rows) == [(float(r["age"]), float(r["gender"] == "female"))
                                                            for r in rows]  # fmt: skip
@@ -80,7 +82,8 @@ def test_search_is_recursive_and_ignores_other_files(copies, monkeypatch):
     (faces / ".cache" / "1_0_0_1.jpg").write_text("skipped")
     os.symlink("..", faces / "part1" / "up")  # a link back to an ancestor is followed once
     monkeypatch.setenv("HOME", str(faces.parent))
-    train, valid = load_agegender("~/utkface")
+    d = load_agegender("~/utkface")
+    train, valid = d.train, d.valid
     assert sorted(Path(s.path).name for s in train + valid) == names
 
 
@@ -94,7 +97,8 @@ def test_bad_name_raises_or_is_skipped(copies, name, caplog):
     with pytest.raises(DatasetError, match=name.replace(".", r"\.")):
         load_utkface(faces)
     with caplog.at_level(logging.WARNING, logger="fastkp.data"):
-        train, valid = load_utkface(faces, on_error="skip")
+        d = load_utkface(faces, on_error="skip")
+        train, valid = d.train, d.valid
     assert len(train) + len(valid) == N and "skipped 1 bad sample" in caplog.text and name in caplog.text
 
 
@@ -104,7 +108,8 @@ def test_unreadable_entries_and_images(copies):
     (faces / "3_0_0_20170119171426871.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(DatasetError, match="loop.jpg: cannot be examined"):
         load_utkface(faces)
-    train, valid = load_utkface(faces, on_error="skip")
+    d = load_utkface(faces, on_error="skip")
+    train, valid = d.train, d.valid
     assert len(train) + len(valid) == N
 
 
@@ -128,7 +133,8 @@ def test_gender_spellings_and_is_valid(copies):
     spellings = {"male": ["0", "Male", " MALE "], "female": ["1", "Female", "fEmAlE"]}
     write_rows(table, [["fname", "gender", "age", "is_valid"]] + [
         [r[0], spellings[r[2]][i % 3], r[1], str(i < 3)] for i, r in enumerate(rows[1:])])  # fmt: skip
-    train, valid = load_agegender_csv(table)
+    d = load_agegender_csv(table)
+    train, valid = d.train, d.valid
     assert [Path(s.path).name for s in valid] == [r[0] for r in rows[1:4]] and len(train) == N - 3
     assert _targets(valid) == [(float(r[1]), float(r[2] == "female")) for r in rows[1:4]]
 
@@ -148,7 +154,8 @@ BAD_ROWS = {
 @pytest.mark.parametrize("case", BAD_ROWS)
 def test_bad_row_raises_or_is_skipped(copies, case, caplog):
     table = copies["csv"]
-    train, valid = raises_then_skips(load_agegender_csv, table, BAD_ROWS[case](table), caplog)
+    d = raises_then_skips(load_agegender_csv, table, BAD_ROWS[case](table), caplog)
+    train, valid = d.train, d.valid
     assert len(train) + len(valid) == N - (case != "listed twice")
 
 

@@ -30,7 +30,8 @@ def copy(tree, tmp_path) -> Path:
 
 
 def test_values_names_and_default_split(tree):
-    train, valid, names = load_values(tree)
+    d = load_values(tree)
+    train, valid, names = d.train, d.valid, list(d.meta.value_names)
     assert names == ["gx", "gy"] and (len(train), len(valid)) == (N - 3, 3)
     rows = {r[0]: r[1:] for r in read_rows(tree)[1:]}
     for s in train + valid:
@@ -49,13 +50,13 @@ def test_split_is_load_landmarks_split(tree, tmp_path):
     (lm / "landmarks.csv").write_text("\n".join(lines) + "\n")
     (lm / "flip.json").write_text('{"names": ["a"], "flip_index": [0]}')
     for seed, frac in ((0, 0.2), (5, 0.4)):
-        want = load_landmarks(lm, valid_frac=frac, seed=seed)[1]
-        got = load_values(tree, valid_frac=frac, seed=seed)[1]
+        want = load_landmarks(lm, valid_frac=frac, seed=seed).valid
+        got = load_values(tree, valid_frac=frac, seed=seed).valid
         assert [Path(s.path).name for s in got] == [Path(s.path).name for s in want]
 
 
 def test_images_are_the_digits_linear_images(tree):
-    for s in load_values(tree)[0][:3]:
+    for s in load_values(tree).train[:3]:
         with Image.open(s.path) as im:
             assert im.mode == "L"
             np.testing.assert_array_equal(np.asarray(im), linear_image(*s.values.astype(float), (24, 32)))
@@ -75,7 +76,8 @@ def test_is_valid_extra_names_and_tilde(copy, monkeypatch):
     write_rows(copy, [["is_valid", "fname", "a b", "c"]] + [
         ["1" if i % 3 == 0 else "false", r[0], r[1], "-1e3"] for i, r in enumerate(rows[1:])])  # fmt: skip
     monkeypatch.setenv("HOME", str(copy.parent))
-    train, valid, names = load_values("~/linear")
+    d = load_values("~/linear")
+    train, valid, names = d.train, d.valid, list(d.meta.value_names)
     assert names == ["a b", "c"] and (len(train), len(valid)) == (10, 5)
     assert valid[0].values[1] == -1000 and str(copy) in valid[0].path
 
@@ -99,7 +101,8 @@ BAD = {
 
 @pytest.mark.parametrize("case", BAD)
 def test_bad_row_raises_or_is_skipped_naming_file_and_line(copy, case, caplog):
-    train, valid, _ = raises_then_skips(load_values, copy, BAD[case](copy), caplog)
+    d = raises_then_skips(load_values, copy, BAD[case](copy), caplog)
+    train, valid = d.train, d.valid
     assert len(train) + len(valid) == N - (case not in ("listed twice", "short row"))
 
 

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from fastkp.data import DatasetError, load_biwi, load_landmarks, load_pascal, read_header
-from fastkp.data.pixels import DEFAULT_MAX_PIXELS, max_pixels
+from fastkp.data.pixels import DEFAULT_MAX_PIXELS, pixel_limit
 from fastkp.data.synth import make_biwi, make_landmarks, make_pascal
 from fastkp.heads.base import f32
 from fastkp.pipeline.decode import decode_rgb
@@ -31,7 +31,8 @@ def test_symlink_loops_are_bad_input_naming_the_path(tmp_path, where):
     loop(root / "notes.txt")  # not a name the reader looks at: never examined
     with pytest.raises(DatasetError, match=f"{bad}: cannot be examined"):
         load_biwi(root)
-    train, valid = load_biwi(root, on_error="skip")
+    d = load_biwi(root, on_error="skip")
+    train, valid = d.train, d.valid
     assert len(train) == 6 and len(valid) == 3
 
 
@@ -84,7 +85,7 @@ def huge_header(path, fmt: str) -> None:
 def test_images_over_the_pixel_limit_are_refused_from_the_header(tmp_path, monkeypatch, fmt):
     path = tmp_path / f"huge.{fmt.lower()}"
     huge_header(path, fmt)
-    assert max_pixels() == DEFAULT_MAX_PIXELS == 100_000_000
+    assert pixel_limit() == DEFAULT_MAX_PIXELS == 100_000_000
     for read in (read_header, decode_rgb):
         with pytest.raises(DatasetError, match="169,000,000 pixels, more than the limit of 100,000,000 pixels"):
             read(str(path))
@@ -131,7 +132,8 @@ def test_corrupt_pixels_are_never_used_silently(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setenv("FASTKP_CACHE", str(tmp_path / "cache"))
     root = make_biwi(tmp_path / "biwi", persons=3, frames_per_person=4, size=(48, 64))
-    train, _ = load_biwi(root)
+    d = load_biwi(root)
+    train = d.train
     corrupt_jpeg(Path(train[1].path))
     with pytest.raises(DatasetError, match=f"{train[1].path}: corrupt JPEG"):
         verify(train)
@@ -190,4 +192,4 @@ def test_max_pixels_from_the_environment_must_be_ascii_digits(monkeypatch):
 
     monkeypatch.setenv("FASTKP_MAX_PIXELS", "²")
     with pytest.raises(UsageError, match="positive integer"):
-        max_pixels()
+        pixel_limit()

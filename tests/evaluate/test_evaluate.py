@@ -14,9 +14,9 @@ import torch
 from fastkp import kp_metrics
 from fastkp.checkpoint import ModelSpec, save_checkpoint
 from fastkp.data import load_300w
-from fastkp.data.pts300w import FLIP_68, NAMES_68
 from fastkp.data.synth import make_landmarks
 from fastkp.data.synth.w300 import make_300w
+from fastkp.data.w300 import FLIP_68, NAMES_68
 from fastkp.evaluate import cli
 from fastkp.export import CheckpointModel, export_checkpoint
 from fastkp.heads import KeypointHead
@@ -67,7 +67,7 @@ def test_checkpoint_and_export_agree(faces, tmp_path, capsys):
 
     # the numbers, recomputed from the model's answers on every sample of both splits
     d = load_300w(faces["data"])
-    samples = d["train"] + d["valid"]
+    samples = d.train + d.valid
     model = CheckpointModel(faces["ckpt"])
     pred = np.stack([model.answers(torch.from_numpy(decode_rgb(s.path))[None])[0][0].numpy() for s in samples])
     target = np.stack([s.keypoints for s in samples])

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 from hypothesis import strategies as st
 
+from fastkp.data import Dataset
 from fastkp.data.coco import load_coco
 from fastkp.data.dlc import load_dlc
-from fastkp.data.pts300w import load_300w
-from fastkp.data.yolo_pose import load_yolo_pose
+from fastkp.data.w300 import load_300w
+from fastkp.data.yolo import load_yolo_pose
 
 N, SIZE = 12, (64, 80)
 
@@ -26,15 +27,15 @@ LOADERS = {
 }
 
 
-def _all(d: dict) -> list:
-    return d["train"] + d["valid"]
+def _all(d: Dataset) -> list:
+    return d.train + d.valid
 
 
-def _check_samples(d: dict, k: int) -> None:
-    assert set(d) == {"train", "valid", "flip_index", "names"} and d["train"] and d["valid"]
-    flip = d["flip_index"]
+def _check_samples(d: Dataset, k: int) -> None:
+    assert isinstance(d, Dataset) and d.meta.flip_index is not None and d.train and d.valid
+    flip = np.array(d.meta.flip_index)
     assert flip.dtype == np.int64 and sorted(flip.tolist()) == list(range(k)) and (flip[flip] == np.arange(k)).all()
-    assert len(d["names"]) == k
+    assert len(d.meta.point_names) == k
     for s in _all(d):
         assert s.keypoints.shape == (k, 2) and s.keypoints.dtype == np.float32
         assert s.visibility.shape == (k,) and s.visibility.dtype == np.int8

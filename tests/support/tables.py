@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fastkp.data import DatasetError
+from fastkp.data import Dataset, DatasetError
 
 
 def read_rows(root: Path) -> list[list[str]]:
@@ -47,7 +47,7 @@ def append_row(make, detail: str = ""):
     return apply
 
 
-def raises_then_skips(load, root: Path, where: str, caplog) -> tuple:
+def raises_then_skips(load, root: Path, where: str, caplog) -> Dataset:
     """``load(root)`` raises DatasetError naming ``where``; with ``on_error="skip"`` it logs
     one line naming it and returns what it read."""
     with pytest.raises(DatasetError) as info:

@@ -1,22 +1,33 @@
-"""Dataset readers for the formats users already have."""
+"""Dataset readers for the formats users already have.
+
+Each reader returns a :class:`Dataset` and registers its format(s) in
+``fastkp.data.formats`` on import; the imports below run in the order that makes
+each target's first format its default (keypoints: csv, then 300w, coco, dlc, yolo).
+"""
 
 from .biwi import load_biwi
-from .classes import load_class_folders, load_classes, load_classes_csv
+from .pascal import load_pascal
+from .landmarks import landmark_names, load_landmarks
+from .w300 import load_300w
 from .coco import load_coco
 from .dlc import load_dlc
+from .yolo import load_yolo_pose
+from .regression import load_values
+from .agegender import load_agegender, load_agegender_csv, load_utkface
+from .classify import load_class_folders, load_classes, load_classes_csv
+from .dataset import Dataset, DatasetMeta
+from .formats import Format, ReadOptions
 from .images import ImageHeader, read_header
-from .landmarks import landmark_names, load_landmarks
-from .pascal import load_pascal
-from .pts300w import load_300w
 from .sample import DatasetError, Sample
-from .utkface import load_agegender, load_agegender_csv, load_utkface
-from .values import load_values
 from .verification import cache_dir, check_images, verify
-from .yolo_pose import load_yolo_pose
 
 __all__ = [
+    "Dataset",
     "DatasetError",
+    "DatasetMeta",
+    "Format",
     "ImageHeader",
+    "ReadOptions",
     "Sample",
     "landmark_names",
     "load_300w",

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ._errors import Skipper
-from ._parse import parse_rows, read_text, scan
+from .dataset import Dataset, DatasetMeta
+from .formats import Format, register
 from .images import read_header
+from .on_error import Skipper
+from .paths import scan
 from .sample import DatasetError, Sample, check_inside
+from .textio import parse_rows, read_text
 
 FRAME = re.compile(r"frame_(\d+)_rgb\.(?:jpg|jpeg|png)")
 POSE_ROWS = (3, 3, 3, 3)  # rotation rows, then translation
@@ -66,8 +69,8 @@ def _frames(folder: Path) -> tuple[list[tuple[Path, Path]], list[DatasetError]]:
     return [(folder / n, folder / f"frame_{FRAME.fullmatch(n)[1]}_pose.txt") for n in names], bad
 
 
-def _sample(image: Path, pose: Path, intrinsics: np.ndarray) -> Sample:
-    size = read_header(image).size
+def _sample(image: Path, pose: Path, intrinsics: np.ndarray, max_pixels: int | None) -> Sample:
+    size = read_header(image, max_pixels).size
     _, translation = parse_pose(read_text(pose, "pose file"), str(pose))
     centre = head_centre(translation, intrinsics)[None].astype(np.float32)
     check_inside(centre, size, f"{pose} (head centre in {image.name})")
@@ -75,9 +78,9 @@ def _sample(image: Path, pose: Path, intrinsics: np.ndarray) -> Sample:
 
 
 def load_biwi(
-    root: str | Path, valid_persons: Iterable[str] = ("13",), on_error: str = "raise"
-) -> tuple[list[Sample], list[Sample]]:
-    """Read a Biwi tree; returns (train, valid), valid = the ``valid_persons`` folders.
+    root: str | Path, valid_persons: Iterable[str] = ("13",), on_error: str = "raise", max_pixels: int | None = None
+) -> Dataset:
+    """Read a Biwi tree; valid = the ``valid_persons`` folders.
 
     Person folders are the sub-folders of ``root`` named by digits. Bad samples
     raise DatasetError, or are skipped and counted with ``on_error="skip"``.
@@ -115,7 +118,7 @@ def load_biwi(
         split = valid if person in valid_names else train
         for image, pose in frames:
             try:
-                split.append(_sample(image, pose, intrinsics))
+                split.append(_sample(image, pose, intrinsics, max_pixels))
             except DatasetError as err:
                 skipper.bad(err)
     skipper.report()
@@ -125,4 +128,8 @@ def load_biwi(
         raise DatasetError(f"{root}: empty training split (no usable frames outside {sorted(valid_names)})")
     if not valid:
         raise DatasetError(f"{root}: empty validation split (no usable frames in {sorted(valid_names)})")
-    return train, valid
+    return Dataset(train, valid, DatasetMeta("default", f"person folder(s) {sorted(valid_names)}"))
+
+
+register(Format("default", "biwi", lambda root, o: load_biwi(root, on_error=o.on_error, max_pixels=o.max_pixels),
+                description="Biwi Kinect Head Pose tree: NN/frame_XXXXX_{rgb.jpg,pose.txt}, NN/rgb.cal"))

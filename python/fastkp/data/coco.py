@@ -13,7 +13,8 @@ with v 0 (unlabelled: NaN), 1 (labelled, occluded) or 2 (visible); ``bbox`` =
 indices (a pixel's centre at its integer index, as detectron2 reads them), so
 ``COCO_SHIFT`` (+0.5) is added to put centres at ``i + 0.5``; the box is in
 continuous coordinates already. The flip permutation pairs ``left_*`` with
-``right_*`` names. ``area`` is not read (OKS takes the box's w * h unless given).
+``right_*`` names. ``area`` is not read (OKS takes the box's w * h unless given). A
+category of 17 points is COCO's person: its samples carry COCO's OKS sigmas.
 """
 
 from __future__ import annotations
@@ -24,14 +25,22 @@ from pathlib import Path
 
 import numpy as np
 
-from ._errors import Skipper
-from ._keypoints import Headers, all_numbers, flip_from_names, keypoint_sample, load_json, read_bounded
-from ._parse import image_name, scan
+from .dataset import Dataset, DatasetMeta
+from .flips import flip_from_names
+from .formats import Format, register
+from .keypoint_samples import Headers, keypoint_sample
+from .on_error import Skipper
+from .paths import image_name, scan
 from .sample import DatasetError, Sample
+from .textio import all_numbers, load_json, read_bounded
 
 ANNOTATIONS = "annotations"
 PREFIX = "person_keypoints_"
 COCO_SHIFT = 0.5  # pixel indices -> fastkp's centre at i + 0.5
+# Per-keypoint OKS sigmas of the 17 COCO person keypoints (nose, eyes, ears, shoulders,
+# elbows, wrists, hips, knees, ankles), as pycocotools gives them.
+COCO_SIGMAS = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62,
+                        1.07, 1.07, 0.87, 0.87, 0.89, 0.89]) / 10.0  # fmt: skip
 
 
 @dataclass
@@ -205,13 +214,13 @@ def _samples(records: list[Record], image_dir: Path, headers: Headers, skipper: 
     return samples
 
 
-def load_coco(root: str | Path, on_error: str = "raise") -> dict:
-    """Read a COCO keypoints tree; returns ``{"train", "valid", "flip_index" (K,) int64,
-    "names"}``, the samples in annotation order."""
+def load_coco(root: str | Path, on_error: str = "raise", max_pixels: int | None = None) -> Dataset:
+    """Read a COCO keypoints tree, the samples in annotation order; the val file is the
+    validation split."""
     skipper = Skipper(on_error, f"load_coco({root})")
     root = Path(root).expanduser()
     splits, names = {}, {}
-    headers = Headers()
+    headers = Headers(max_pixels)
     for split in ("train", "val"):
         path = _annotation_file(root, split)
         image_dir = root / path.name[len(PREFIX) : -len(".json")]
@@ -227,4 +236,13 @@ def load_coco(root: str | Path, on_error: str = "raise") -> dict:
         if not splits[split]:
             raise DatasetError(f"{root}: empty {side} split (no usable annotation)")
     flip = flip_from_names(names["train"], f"{root / ANNOTATIONS}: keypoint names")
-    return {"train": splits["train"], "valid": splits["val"], "flip_index": flip, "names": names["train"]}
+    person = len(names["train"]) == len(COCO_SIGMAS)
+    # image_dir: the loop ended on the val file
+    meta = DatasetMeta("coco", f"the {image_dir.name} annotation file", point_names=tuple(names["train"]),
+                       flip_index=tuple(flip.tolist()), sigmas=tuple(COCO_SIGMAS.tolist()) if person else None,
+                       boxes="annotation", shared_images=True)
+    return Dataset(splits["train"], splits["val"], meta)
+
+
+register(Format("coco", "keypoints", lambda root, o: load_coco(root, o.on_error, o.max_pixels), crop_boxes=True,
+                description="COCO keypoints: annotations/person_keypoints_{train,val}*.json, {train,val}*/"))

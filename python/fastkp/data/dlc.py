@@ -11,7 +11,7 @@ Every CSV must name the same body parts in the same order.
 
 Coordinates: DeepLabCut's labelling tools put a pixel's centre at its integer index,
 so ``DLC_SHIFT`` (+0.5) is added (fastkp's centre is at ``i + 0.5``). The box is the
-labelled points' box enlarged by ``_keypoints.MARGIN`` (the whole image without any).
+labelled points' box enlarged by ``keypoint_samples.MARGIN`` (the whole image without any).
 Flip pairs come from the words ``left``/``right`` in the names (``left_ear`` <->
 ``right_ear``, ``LeftPaw`` <-> ``RightPaw``); a flip file
 ``{"flip_index": [...], "names": [...]}`` (``names`` optional) overrides them.
@@ -26,21 +26,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ._csv_layout import check_valid_frac
-from ._errors import Skipper
-from ._keypoints import (
-    check_flip, csv_rows, decode, flip_from_names, keypoint_samples, load_json, parse_floats, random_split,
-    read_bounded,
-)
-from ._parse import image_name, scan
+from .dataset import Dataset, DatasetMeta
+from .flips import flip_from_names, read_flip_file
+from .formats import Format, register
 from .images import read_header
+from .keypoint_samples import keypoint_samples
+from .on_error import Skipper
+from .paths import image_name, scan
 from .sample import DatasetError, Sample
+from .splits import check_valid_frac, random_rule, random_split
+from .textio import csv_rows, decode, parse_floats, read_bounded
 
 LABELED = "labeled-data"
 CSV_NAME = re.compile(r"CollectedData_.+\.csv")
 HEADER = ("scorer", "bodyparts", "coords")
 DLC_SHIFT = 0.5  # pixel indices -> fastkp's centre at i + 0.5
-FLIP_LIMIT = 1 << 20  # bytes of a flip file
 
 
 def parse_header(rows: list[tuple[int, list[str]]], where: str) -> tuple[int, list[str]]:
@@ -103,16 +103,6 @@ def parse_row(row: list[str], n_index: int, names: list[str], where: str) -> tup
     return fname, points
 
 
-def parse_flip_file(text: str, where: str, names: list[str]) -> np.ndarray:
-    """``{"flip_index": [...]}`` with an optional ``"names"`` that must equal the body parts."""
-    spec = load_json(text, where)
-    if not isinstance(spec, dict) or "flip_index" not in spec or not set(spec) <= {"flip_index", "names"}:
-        raise DatasetError(f'{where}: expected an object with the key "flip_index" (and optionally "names")')
-    if "names" in spec and spec["names"] != names:
-        raise DatasetError(f"{where}: names {spec['names']!r} are not the CSV's body parts {names}")
-    return check_flip(spec["flip_index"], len(names), where)
-
-
 def _csv_file(folder: Path) -> Path | None:
     names, bad = scan(folder, lambda n: CSV_NAME.fullmatch(n) is not None, "file")
     if bad:
@@ -142,14 +132,14 @@ def parse_dlc(text: str, where: str, skipper: Skipper) -> tuple[list[str], list[
     return names, found
 
 
-def _read_csv(path: Path, skipper: Skipper) -> tuple[list[str], list[Sample]]:
+def _read_csv(path: Path, skipper: Skipper, max_pixels: int | None) -> tuple[list[str], list[Sample]]:
     names, rows = parse_dlc(decode(read_bounded(path, "CSV file"), str(path)), str(path), skipper)
     records: list[tuple | DatasetError] = []
     folder = str(path.parent)
     for where, fname, points in rows:  # each frame once: parse_dlc refuses a repeated one
         image = os.path.join(folder, fname)
         try:
-            size = read_header(image).size
+            size = read_header(image, max_pixels).size
         except DatasetError as err:  # it names the image; add the row
             records.append(DatasetError(f"{where}: {err}"))
             if not skipper.skip:
@@ -162,10 +152,10 @@ def _read_csv(path: Path, skipper: Skipper) -> tuple[list[str], list[Sample]]:
 
 def load_dlc(
     root: str | Path, flip_json: str | Path | None = None, valid_frac: float = 0.2, seed: int = 0,
-    on_error: str = "raise",
-) -> dict:
-    """Read a DeepLabCut project's labelled frames; returns ``{"train", "valid",
-    "flip_index" (K,) int64, "names"}`` (samples in sorted folder, then row order)."""
+    on_error: str = "raise", max_pixels: int | None = None,
+) -> Dataset:
+    """Read a DeepLabCut project's labelled frames (samples in sorted folder, then row
+    order), its body parts and their flip pairs (from ``flip_json`` where given)."""
     skipper = Skipper(on_error, f"load_dlc({root})")
     check_valid_frac(valid_frac)
     root = Path(root).expanduser()
@@ -181,7 +171,7 @@ def load_dlc(
         path = _csv_file(labeled / folder)
         if path is None:
             continue
-        these, found = _read_csv(path, skipper)
+        these, found = _read_csv(path, skipper, max_pixels)
         if names is None:
             names = these
         elif these != names:
@@ -193,10 +183,16 @@ def load_dlc(
     if not samples:
         raise DatasetError(f"{labeled}: no usable rows")
     if flip_json is not None:
-        path = Path(flip_json).expanduser()
-        flip = parse_flip_file(decode(read_bounded(path, "flip file", FLIP_LIMIT), str(path)), str(path), names)
+        flip = read_flip_file(Path(flip_json).expanduser(), names)
     else:
         flip = flip_from_names(names, f"{labeled}: body parts",
                                hint='; give a flip file {"flip_index": [...]} to pair them')
     train, valid = random_split(samples, valid_frac, seed, str(labeled))
-    return {"train": train, "valid": valid, "flip_index": flip, "names": names}
+    meta = DatasetMeta("dlc", random_rule(valid_frac, seed, "rows"), point_names=tuple(names),
+                       flip_index=tuple(flip.tolist()), boxes="points")
+    return Dataset(train, valid, meta)
+
+
+register(Format("dlc", "keypoints",
+                lambda root, o: load_dlc(root, None, o.valid_frac, o.seed, o.on_error, o.max_pixels),
+                description="DeepLabCut single-animal project: labeled-data/VIDEO/CollectedData_*.csv, frames beside"))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .pixels import check_pixels, max_pixels, over_limit, pil_limit
+from .pixels import check_pixels, over_limit, pil_limit, pixel_limit
 from .sample import DatasetError
 
 FORMATS = ("JPEG", "PNG")
@@ -61,22 +61,23 @@ def _orientation(exif: bytes | None) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def read_header(path: str | Path) -> ImageHeader:
+def read_header(path: str | Path, max_pixels: int | None = None) -> ImageHeader:
     """Open ``path`` lazily and read its header; DatasetError names the file if it is not
-    a readable JPEG or PNG. Damage inside the pixel data is not detected here."""
+    a readable JPEG or PNG or is over ``max_pixels`` (``fastkp.data.pixels``). Damage
+    inside the pixel data is not detected here."""
     path = os.path.expanduser(path)
-    return quick_header(path) or pil_header(path)
+    return quick_header(path, max_pixels) or pil_header(path, max_pixels)
 
 
-def pil_header(path: str) -> ImageHeader:
+def pil_header(path: str, max_pixels: int | None = None) -> ImageHeader:
     """``read_header`` by PIL: every file that ``quick_header`` leaves alone, and its errors."""
     try:
-        with pil_limit(), Image.open(path, formats=FORMATS) as im:
+        with pil_limit(max_pixels), Image.open(path, formats=FORMATS) as im:
             w, h = im.size
-            check_pixels(path, h, w)
+            check_pixels(path, h, w, max_pixels)
             header = ImageHeader(im.format or "", im.mode, (h, w), _orientation(im.info.get("exif")))
     except Image.DecompressionBombError:
-        raise over_limit(path) from None
+        raise over_limit(path, max_pixels=max_pixels) from None
     except FileNotFoundError:
         raise DatasetError(f"{path}: missing image") from None
     except _HEADER_ERRORS as err:
@@ -110,7 +111,7 @@ _JPEG_APP = {  # ... except these, which PIL parses (failing if short) or which 
 }
 
 
-def quick_header(path: str) -> ImageHeader | None:
+def quick_header(path: str, max_pixels: int | None = None) -> ImageHeader | None:
     """The header of a plain JPEG or PNG as ``pil_header`` reads it, or None (see above)."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))  # open()'s file object costs as much as the parse
@@ -129,7 +130,7 @@ def quick_header(path: str) -> ImageHeader | None:
     if header is None:
         return None
     h, w = header.stored_size
-    return header if h > 0 and w > 0 and h * w <= max_pixels() else None
+    return header if h > 0 and w > 0 and h * w <= pixel_limit(max_pixels) else None
 
 
 def _jpeg(data: bytes) -> ImageHeader | None:

@@ -10,16 +10,19 @@ horizontal flip.
 from __future__ import annotations
 
 import json
-import numbers
 from pathlib import Path
 
 import numpy as np
 
-from ._errors import Skipper
-from ._keypoints import check_flip
-from ._parse import image_name, parse_float, read_csv, read_text
+from .dataset import Dataset, DatasetMeta
+from .flips import parse_landmark_flip
+from .formats import Format, register
 from .images import read_header
+from .on_error import Skipper
+from .paths import image_name
 from .sample import DatasetError, Sample, check_inside
+from .splits import check_valid_frac, random_rule, random_split
+from .textio import parse_float, read_csv, read_text
 
 CSV_FILE = "landmarks.csv"
 FLIP_FILE = "flip.json"
@@ -36,20 +39,6 @@ def parse_header(header: list[str], where: str) -> int:
     return k
 
 
-def parse_flip(text: str, where: str, k: int) -> np.ndarray:
-    """``flip_index`` (K,) int64 from flip.json, checked to be an involutive permutation."""
-    try:
-        spec = json.loads(text)
-    except (ValueError, RecursionError) as err:
-        raise DatasetError(f"{where}: not valid JSON: {err}") from None
-    if not isinstance(spec, dict) or set(spec) != {"names", "flip_index"}:
-        raise DatasetError(f'{where}: expected an object with exactly the keys "names" and "flip_index"')
-    names, flip = spec["names"], spec["flip_index"]
-    if not isinstance(names, list) or len(names) != k or not all(isinstance(n, str) for n in names):
-        raise DatasetError(f"{where}: field names must be a list of {k} strings (one per CSV point)")
-    return check_flip(flip, k, where, "field flip_index")
-
-
 def parse_points(fields: list[str], where: str) -> np.ndarray:
     """(K, 2) float32 from ``x0,y0,...`` strings; an empty pair gives NaN."""
     points = np.full((len(fields) // 2, 2), np.nan, np.float32)
@@ -63,17 +52,16 @@ def parse_points(fields: list[str], where: str) -> np.ndarray:
 
 
 def load_landmarks(
-    root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise"
-) -> tuple[list[Sample], list[Sample], np.ndarray]:
-    """Read a landmark tree; returns (train, valid, flip_index).
+    root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise", max_pixels: int | None = None
+) -> Dataset:
+    """Read a landmark tree, its point names and flip permutation from flip.json.
 
-    The usable rows are split at random: ``round(valid_frac * n)`` of them,
-    chosen by ``numpy.random.default_rng(seed)``, form ``valid``; both splits
+    The usable rows are split at random (``fastkp.data.splits``): ``round(valid_frac * n)``
+    of them, chosen by ``numpy.random.default_rng(seed)``, form ``valid``; both splits
     keep the CSV order.
     """
     skipper = Skipper(on_error, f"load_landmarks({root})")
-    if not (isinstance(valid_frac, numbers.Real) and 0 < valid_frac < 1):
-        raise ValueError(f"valid_frac must be a number in (0, 1), got {valid_frac!r}")
+    check_valid_frac(valid_frac)
     root = Path(root).expanduser()
     path = root / CSV_FILE
     rows = read_csv(path)
@@ -81,7 +69,7 @@ def load_landmarks(
         raise DatasetError(f"{path}: empty file, expected a header fname,x0,y0,...")
     k = parse_header(rows[0][1], f"{path}: line {rows[0][0]}")
     flip_path = root / FLIP_FILE
-    flip_index = parse_flip(read_text(flip_path, "flip permutation"), str(flip_path), k)
+    names, flip_index = parse_landmark_flip(read_text(flip_path, "flip permutation"), str(flip_path), k)
 
     samples: list[Sample] = []
     first_line: dict[str, int] = {}
@@ -96,7 +84,7 @@ def load_landmarks(
             first_line[fname] = line
             points = parse_points(row[1:], where)
             image = root / IMAGES / fname
-            size = read_header(image).size
+            size = read_header(image, max_pixels).size
             check_inside(points, size, f"{where} ({image.name})")
             samples.append(Sample(str(image), size, keypoints=points))
         except DatasetError as err:
@@ -105,18 +93,18 @@ def load_landmarks(
     if not samples:
         raise DatasetError(f"{path}: no usable rows")
 
-    n_valid = round(valid_frac * len(samples))
-    if n_valid == 0:
-        raise DatasetError(f"{path}: empty validation split ({len(samples)} usable rows x {valid_frac})")
-    if n_valid == len(samples):
-        raise DatasetError(f"{path}: empty training split ({len(samples)} usable rows x {valid_frac})")
-    chosen = set(np.random.default_rng(seed).permutation(len(samples))[:n_valid].tolist())
-    train = [s for i, s in enumerate(samples) if i not in chosen]
-    valid = [s for i, s in enumerate(samples) if i in chosen]
-    return train, valid, flip_index
+    train, valid = random_split(samples, valid_frac, seed, str(path), "rows")
+    meta = DatasetMeta("csv", random_rule(valid_frac, seed, "rows"), point_names=tuple(names),
+                       flip_index=tuple(flip_index.tolist()))
+    return Dataset(train, valid, meta)
 
 
 def landmark_names(root: str | Path) -> list[str]:
     """The point names of a landmark tree (``flip.json``'s ``names``; load_landmarks checks them)."""
     path = Path(root).expanduser() / FLIP_FILE
     return list(json.loads(read_text(path, "flip permutation"))["names"])
+
+
+register(Format("csv", "keypoints",
+                lambda root, o: load_landmarks(root, o.valid_frac, o.seed, o.on_error, o.max_pixels),
+                description="landmarks.csv (fname,x0,y0,...), images/, flip.json (names, flip_index)"))

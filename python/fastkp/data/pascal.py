@@ -10,10 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._errors import Skipper
-from ._parse import image_name, read_csv
+from .dataset import Dataset, DatasetMeta
+from .formats import Format, register
 from .images import read_header
+from .on_error import Skipper
+from .paths import image_name
 from .sample import DatasetError, Sample
+from .splits import IS_VALID_RULE
+from .textio import read_csv
 
 COLUMNS = ("fname", "labels", "is_valid")
 IS_VALID = {"true": True, "1": True, "false": False, "0": False}
@@ -28,11 +32,12 @@ def parse_is_valid(value: str, where: str) -> bool:
 
 
 def load_pascal(
-    root: str | Path, csv: str = "train.csv", folder: str = "train", on_error: str = "raise"
-) -> tuple[list[Sample], list[Sample], list[str]]:
-    """Read ``root/csv`` and the headers of ``root/folder/*``; returns (train, valid, vocab).
+    root: str | Path, csv: str = "train.csv", folder: str = "train", on_error: str = "raise",
+    max_pixels: int | None = None,
+) -> Dataset:
+    """Read ``root/csv`` and the headers of ``root/folder/*``, split by ``is_valid``.
 
-    ``vocab`` is the sorted set of all labels of the usable rows; ``Sample.labels``
+    ``meta.vocab`` is the sorted set of all labels of the usable rows; ``Sample.labels``
     is the float32 multi-hot vector over it.
     """
     skipper = Skipper(on_error, f"load_pascal({root})")
@@ -59,7 +64,7 @@ def load_pascal(
                 raise DatasetError(f"{where}: {fname} is also on line {split_of[fname][1]}, in the other split")
             split_of.setdefault(fname, (is_valid, line))
             image = root / folder / fname
-            kept.append((str(image), read_header(image).size, row[col["labels"]].split(), is_valid))
+            kept.append((str(image), read_header(image, max_pixels).size, row[col["labels"]].split(), is_valid))
         except DatasetError as err:
             skipper.bad(err)
     skipper.report()
@@ -80,4 +85,8 @@ def load_pascal(
         raise DatasetError(f"{path}: empty training split (every usable row has is_valid true)")
     if not valid:
         raise DatasetError(f"{path}: empty validation split (no usable row has is_valid true)")
-    return train, valid, vocab
+    return Dataset(train, valid, DatasetMeta("default", IS_VALID_RULE, vocab=tuple(vocab)))
+
+
+register(Format("default", "pascal", lambda root, o: load_pascal(root, on_error=o.on_error, max_pixels=o.max_pixels),
+                description="PASCAL VOC 2007 as the fastai book ships it: train.csv (fname,labels,is_valid), train/"))

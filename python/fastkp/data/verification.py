@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..atomic import atomic_writer
-from ._errors import Skipper
-from .pixels import max_pixels
+from .on_error import Skipper
+from .pixels import pixel_limit
 from .sample import DatasetError, Sample
 
 CACHE_NAME = "verified-v1.json"
@@ -64,8 +64,10 @@ def _checker():
     return _verify
 
 
-def check_images(paths: Sequence[str], threads: int | None = None, cache: bool = True) -> list[str | None]:
-    """One entry per path: None when the image is usable, else "PATH: why"."""
+def check_images(paths: Sequence[str], threads: int | None = None, cache: bool = True,
+                 max_pixels: int | None = None) -> list[str | None]:
+    """One entry per path: None when the image is usable (within ``max_pixels``, see
+    ``fastkp.data.pixels``), else "PATH: why"."""
     cache_file = cache_dir() / CACHE_NAME
     known = _load_cache(cache_file) if cache else set()
     keys = [_key(p) for p in paths]
@@ -76,7 +78,7 @@ def check_images(paths: Sequence[str], threads: int | None = None, cache: bool =
             reasons[i] = f"{os.fsencode(paths[i])!r}: the file name is not valid UTF-8"
     todo = [i for i in todo if reasons[i] is None]
     found = _checker().verify_images([str(paths[i]) for i in todo], threads or os.cpu_count() or 1,
-                                  max_pixels=max_pixels())
+                                     max_pixels=pixel_limit(max_pixels))
     for i, reason in zip(todo, found):
         reasons[i] = reason
     passed = {keys[i] for i in todo if reasons[i] is None and keys[i] is not None}
@@ -90,12 +92,12 @@ def check_images(paths: Sequence[str], threads: int | None = None, cache: bool =
 
 
 def verify(samples: Sequence[Sample], on_error: str = "raise", threads: int | None = None,
-           cache: bool = True) -> list[Sample]:
+           cache: bool = True, max_pixels: int | None = None) -> list[Sample]:
     """The samples whose image files are usable; a bad file raises DatasetError naming it,
     or with ``on_error="skip"`` is dropped and counted in one log line."""
     skipper = Skipper(on_error, f"verify({len(samples)} images)")
     kept = []
-    for sample, reason in zip(samples, check_images([s.path for s in samples], threads, cache)):
+    for sample, reason in zip(samples, check_images([s.path for s in samples], threads, cache, max_pixels)):
         if reason is None:
             kept.append(sample)
         else:

@@ -11,12 +11,12 @@ from ..data import DatasetError
 from ..data.pixels import check_pixels, over_limit, pil_limit
 
 
-def decode_rgb(path: str) -> np.ndarray:
+def decode_rgb(path: str, max_pixels: int | None = None) -> np.ndarray:
     """(H, W, 3) uint8 pixels of the image as displayed (EXIF orientation applied); images
-    over the pixel limit (fastkp.data.pixels) are refused from their header."""
+    over ``max_pixels`` (fastkp.data.pixels) are refused from their header."""
     try:
-        with pil_limit(), Image.open(path) as im:
-            check_pixels(path, im.height, im.width)
+        with pil_limit(max_pixels), Image.open(path) as im:
+            check_pixels(path, im.height, im.width, max_pixels)
             im = ImageOps.exif_transpose(im)
             if im.mode.startswith("I;16"):  # 16-bit grey: scale to 8 bits as DALI does
                 im = Image.fromarray(np.round(np.asarray(im) / 257.0).astype(np.uint8))
@@ -24,7 +24,7 @@ def decode_rgb(path: str) -> np.ndarray:
     except FileNotFoundError:
         raise DatasetError(f"{path}: missing image") from None
     except Image.DecompressionBombError:
-        raise over_limit(path) from None
+        raise over_limit(path, max_pixels=max_pixels) from None
     except (OSError, ValueError, SyntaxError) as err:
         raise DatasetError(f"{path}: cannot decode the image ({err})") from None
 
@@ -34,9 +34,9 @@ def size_mismatch(path: str, actual: Sequence[int], expected: Sequence[int]) -> 
                         f"displayed, but its Sample.size says {tuple(int(v) for v in expected)}")
 
 
-def decode_checked(path: str, hw: Sequence[int]) -> np.ndarray:
+def decode_checked(path: str, hw: Sequence[int], max_pixels: int | None = None) -> np.ndarray:
     """decode_rgb, and a DatasetError unless the image is ``hw`` (height, width)."""
-    pixels = decode_rgb(path)
+    pixels = decode_rgb(path, max_pixels)
     if pixels.shape[:2] != tuple(hw):
         raise size_mismatch(path, pixels.shape[:2], hw)
     return pixels

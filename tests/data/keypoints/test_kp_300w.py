@@ -13,9 +13,10 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from fastkp.data import DatasetError
-from fastkp.data._keypoints import flip_from_names, points_box
-from fastkp.data.pts300w import FLIP_68, NAMES_68, PTS_SHIFT, load_300w, parse_pts
+from fastkp.data.flips import flip_from_names
+from fastkp.data.keypoint_samples import points_box
 from fastkp.data.synth.w300 import make_300w
+from fastkp.data.w300 import FLIP_68, NAMES_68, PTS_SHIFT, load_300w, parse_pts
 from support.keypoints import GOOD, N, SIZE, _all, _check_samples, _pts, number
 
 
@@ -30,8 +31,8 @@ def test_300w_round_trip(trees):
     root = trees["300w"]
     d = load_300w(root)
     _check_samples(d, 68)
-    assert len(d["valid"]) == round(0.2 * N) and all("/valid/" in s.path for s in d["valid"])
-    assert not any("/valid/" in s.path for s in d["train"])
+    assert len(d.valid) == round(0.2 * N) and all("/valid/" in s.path for s in d.valid)
+    assert not any("/valid/" in s.path for s in d.train)
     for s in _all(d):
         pts = Path(s.path).with_suffix(".pts").read_text().splitlines()[3:-1]
         written = np.array([[float(v) for v in line.split()] for line in pts], np.float32)
@@ -39,16 +40,17 @@ def test_300w_round_trip(trees):
         assert (s.visibility == 2).all()
         np.testing.assert_allclose(s.box, points_box(s.keypoints, s.size), atol=1e-4)
     assert any(s.path.endswith(".png") for s in _all(d)) and any(s.path.endswith(".jpg") for s in _all(d))
-    mirrored = d["train"][0].keypoints.copy()
+    mirrored = d.train[0].keypoints.copy()
     mirrored[:, 0] = SIZE[1] - mirrored[:, 0]
-    assert mirrored[d["flip_index"]][36, 0] < mirrored[d["flip_index"]][45, 0]  # still left of 45 after a flip
+    flip = np.array(d.meta.flip_index)
+    assert mirrored[flip][36, 0] < mirrored[flip][45, 0]  # still left of 45 after a flip
 
 
 def test_300w_random_split_without_a_valid_folder(tmp_path):
     root = make_300w(tmp_path / "f", 10, size=(48, 48), valid_folder=False)
     a, b = load_300w(root, seed=3), load_300w(root, seed=3)
-    assert [s.path for s in a["valid"]] == [s.path for s in b["valid"]] and len(a["valid"]) == 2
-    assert len(load_300w(root, valid_frac=0.5)["valid"]) == 5
+    assert [s.path for s in a.valid] == [s.path for s in b.valid] and len(a.valid) == 2
+    assert len(load_300w(root, valid_frac=0.5).valid) == 5
 
 
 BAD_PTS = {

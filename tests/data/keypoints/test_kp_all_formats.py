@@ -19,14 +19,15 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from fastkp.data import DatasetError
-from fastkp.data._errors import Skipper
-from fastkp.data._keypoints import keypoint_sample, keypoint_samples, read_bounded
 from fastkp.data.images import pil_header, quick_header, read_header
+from fastkp.data.keypoint_samples import keypoint_sample, keypoint_samples
+from fastkp.data.on_error import Skipper
 from fastkp.data.synth.__main__ import cli
 from fastkp.data.synth.coco import make_coco
 from fastkp.data.synth.dlc import make_dlc
 from fastkp.data.synth.w300 import make_300w
 from fastkp.data.synth.yolo import make_yolo
+from fastkp.data.textio import read_bounded
 from support.keypoints import GOOD, LOADERS, N, _all, _dlc_set, _pts
 
 

@@ -14,8 +14,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from fastkp.data import DatasetError
-from fastkp.data._errors import Skipper
 from fastkp.data.coco import COCO_SHIFT, load_coco, parse_coco
+from fastkp.data.on_error import Skipper
 from fastkp.data.synth.coco import COCO_NAMES
 from support.keypoints import SIZE, _all, _check_samples, json_value
 
@@ -29,8 +29,8 @@ def test_coco_round_trip(trees):
     root = trees["coco"]
     d = load_coco(root)
     _check_samples(d, 17)
-    assert d["names"] == list(COCO_NAMES) and d["flip_index"][:5].tolist() == [0, 2, 1, 4, 3]
-    for split, samples in (("train", d["train"]), ("val", d["valid"])):
+    assert list(d.meta.point_names) == list(COCO_NAMES) and np.array(d.meta.flip_index)[:5].tolist() == [0, 2, 1, 4, 3]
+    for split, samples in (("train", d.train), ("val", d.valid)):
         _, spec = _coco_json(root, split)
         anns = [a for a in spec["annotations"] if not a["iscrowd"] and a["num_keypoints"] > 0]
         assert len(anns) == len(samples) and any(a["iscrowd"] for a in _coco_json(root)[1]["annotations"])
@@ -104,15 +104,15 @@ def test_coco_bad_annotation_names_file_and_id(copy, case, caplog):
     with caplog.at_level(logging.WARNING, logger="fastkp.data"):
         d = load_coco(root, on_error="skip")
     assert "skipped" in caplog.records[0].getMessage() and f"annotation id {ann_id}" in caplog.records[0].getMessage()
-    assert d["train"]
+    assert d.train
 
 
 def test_coco_crowd_and_empty_annotations_are_not_samples(copy):
     root = copy("coco")
-    before = len(load_coco(root)["train"])
+    before = len(load_coco(root).train)
     _coco_edit(root, lambda a, s: (a.__setitem__("iscrowd", 1), a.pop("num_keypoints")), 0)
     _coco_edit(root, lambda a, s: (a.__setitem__("keypoints", [0] * 51), a.__setitem__("num_keypoints", 0)), 1)
-    assert len(load_coco(root)["train"]) == before - 2
+    assert len(load_coco(root).train) == before - 2
 
 
 def test_coco_unlabelled_and_occluded_points(copy):
@@ -120,7 +120,7 @@ def test_coco_unlabelled_and_occluded_points(copy):
     ann_id = _coco_edit(root, lambda a, s: (_point(0, 0, 0, 0)(a, s), _point(5, 7, 8, 1)(a, s)))
     _, spec = _coco_json(root)
     index = [a["id"] for a in spec["annotations"] if not a["iscrowd"] and a["num_keypoints"] > 0].index(ann_id)
-    s = load_coco(root)["train"][index]
+    s = load_coco(root).train[index]
     assert np.isnan(s.keypoints[0]).all() and s.visibility[0] == 0
     assert s.keypoints[5].tolist() == [7.5, 8.5] and s.visibility[5] == 1
 

@@ -15,9 +15,9 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from fastkp.data import DatasetError
-from fastkp.data._errors import Skipper
-from fastkp.data._keypoints import mirror_name
 from fastkp.data.dlc import DLC_SHIFT, load_dlc, parse_dlc
+from fastkp.data.flips import mirror_name
+from fastkp.data.on_error import Skipper
 from fastkp.data.synth.dlc import BODYPARTS
 from support.keypoints import N, _all, _check_samples, _dlc_set, number
 
@@ -36,12 +36,12 @@ def test_dlc_round_trip(trees):
     d = load_dlc(root)
     _check_samples(d, len(BODYPARTS))
     names = list(BODYPARTS)
-    assert d["names"] == names
-    flip = d["flip_index"]
+    assert list(d.meta.point_names) == names
+    flip = np.array(d.meta.flip_index)
     assert names[flip[names.index("LeftEar")]] == "RightEar"
     assert flip[names.index("tailbase")] == names.index("tailbase")
     assert names[flip[names.index("left_hindpaw")]] == "right_hindpaw"
-    assert len(d["valid"]) == round(0.2 * N)
+    assert len(d.valid) == round(0.2 * N)
     got = {s.path: s for s in _all(d)}
     empty = 0
     for path in sorted((root / "labeled-data").glob("*/CollectedData_*.csv")):
@@ -100,9 +100,9 @@ def test_dlc_flip_file_overrides_the_names(copy, tmp_path):
     swap[0], swap[-1] = k - 1, 0
     flip = tmp_path / "flip.json"
     flip.write_text(json.dumps({"flip_index": swap}))
-    assert load_dlc(root, flip_json=flip)["flip_index"].tolist() == swap
+    assert np.array(load_dlc(root, flip_json=flip).meta.flip_index).tolist() == swap
     flip.write_text(json.dumps({"flip_index": swap, "names": list(BODYPARTS)}))
-    assert load_dlc(root, flip_json=flip)["flip_index"].tolist() == swap
+    assert np.array(load_dlc(root, flip_json=flip).meta.flip_index).tolist() == swap
     for bad, match in (({"flip_index": [1, 2, 0] + list(range(3, k))}, "own inverse"),
                        ({"flip_index": [0] * k}, "permutation"),
                        ({"flip_index": swap, "names": ["a"] * k}, "not the CSV's body parts"), ([1], "flip_index")):

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fastkp.data import DatasetError
-from fastkp.data._errors import Skipper
+from fastkp.data.on_error import Skipper
 from fastkp.data.synth.coco import COCO_NAMES
-from fastkp.data.yolo_pose import label_path, load_yolo_pose, parse_data_yaml, parse_labels
+from fastkp.data.yolo import label_path, load_yolo_pose, parse_data_yaml, parse_labels
 from support.keypoints import SIZE, _all, _check_samples, json_value, number
 
 
@@ -23,12 +23,12 @@ def test_yolo_round_trip(trees):
     root = trees["yolo"]
     d = load_yolo_pose(root / "data.yaml")
     _check_samples(d, 17)
-    assert d["names"] == list(COCO_NAMES)
+    assert list(d.meta.point_names) == list(COCO_NAMES)
     spec = yaml.safe_load((root / "data.yaml").read_text())
-    assert d["flip_index"].tolist() == spec["flip_idx"]
+    assert np.array(d.meta.flip_index).tolist() == spec["flip_idx"]
     h, w = SIZE
     i = 0
-    for split, samples in (("train", d["train"]), ("val", d["valid"])):
+    for split, samples in (("train", d.train), ("val", d.valid)):
         objects = []
         for image in sorted((root / "images" / split).iterdir()):
             labels = root / "labels" / split / (image.stem + ".txt")
@@ -92,7 +92,7 @@ def test_yolo_bad_line_names_file_and_line(copy, case, caplog):
         load_yolo_pose(root / "data.yaml")
     assert where in str(info.value)
     with caplog.at_level(logging.WARNING, logger="fastkp.data"):
-        assert load_yolo_pose(root / "data.yaml", on_error="skip")["train"]
+        assert load_yolo_pose(root / "data.yaml", on_error="skip").train
     [record] = caplog.records
     assert "skipped 1 bad sample" in record.getMessage() and where in record.getMessage()
 
@@ -166,23 +166,23 @@ def test_yolo_image_lists(copy):
     images = sorted((root / "images" / "train").iterdir())
     (root / "train.txt").write_text("".join(f"./images/train/{p.name}\n" for p in images[:3]))
     d = load_yolo_pose(_yaml_with(root, train="train.txt"))
-    assert {Path(s.path).name for s in d["train"]} <= {p.name for p in images[:3]} and d["train"]
+    assert {Path(s.path).name for s in d.train} <= {p.name for p in images[:3]} and d.train
     (root / "train.txt").write_text("../../etc/passwd.jpg\n")
     with pytest.raises(DatasetError, match="train.txt: line 1: .* outside the dataset folder"):
         load_yolo_pose(root / "data.yaml")
     (root / "train.txt").write_text(f"images/train/{images[0].name}\nimages/train/gone.jpg\n")
     with pytest.raises(DatasetError, match="train.txt: line 2: missing image"):
         load_yolo_pose(root / "data.yaml")
-    assert load_yolo_pose(root / "data.yaml", on_error="skip")["train"]
+    assert load_yolo_pose(root / "data.yaml", on_error="skip").train
 
 
 def test_yolo_unlabelled_images_have_no_objects_and_foreign_images_are_named(copy, caplog):
     root = copy("yolo")
-    before = len(load_yolo_pose(root / "data.yaml")["train"])
+    before = len(load_yolo_pose(root / "data.yaml").train)
     label = _label_file(root)
     n_objects = len(label.read_text().splitlines())
     label.unlink()
-    assert len(load_yolo_pose(root / "data.yaml")["train"]) == before - n_objects
+    assert len(load_yolo_pose(root / "data.yaml").train) == before - n_objects
     (root / "images" / "train" / "extra.webp").write_bytes(b"RIFF")
     with pytest.raises(DatasetError, match="extra.webp: fastkp reads JPEG and PNG"):
         load_yolo_pose(root / "data.yaml")

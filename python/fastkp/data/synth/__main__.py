@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ...errors import run_cli
-from ..classes import FORMATS as CLASSIFY_FORMATS
-from ..utkface import FORMATS as AGEGENDER_FORMATS
+from ..formats import formats_of
 from .agegender import make_agegender
 from .biwi import make_biwi
 from .classify import CLASS_NAMES, make_classify
@@ -55,74 +55,88 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
+@dataclass(frozen=True)
+class Kind:
+    """One generator as a sub-command: its help, what ``--n`` counts with its default and
+    minimum, the default ``--size``, its own options and how the parsed arguments call it."""
+
+    name: str
+    help: str
+    n_help: str
+    n: int
+    n_min: int
+    size: str
+    make: Callable[[argparse.Namespace], object]
+    options: Callable[[argparse.ArgumentParser], None] = lambda p: None
+
+
+def _biwi_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--persons", type=_count(2), default=4,
+                   help="person folders; 13 (validation) is always one of them (default 4)")
+
+
+def _landmarks_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--k", type=int, choices=ALLOWED_K, default=5, help="points per face (default 5)")
+
+
+def _agegender_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=formats_of("agegender"), default="utkface",
+                   help="utkface file names (default) or OUT/labels.csv + images/")
+
+
+def _classify_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--classes", type=int, choices=range(2, len(CLASS_NAMES) + 1), default=10,
+                   metavar=f"2..{len(CLASS_NAMES)}", help="number of classes (default 10)")
+    p.add_argument("--format", choices=formats_of("classes"), default="folders",
+                   help="a folder per class (default) or OUT/labels.csv + images/")
+
+
+KINDS = (
+    Kind("biwi", "Biwi head-pose tree OUT/NN/frame_XXXXX_{rgb.jpg,pose.txt} + rgb.cal", "frames per person",
+         20, 1, "480x640", lambda a: make_biwi(a.out, a.persons, a.n, seed=a.seed, size=a.size), _biwi_options),
+    Kind("pascal", "PASCAL-style OUT/train.csv + OUT/train/*.jpg", "images", 200, 2, "375x500",
+         lambda a: make_pascal(a.out, a.n, seed=a.seed, size=a.size)),
+    Kind("landmarks", "landmark set OUT/landmarks.csv, flip.json, images/*.png", "images", 200, 2, "192x192",
+         lambda a: make_landmarks(a.out, a.n, k=a.k, seed=a.seed, size=a.size), _landmarks_options),
+    Kind("regression", "DIGITS linear images OUT/labels.csv (fname,gx,gy) + images/*.png", "images", 300, 2, "64x64",
+         lambda a: make_regression(a.out, a.n, seed=a.seed, size=a.size)),
+    Kind("agegender", "faces named {age}_{gender}_{race}_{date}.jpg.chip.jpg (or a CSV)", "images", 400, 2, "64x64",
+         lambda a: make_agegender(a.out, a.n, seed=a.seed, size=a.size, format=a.format), _agegender_options),
+    Kind("classify", "one shape per image in OUT/{train,valid}/CLASS/ (or a CSV)", "images, at least two per class",
+         300, 4, "64x64",
+         lambda a: make_classify(a.out, a.n, seed=a.seed, size=a.size, classes=a.classes, format=a.format),
+         _classify_options),
+    Kind("300w", "300W faces OUT/{train,valid}/SUBSET/NAME.{jpg,png} + NAME.pts (68 points)", "images", 200, 2,
+         "128x128", lambda a: make_300w(a.out, a.n, seed=a.seed, size=a.size)),
+    Kind("coco", "COCO keypoints OUT/annotations/person_keypoints_{train,val}2017.json + {train,val}2017/", "images",
+         200, 2, "160x160", lambda a: make_coco(a.out, a.n, seed=a.seed, size=a.size)),
+    Kind("dlc", "DeepLabCut project OUT/labeled-data/VIDEO/CollectedData_synth.csv + img*.png", "frames", 200, 2,
+         "128x128", lambda a: make_dlc(a.out, a.n, seed=a.seed, size=a.size)),
+    Kind("yolo", "YOLO-pose set OUT/data.yaml + images/{train,val}/*.jpg + labels/{train,val}/*.txt", "images",
+         200, 2, "160x160", lambda a: make_yolo(a.out, a.n, seed=a.seed, size=a.size)),
+)
+_BY_NAME = {kind.name: kind for kind in KINDS}
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m fastkp.data.synth",
         description="Write a synthetic dataset in the format its fastkp reader reads.",
     )
-    kinds = parser.add_subparsers(dest="kind", required=True,
-                                  metavar="{biwi,pascal,landmarks,regression,agegender,classify,300w,coco,dlc,yolo}")
-
-    def common(name: str, help: str, n_help: str, n: int, n_min: int, size: str) -> argparse.ArgumentParser:
-        p = kinds.add_parser(name, help=help, description=help)
+    kinds = parser.add_subparsers(dest="kind", required=True, metavar="{" + ",".join(_BY_NAME) + "}")
+    for kind in KINDS:
+        p = kinds.add_parser(kind.name, help=kind.help, description=kind.help)
         p.add_argument("out", metavar="OUT", help="folder to write (created if missing)")
-        p.add_argument("--n", type=_count(n_min), default=n, help=f"{n_help} (default {n}, at least {n_min})")
+        p.add_argument("--n", type=_count(kind.n_min), default=kind.n,
+                       help=f"{kind.n_help} (default {kind.n}, at least {kind.n_min})")
         p.add_argument("--seed", type=_count(0), default=0, help="same seed, same bytes (default 0)")
-        p.add_argument("--size", type=_size, default=size, help=f"image HEIGHTxWIDTH (default {size})")
-        return p
-
-    biwi = common("biwi", "Biwi head-pose tree OUT/NN/frame_XXXXX_{rgb.jpg,pose.txt} + rgb.cal",
-                  "frames per person", 20, 1, "480x640")  # fmt: skip
-    biwi.add_argument("--persons", type=_count(2), default=4,
-                      help="person folders; 13 (validation) is always one of them (default 4)")  # fmt: skip
-    common("pascal", "PASCAL-style OUT/train.csv + OUT/train/*.jpg", "images", 200, 2, "375x500")
-    landmarks = common("landmarks", "landmark set OUT/landmarks.csv, flip.json, images/*.png",
-                       "images", 200, 2, "192x192")  # fmt: skip
-    landmarks.add_argument("--k", type=int, choices=ALLOWED_K, default=5, help="points per face (default 5)")
-    common("regression", "DIGITS linear images OUT/labels.csv (fname,gx,gy) + images/*.png",
-           "images", 300, 2, "64x64")  # fmt: skip
-    agegender = common("agegender", "faces named {age}_{gender}_{race}_{date}.jpg.chip.jpg (or a CSV)",
-                       "images", 400, 2, "64x64")  # fmt: skip
-    agegender.add_argument("--format", choices=AGEGENDER_FORMATS, default="utkface",
-                           help="utkface file names (default) or OUT/labels.csv + images/")  # fmt: skip
-    classify = common("classify", "one shape per image in OUT/{train,valid}/CLASS/ (or a CSV)",
-                      "images, at least two per class", 300, 4, "64x64")  # fmt: skip
-    classify.add_argument("--classes", type=int, choices=range(2, len(CLASS_NAMES) + 1), default=10,
-                          metavar=f"2..{len(CLASS_NAMES)}", help="number of classes (default 10)")  # fmt: skip
-    classify.add_argument("--format", choices=CLASSIFY_FORMATS, default="folders",
-                          help="a folder per class (default) or OUT/labels.csv + images/")  # fmt: skip
-    common("300w", "300W faces OUT/{train,valid}/SUBSET/NAME.{jpg,png} + NAME.pts (68 points)",
-           "images", 200, 2, "128x128")  # fmt: skip
-    common("coco", "COCO keypoints OUT/annotations/person_keypoints_{train,val}2017.json + {train,val}2017/",
-           "images", 200, 2, "160x160")  # fmt: skip
-    common("dlc", "DeepLabCut project OUT/labeled-data/VIDEO/CollectedData_synth.csv + img*.png",
-           "frames", 200, 2, "128x128")  # fmt: skip
-    common("yolo", "YOLO-pose set OUT/data.yaml + images/{train,val}/*.jpg + labels/{train,val}/*.txt",
-           "images", 200, 2, "160x160")  # fmt: skip
+        p.add_argument("--size", type=_size, default=kind.size, help=f"image HEIGHTxWIDTH (default {kind.size})")
+        kind.options(p)
     return parser
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.kind == "biwi":
-        make_biwi(args.out, args.persons, args.n, seed=args.seed, size=args.size)
-    elif args.kind == "pascal":
-        make_pascal(args.out, args.n, seed=args.seed, size=args.size)
-    elif args.kind == "landmarks":
-        make_landmarks(args.out, args.n, k=args.k, seed=args.seed, size=args.size)
-    elif args.kind == "regression":
-        make_regression(args.out, args.n, seed=args.seed, size=args.size)
-    elif args.kind == "agegender":
-        make_agegender(args.out, args.n, seed=args.seed, size=args.size, format=args.format)
-    elif args.kind == "300w":
-        make_300w(args.out, args.n, seed=args.seed, size=args.size)
-    elif args.kind == "coco":
-        make_coco(args.out, args.n, seed=args.seed, size=args.size)
-    elif args.kind == "dlc":
-        make_dlc(args.out, args.n, seed=args.seed, size=args.size)
-    elif args.kind == "yolo":
-        make_yolo(args.out, args.n, seed=args.seed, size=args.size)
-    else:
-        make_classify(args.out, args.n, seed=args.seed, size=args.size, classes=args.classes, format=args.format)
+    _BY_NAME[args.kind].make(args)
     print(f"wrote a synthetic {args.kind} set to {args.out}")
     return 0
 

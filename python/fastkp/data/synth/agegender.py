@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..utkface import FORMATS, GENDERS
+from ..agegender import GENDERS
+from ..formats import formats_of
 from .draw import HAIR, SKIN, Colour, fill_ellipse, gradient, jitter, save
 
 AGES = (1, 90)
@@ -66,8 +67,8 @@ def make_agegender(
 ) -> Path:
     """Write ``n_images`` faces to ``root`` in ``format`` ("utkface" or "csv"), ``size`` =
     (height, width); ``progress`` shows a bar. Same arguments, same bytes."""
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    if format not in formats_of("agegender"):
+        raise ValueError(f"format must be one of {formats_of('agegender')}, got {format!r}")
     if n_images < 2:
         raise ValueError(f"n_images must be >= 2 (a training and a validation image), got {n_images}")
     root = Path(root).expanduser()

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
 from ...errors import UsageError
-from ..classes import FORMATS
+from ..formats import formats_of
 from .draw import gradient, jitter, save, to_uint8
 from .pascal import COLOURS, SHAPES, _draw
 
@@ -55,8 +55,8 @@ def make_classify(
     """Write ``n_images`` (at least two per class) in ``format`` ("folders" or "csv") to
     ``root``, ``size`` = (height, width); ``progress`` shows a bar. Same arguments, same bytes."""
     names = class_names(classes)
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    if format not in formats_of("classes"):
+        raise ValueError(f"format must be one of {formats_of('classes')}, got {format!r}")
     if n_images < 2 * classes:
         raise UsageError(f"{n_images} images are too few for {classes} classes: at least two per class "
                          f"(one for each split), {2 * classes} in all", setting="n_images")

@@ -5,7 +5,7 @@ points on the eye outlines (corners at their ends), the nose points on the bridg
 line and the nostril bar, the lip points on the outer and inner lip outlines. Faces
 are turned by up to 20 degrees; about ``NEAR_EDGE`` of them sit so close to an edge
 that some points fall outside the image (kept, as 300W keeps them). Points are
-written 1-based (``pts300w.PTS_SHIFT``). JPEG images, every fifth a PNG.
+written 1-based (``fastkp.data.w300.PTS_SHIFT``). JPEG images, every fifth a PNG.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..pts300w import FLIP_68, N_POINTS, PTS_SHIFT, VALID
+from ..w300 import FLIP_68, N_POINTS, PTS_SHIFT, VALID
 from .draw import HAIR, SKIN, clutter, fill_ellipse, gradient, jitter, save
 
 NEAR_EDGE = 0.15

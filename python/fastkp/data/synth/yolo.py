@@ -15,7 +15,7 @@ import numpy as np
 import yaml
 from tqdm.auto import tqdm
 
-from .._keypoints import flip_from_names
+from ..flips import flip_from_names
 from .coco import COCO_NAMES, draw_people
 from .draw import clutter, gradient, save
 

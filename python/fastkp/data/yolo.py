@@ -25,15 +25,17 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ._errors import Skipper
-from ._keypoints import (
-    Headers, bulk_floats, check_flip, decode, inside, keypoint_sample, parse_floats, read_bounded,
-)
+from .dataset import Dataset, DatasetMeta
+from .flips import check_flip
+from .formats import Format, register
+from .keypoint_samples import Headers, keypoint_sample
+from .on_error import Skipper
+from .paths import IMAGE_SUFFIXES, inside
 from .sample import DatasetError, Sample
+from .textio import bulk_floats, decode, parse_floats, read_bounded
 
 YAML_LIMIT = 1 << 20  # bytes of a dataset YAML
 LABEL_LIMIT = 64 << 20  # bytes of one label file or image list
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 OTHER_IMAGES = (".bmp", ".dng", ".mpo", ".tif", ".tiff", ".webp", ".pfm", ".heic")  # YOLO's, not fastkp's
 BOX_RANGE = (-0.5, 1.5)  # a normalised box centre outside this is not normalised
 
@@ -239,9 +241,9 @@ def _samples(root: Path, images: list[Path], spec: dict, headers: Headers, skipp
     return samples
 
 
-def load_yolo_pose(data_yaml: str | Path, on_error: str = "raise") -> dict:
-    """Read a YOLO-pose dataset from its YAML; returns ``{"train", "valid", "flip_index"
-    (K,) int64, "names"}`` (samples in sorted image, then line order)."""
+def load_yolo_pose(data_yaml: str | Path, on_error: str = "raise", max_pixels: int | None = None) -> Dataset:
+    """Read a YOLO-pose dataset from its YAML (samples in sorted image, then line order);
+    its ``val`` images are the validation split."""
     skipper = Skipper(on_error, f"load_yolo_pose({data_yaml})")
     data_yaml = Path(data_yaml).expanduser()
     spec = parse_data_yaml(decode(read_bounded(data_yaml, "dataset YAML", YAML_LIMIT), str(data_yaml)),
@@ -252,7 +254,7 @@ def load_yolo_pose(data_yaml: str | Path, on_error: str = "raise") -> dict:
         raise DatasetError(f"{data_yaml}: path {spec['path']!r} is outside the YAML's folder {base}")
     if not root.is_dir():
         raise DatasetError(f"{data_yaml}: path {root} is not a folder")
-    headers = Headers()
+    headers = Headers(max_pixels)
     splits = {}
     for split in ("train", "val"):
         images = [p for entry in spec[split] for p in _images(root, entry, f"{data_yaml}: {split}", skipper)]
@@ -261,4 +263,10 @@ def load_yolo_pose(data_yaml: str | Path, on_error: str = "raise") -> dict:
     for split, side in (("train", "training"), ("val", "validation")):
         if not splits[split]:
             raise DatasetError(f"{data_yaml}: empty {side} split (no usable object in {spec[split]})")
-    return {"train": splits["train"], "valid": splits["val"], "flip_index": spec["flip_index"], "names": spec["names"]}
+    meta = DatasetMeta("yolo", f"the val images of {data_yaml.name}", point_names=tuple(spec["names"]),
+                       flip_index=tuple(spec["flip_index"].tolist()), boxes="annotation", shared_images=True)
+    return Dataset(splits["train"], splits["val"], meta)
+
+
+register(Format("yolo", "keypoints", lambda root, o: load_yolo_pose(root, o.on_error, o.max_pixels), crop_boxes=True,
+                description="Ultralytics YOLO-pose: data.yaml (train, val, kpt_shape, flip_idx), labels/*.txt"))

@@ -20,14 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ._csv_layout import Entry, Table, check_valid_frac, is_image_name, split
-from ._errors import Skipper
-from ._parse import parse_float, scan
-from .images import read_header
-from .sample import DatasetError, Sample
 from ..errors import UsageError
+from .dataset import Dataset, DatasetMeta
+from .formats import Format, ReadOptions, formats_of, get, register
+from .images import read_header
+from .labels_csv import Table
+from .on_error import Skipper
+from .paths import is_image_name, scan
+from .sample import DatasetError, Sample
+from .splits import Entry, check_valid_frac, random_rule, split
+from .textio import parse_float
 
-FORMATS = ("utkface", "csv")
 GENDERS = ("male", "female")  # index = the label: 1 is female
 AGE_RANGE = (0.0, 120.0)  # years: what the readers accept and the age head's SigmoidRange covers
 _NAME = re.compile(
@@ -83,10 +86,10 @@ def _samples(entries: list[Entry[tuple[float, int]]]) -> list[Sample]:
 
 
 def load_utkface(
-    root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise"
-) -> tuple[list[Sample], list[Sample]]:
-    """Read a folder of UTKFace-named images; returns (train, valid), split as
-    ``load_landmarks`` splits (``valid_frac``, ``seed``) in sorted path order."""
+    root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise", max_pixels: int | None = None
+) -> Dataset:
+    """Read a folder of UTKFace-named images in sorted path order, split at random
+    (``valid_frac``, ``seed``; ``fastkp.data.splits``)."""
     check_valid_frac(valid_frac)
     skipper = Skipper(on_error, f"load_utkface({root})")
     root = Path(root).expanduser()
@@ -97,13 +100,13 @@ def load_utkface(
         for path in _images(root, skipper):
             try:
                 target = parse_utkface_name(path.name, str(path))
-                entries.append(Entry(str(path), read_header(path).size, target, str(path)))
+                entries.append(Entry(str(path), read_header(path, max_pixels).size, target, str(path)))
             except DatasetError as err:
                 skipper.bad(err)
         train, valid = split(entries, valid_frac, seed, str(root))
     finally:
         skipper.report()
-    return _samples(train), _samples(valid)
+    return Dataset(_samples(train), _samples(valid), DatasetMeta("utkface", random_rule(valid_frac, seed, "images")))
 
 
 def _age_gender(fields: dict[str, str], where: str) -> tuple[float, int]:
@@ -116,24 +119,33 @@ def _age_gender(fields: dict[str, str], where: str) -> tuple[float, int]:
 
 
 def load_agegender_csv(
-    root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise"
-) -> tuple[list[Sample], list[Sample]]:
-    """Read ``ROOT/labels.csv`` (``fname,age,gender[,is_valid]``); returns (train, valid)."""
+    root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise", max_pixels: int | None = None
+) -> Dataset:
+    """Read ``ROOT/labels.csv`` (``fname,age,gender[,is_valid]``)."""
     check_valid_frac(valid_frac)
     skipper = Skipper(on_error, f"load_agegender_csv({root})")
     table = Table(root, ("fname", "age", "gender"))
     try:
-        train, valid = split(table.entries(_age_gender, skipper), valid_frac, seed, str(table.path))
+        train, valid = split(table.entries(_age_gender, skipper, max_pixels), valid_frac, seed, str(table.path))
     finally:
         skipper.report()
-    return _samples(train), _samples(valid)
+    return Dataset(_samples(train), _samples(valid), DatasetMeta("csv", table.split_rule(valid_frac, seed)))
 
 
 def load_agegender(
-    root: str | Path, format: str = "utkface", valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise"
-) -> tuple[list[Sample], list[Sample]]:
+    root: str | Path, format: str = "utkface", valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise",
+    max_pixels: int | None = None,
+) -> Dataset:
     """``load_utkface`` (format "utkface", the default) or ``load_agegender_csv`` ("csv")."""
-    if format not in FORMATS:
-        raise UsageError(f"agegender format must be one of {FORMATS}, got {format!r}", setting="format")
-    load = load_utkface if format == "utkface" else load_agegender_csv
-    return load(root, valid_frac=valid_frac, seed=seed, on_error=on_error)
+    known = formats_of("agegender")
+    if format not in known:
+        raise UsageError(f"agegender format must be one of {known}, got {format!r}", setting="format")
+    return get("agegender", format).read(root, ReadOptions(on_error, max_pixels, valid_frac, seed))
+
+
+register(Format("utkface", "agegender", lambda root, o: load_utkface(root, o.valid_frac, o.seed, o.on_error,
+                                                                     o.max_pixels),
+                description="UTKFace: images named {age}_{gender}_{race}_{date}.jpg, searched recursively"))
+register(Format("csv", "agegender", lambda root, o: load_agegender_csv(root, o.valid_frac, o.seed, o.on_error,
+                                                                       o.max_pixels),
+                description="labels.csv (fname,age,gender[,is_valid]), images/"))

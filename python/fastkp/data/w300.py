@@ -9,7 +9,7 @@ exists, else ``valid_frac`` of the faces drawn as ``load_landmarks`` draws them.
 Coordinates: ``.pts`` files are 1-based (the first pixel's centre is at 1, as menpo
 reads them); fastkp puts a pixel's centre at ``i + 0.5``, so ``PTS_SHIFT`` (-0.5) is
 added. Every point is labelled and visible (visibility 2); the box is the points' box
-enlarged by ``_keypoints.MARGIN`` per side (``points_box``).
+enlarged by ``keypoint_samples.MARGIN`` per side (``points_box``).
 """
 
 from __future__ import annotations
@@ -20,16 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ._csv_layout import check_valid_frac
-from ._errors import Skipper
-from ._keypoints import decode, keypoint_samples, parse_floats, random_split, read_bounded
+from .dataset import Dataset, DatasetMeta
+from .formats import Format, register
 from .images import read_header
+from .keypoint_samples import keypoint_samples
+from .on_error import Skipper
+from .paths import IMAGE_SUFFIXES
 from .sample import DatasetError, Sample
+from .splits import check_valid_frac, random_rule, random_split
+from .textio import decode, parse_floats, read_bounded
 
 N_POINTS = 68
 PTS_SHIFT = -0.5  # 1-based pixel centres -> fastkp's i + 0.5
 PTS_LIMIT = 1 << 20  # bytes; a 68-point file is about 1 KiB
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 VALID = "valid"
 _VISIBLE = np.full(N_POINTS, 2, np.int8)  # every point is labelled and visible
 
@@ -145,17 +148,19 @@ def _pairs(root: Path, skipper: Skipper) -> list[tuple[str, str | None, str]]:
     return pairs
 
 
-def _record(pts: str, image: str) -> tuple:
+def _record(pts: str, image: str, max_pixels: int | None) -> tuple:
     """The ``keypoint_samples`` record of one face."""
     points = parse_pts(decode(read_bounded(pts, ".pts file", PTS_LIMIT), pts), pts)
     if len(points) != N_POINTS:
         raise DatasetError(f"{pts}: n_points is {len(points)}, the 300W mark-up has {N_POINTS}")
-    return image, read_header(image).size, points + PTS_SHIFT, _VISIBLE, f"{pts} ({os.path.basename(image)})"
+    size = read_header(image, max_pixels).size
+    return image, size, points + PTS_SHIFT, _VISIBLE, f"{pts} ({os.path.basename(image)})"
 
 
-def load_300w(root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise") -> dict:
-    """Read every image + ``.pts`` pair under ``root``; returns ``{"train", "valid",
-    "flip_index" (68,) int64, "names"}`` with the samples in sorted path order."""
+def load_300w(root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise",
+              max_pixels: int | None = None) -> Dataset:
+    """Read every image + ``.pts`` pair under ``root``, the samples in sorted path order,
+    with the 68 point names and their flip pairs."""
     skipper = Skipper(on_error, f"load_300w({root})")
     check_valid_frac(valid_frac)
     root = Path(root).expanduser()
@@ -172,7 +177,7 @@ def load_300w(root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error
         try:
             if image is None:
                 raise DatasetError(f"{pts}: {why}")
-            records.append(_record(pts, image))
+            records.append(_record(pts, image, max_pixels))
         except DatasetError as err:
             records.append(err)
             if not skipper.skip:
@@ -190,4 +195,10 @@ def load_300w(root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error
     elif not train or not valid:
         side = "training (outside valid/)" if not train else f"validation ({valid_dir})"
         raise DatasetError(f"{root}: empty {side} split")
-    return {"train": train, "valid": valid, "flip_index": np.array(FLIP_68, np.int64), "names": list(NAMES_68)}
+    rule = f"ROOT/{VALID}/ folder" if by_folder else random_rule(valid_frac, seed, "faces")
+    meta = DatasetMeta("300w", rule, point_names=NAMES_68, flip_index=FLIP_68, boxes="points")
+    return Dataset(train, valid, meta)
+
+
+register(Format("300w", "keypoints", lambda root, o: load_300w(root, o.valid_frac, o.seed, o.on_error, o.max_pixels),
+                crop_boxes=True, description="iBUG 300W: 68-point .pts files beside their images; valid/ if present"))

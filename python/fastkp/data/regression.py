@@ -13,10 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ._csv_layout import IS_VALID, Table, check_valid_frac, split
-from ._errors import Skipper
-from ._parse import parse_float
+from .dataset import Dataset, DatasetMeta
+from .formats import Format, register
+from .labels_csv import IS_VALID, Table
+from .on_error import Skipper
 from .sample import DatasetError, Sample
+from .splits import check_valid_frac, split
+from .textio import parse_float
 
 
 def parse_value(text: str, where: str) -> float:
@@ -32,12 +35,12 @@ def parse_value(text: str, where: str) -> float:
 
 
 def load_values(
-    root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise"
-) -> tuple[list[Sample], list[Sample], list[str]]:
-    """Read a regression set; returns (train, valid, names).
+    root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise", max_pixels: int | None = None
+) -> Dataset:
+    """Read a regression set.
 
-    ``names`` are the value columns in header order; ``Sample.values`` is the float32
-    vector over them. Without ``is_valid`` the rows are split as ``load_landmarks``
+    ``meta.value_names`` are the value columns in header order; ``Sample.values`` is the
+    float32 vector over them. Without ``is_valid`` the rows are split as ``load_landmarks``
     splits them (``valid_frac``, ``seed``). Bad rows (missing or non-numeric values,
     an image listed twice or in both splits, unreadable images) raise DatasetError
     naming the file and line, or are skipped and counted with ``on_error="skip"``.
@@ -53,11 +56,13 @@ def load_values(
         return np.array([parse_value(fields[n], f"{where}: field {n}") for n in names], np.float32)
 
     try:
-        train, valid = split(table.entries(parse, skipper), valid_frac, seed, str(table.path))
+        train, valid = split(table.entries(parse, skipper, max_pixels), valid_frac, seed, str(table.path))
     finally:
         skipper.report()
-    return (
-        [Sample(e.path, e.size, values=e.target) for e in train],
-        [Sample(e.path, e.size, values=e.target) for e in valid],
-        names,
-    )
+    return Dataset([Sample(e.path, e.size, values=e.target) for e in train],
+                   [Sample(e.path, e.size, values=e.target) for e in valid],
+                   DatasetMeta("default", table.split_rule(valid_frac, seed), value_names=tuple(names)))
+
+
+register(Format("default", "values", lambda root, o: load_values(root, o.valid_frac, o.seed, o.on_error, o.max_pixels),
+                description="labels.csv (fname,NAME0,NAME1,...[,is_valid]), images/"))

@@ -1,55 +1,30 @@
-"""The layout the regression, agegender and classify readers share, and their split.
+"""The layout the regression, agegender and classify readers share.
 
 ``ROOT/labels.csv`` has a header naming its columns (``fname``, the reader's own
 columns, an optional ``is_valid``) and one row per image; the images are in
 ``ROOT/images/``. An ``is_valid`` column (True/False/1/0) gives the split; without
-one, ``split`` draws the validation rows at random exactly as ``load_landmarks`` does.
+one, ``splits.split`` draws the validation rows at random.
 """
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Generic, TypeVar
+from typing import TypeVar
 
-import numpy as np
-
-from ._errors import Skipper
-from ._parse import image_name, read_csv
 from .images import read_header
+from .on_error import Skipper
 from .pascal import parse_is_valid
+from .paths import image_name
 from .sample import DatasetError
+from .splits import IS_VALID_RULE, Entry, random_rule
+from .textio import read_csv
 
 CSV_FILE = "labels.csv"
 IMAGES = "images"
 IS_VALID = "is_valid"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 T = TypeVar("T")
-
-
-@dataclass
-class Entry(Generic[T]):
-    """One usable image: its path, displayed (height, width), parsed target, where it was
-    listed (file and line, or the file itself) and its split where the data gives one."""
-
-    path: str
-    size: tuple[int, int]
-    target: T
-    where: str
-    is_valid: bool | None = None
-
-
-def check_valid_frac(valid_frac: float) -> None:
-    if not (isinstance(valid_frac, numbers.Real) and 0 < valid_frac < 1):
-        raise ValueError(f"valid_frac must be a number in (0, 1), got {valid_frac!r}")
-
-
-def is_image_name(name: str) -> bool:
-    """A JPEG or PNG by its suffix (any case), not a hidden file."""
-    return not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES)
 
 
 class Table:
@@ -73,7 +48,12 @@ class Table:
             raise DatasetError(f"{where}: missing column(s) {missing} in header {self.header}")
         self.rows = rows[1:]
 
-    def entries(self, parse: Callable[[dict[str, str], str], T], skipper: Skipper) -> list[Entry[T]]:
+    def split_rule(self, valid_frac: float, seed: int) -> str:
+        """The DatasetMeta.split of this table: its is_valid column, or a random draw."""
+        return IS_VALID_RULE if IS_VALID in self.header else random_rule(valid_frac, seed, "rows")
+
+    def entries(self, parse: Callable[[dict[str, str], str], T], skipper: Skipper,
+                max_pixels: int | None = None) -> list[Entry[T]]:
         """The usable rows: ``parse(fields by column, "file: line N")`` gives each target and
         raises DatasetError for a bad one; a bad row goes to ``skipper``. An image listed
         twice is bad (its second row), and so is a row in the other split than the first."""
@@ -96,35 +76,10 @@ class Table:
                 target = parse(fields, where)
                 image = self.root / IMAGES / fname
                 try:
-                    size = read_header(image).size
+                    size = read_header(image, max_pixels).size
                 except DatasetError as err:  # it names the image; add the row that lists it
                     raise DatasetError(f"{where}: {err}") from None
                 entries.append(Entry(str(image), size, target, where, is_valid))
             except DatasetError as err:
                 skipper.bad(err)
         return entries
-
-
-def split(entries: list[Entry[T]], valid_frac: float, seed: int, source: str) -> tuple[list[Entry[T]], list[Entry[T]]]:
-    """(train, valid) by each entry's ``is_valid``, or where the data gives none, as
-    ``load_landmarks``: ``round(valid_frac * n)`` entries chosen by
-    ``numpy.random.default_rng(seed)`` form ``valid``; both keep the input order.
-    ``source`` (the CSV file or the folder) names the dataset in errors."""
-    if not entries:
-        raise DatasetError(f"{source}: no usable samples")
-    n = len(entries)
-    if entries[0].is_valid is not None:
-        train = [e for e in entries if not e.is_valid]
-        valid = [e for e in entries if e.is_valid]
-        if not train:
-            raise DatasetError(f"{source}: empty training split (every usable row has is_valid true)")
-        if not valid:
-            raise DatasetError(f"{source}: empty validation split (no usable row has is_valid true)")
-        return train, valid
-    n_valid = round(valid_frac * n)
-    if n_valid == 0:
-        raise DatasetError(f"{source}: empty validation split ({n} usable samples x {valid_frac})")
-    if n_valid == n:
-        raise DatasetError(f"{source}: empty training split ({n} usable samples x {valid_frac})")
-    chosen = set(np.random.default_rng(seed).permutation(n)[:n_valid].tolist())
-    return [e for i, e in enumerate(entries) if i not in chosen], [e for i, e in enumerate(entries) if i in chosen]
