@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-# Per-keypoint OKS sigmas of the 17 COCO person keypoints (nose, eyes, ears, shoulders,
-# elbows, wrists, hips, knees, ankles), as pycocotools gives them.
-COCO_SIGMAS = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62,
-                        1.07, 1.07, 0.87, 0.87, 0.89, 0.89]) / 10.0  # fmt: skip
+from .data.coco import COCO_SIGMAS
+
 OKS_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1)  # as COCOeval's iouThrs
 RECALL_THRESHOLDS = np.linspace(0.0, 1.0, int(np.round((1.0 - 0.0) / 0.01)) + 1)  # as COCOeval's recThrs
 MAX_DETS = 20  # COCOeval's maxDets for keypoints
