@@ -11,9 +11,10 @@ import torch
 from PIL import Image
 
 from fastkp.data import Sample
+from fastkp.errors import UsageError
 from fastkp.pipeline import AugConfig, build_loader, resize_matrix, transform_points
 from fastkp.pipeline import reference
-from fastkp.pipeline.geometry import normalize_points
+from fastkp.pipeline.codec import normalize_points
 from support.loaders import LOADERS, OUT, STRONG, check_dots, dot_image
 
 OFF = AugConfig(do_flip=False, p_affine=0.0, p_lighting=0.0)
@@ -85,7 +86,8 @@ def test_loaders_draw_the_same_and_agree_on_pixels(photos, aug):
     for _ in range(2):
         n = 0
         for a, b in zip(dali, ref):
-            assert list(a) == list(b) == ["images", "keypoints", "visible", "labels", "index", "matrix"]
+            assert list(a) == list(b) == ["images", "keypoints", "visible", "points_px", "visibility", "image_id",
+                                          "labels", "index", "matrix"]
             for key in ("keypoints", "visible", "labels", "index", "matrix"):
                 assert a[key].dtype == b[key].dtype
                 torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
@@ -207,7 +209,7 @@ def test_images_without_targets(photos):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without a GPU")
 @pytest.mark.parametrize("kind", LOADERS)
 def test_cuda_without_a_gpu_is_a_clear_error(photos, kind):
-    with pytest.raises(RuntimeError, match="device='cuda' needs a CUDA GPU"):
+    with pytest.raises(UsageError, match="device='cuda' needs a CUDA GPU"):
         LOADERS[kind](photos, device="cuda", batch_size=2)
 
 

@@ -10,13 +10,8 @@ import pytest
 from fastkp.data import Sample
 from fastkp.pipeline import AugConfig, resize_matrix
 from fastkp.pipeline.augment import draw, no_augmentation
-from fastkp.pipeline.geometry import (
-    compose,
-    denormalize_points,
-    invert,
-    normalize_points,
-    transform_points,
-)
+from fastkp.pipeline.codec import denormalize_points, normalize_points
+from fastkp.pipeline.geometry import compose, invert, transform_points
 from fastkp.pipeline.plan import EpochPlanner
 
 OUT = (60, 80)

@@ -15,7 +15,8 @@ augmentation and by export and predict.
 
 from .augment import AugConfig
 from .dali_loader import DaliLoader, build_loader
-from .geometry import denormalize_points, normalize_points, resize_matrix, transform_points
+from .codec import denormalize_points, normalize_points
+from .geometry import resize_matrix, transform_points
 
 __all__ = [
     "AugConfig",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import UsageError
 from .geometry import HW, compose, invert, resize_matrix
 
 PAD_MODES = ("border", "constant")
@@ -64,7 +65,7 @@ class AugConfig:
     def __post_init__(self) -> None:
         def check(name: str, ok: bool, want: str) -> None:
             if not ok:
-                raise ValueError(f"AugConfig.{name} must be {want}, got {getattr(self, name)!r}")
+                raise UsageError(f"AugConfig.{name} must be {want}, got {getattr(self, name)!r}", setting=name)
 
         check("do_flip", isinstance(self.do_flip, bool), "a bool")
         check("max_rotate", 0.0 <= self.max_rotate <= 180.0, "in [0, 180]")

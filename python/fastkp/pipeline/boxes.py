@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import UsageError
 from .geometry import HW
 
 BOX_MODES = ("pad", "squash")
@@ -35,9 +36,9 @@ class BoxCrop:
 
     def __post_init__(self) -> None:
         if not (isinstance(self.margin, (int, float)) and 0.0 <= self.margin <= 4.0):
-            raise ValueError(f"box margin must be in [0, 4], got {self.margin!r}")
+            raise UsageError(f"box margin must be in [0, 4], got {self.margin!r}", setting="box_margin")
         if self.mode not in BOX_MODES:
-            raise ValueError(f"box mode must be one of {', '.join(BOX_MODES)}, got {self.mode!r}")
+            raise UsageError(f"box mode must be one of {', '.join(BOX_MODES)}, got {self.mode!r}", setting="box_mode")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,19 +67,19 @@ def box_windows(boxes: torch.Tensor, margin: float, pad: bool, aspect: float) ->
 
 def check_boxes(boxes: np.ndarray, where: str, names: Sequence[str] | None = None) -> np.ndarray:
     """(N, 4) float32 boxes (the precision models take) with finite coordinates and x1 > x0,
-    y1 > y0; ValueError naming ``where`` (or ``names[i]``, the bad box's owner) and the first
+    y1 > y0; UsageError naming ``where`` (or ``names[i]``, the bad box's owner) and the first
     bad box otherwise (an int beyond float64 too)."""
     try:
         boxes = np.asarray(boxes, np.float64)
     except (OverflowError, ValueError) as e:  # an int beyond float64, ragged boxes
-        raise ValueError(f"{where}: boxes must be (N, 4) numbers as x0, y0, x1, y1 ({e})") from None
+        raise UsageError(f"{where}: boxes must be (N, 4) numbers as x0, y0, x1, y1 ({e})") from None
     if boxes.ndim != 2 or boxes.shape[1] != 4:
-        raise ValueError(f"{where}: boxes must be (N, 4) as x0, y0, x1, y1; got shape {boxes.shape}")
+        raise UsageError(f"{where}: boxes must be (N, 4) as x0, y0, x1, y1; got shape {boxes.shape}")
     with np.errstate(over="ignore"):  # past float32's range: inf, refused below
         boxes = boxes.astype(np.float32)
     bad = ~np.isfinite(boxes).all(1) | (boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1])
     if bad.any():
         i = int(np.argmax(bad))
         owner = f"{names[i]}: box" if names is not None else f"{where}: box {i}"
-        raise ValueError(f"{owner} {boxes[i].tolist()} must be finite (as float32) with x1 > x0 and y1 > y0")
+        raise UsageError(f"{owner} {boxes[i].tolist()} must be finite (as float32) with x1 > x0 and y1 > y0")
     return boxes

@@ -11,14 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..backbones import IMAGENET_MEAN, IMAGENET_STD
+from ..errors import UsageError
 
 
 def check_mean_std(mean, std) -> tuple[np.ndarray, np.ndarray]:
-    """(3,) float64 mean and std (None: ImageNet's); ValueError unless finite, std > 0."""
+    """(3,) float64 mean and std (None: ImageNet's); UsageError unless finite, std > 0."""
     m = np.asarray(IMAGENET_MEAN if mean is None else mean, dtype=np.float64)
     s = np.asarray(IMAGENET_STD if std is None else std, dtype=np.float64)
     if m.shape != (3,) or s.shape != (3,) or not np.all(np.isfinite(m)) or not np.all(np.isfinite(s) & (s > 0)):
-        raise ValueError(f"mean and std must be 3 finite numbers each, std positive; got {mean!r}, {std!r}")
+        raise UsageError(f"mean and std must be 3 finite numbers each, std positive; got {mean!r}, {std!r}")
     return m, s
 
 

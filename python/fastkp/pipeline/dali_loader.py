@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from ..data import DatasetError, Sample
+from ..errors import UsageError
 from .augment import AugConfig
 from .decode import decode_checked, size_mismatch
 from .geometry import to_3x3
@@ -109,11 +110,11 @@ class DaliLoader:
 
     def __init__(self, args: LoaderArgs) -> None:
         if args.num_threads == 0:
-            raise ValueError("num_threads must be a positive int for DALI, got 0")
+            raise UsageError("num_threads must be a positive int for DALI, got 0", setting="num_threads")
         import nvidia.dali  # noqa: F401  (fail here, not mid-epoch, when DALI is missing)
 
         self.planner, self.device, self.dtype = args.planner, args.device, args.dtype
-        self.num_threads = args.num_threads
+        self.num_threads, self.max_pixels = args.num_threads, args.max_pixels
         self.epoch = 0
         self._pipe = None
         self._feeder = _Feeder()
@@ -148,7 +149,7 @@ class DaliLoader:
         stream = torch.cuda.current_stream(self.device) if self.device.type == "cuda" else None
         for i in range(len(self.planner)):
             if self._token is not token:
-                raise RuntimeError("this epoch's iterator was superseded by a newer iter(loader)")
+                raise UsageError("this epoch's iterator was superseded by a newer iter(loader)")
             try:
                 images, shapes = (self._pipe.run(stream.cuda_stream) if stream is not None
                                   else self._pipe.run())
@@ -187,7 +188,7 @@ class DaliLoader:
                                 "(truncated or corrupt?)")
         for path, hw in zip(plan.paths, plan.src_hw):
             try:
-                decode_checked(path, hw)
+                decode_checked(path, hw, self.max_pixels)
             except DatasetError as bad:
                 return bad
         return None
@@ -217,17 +218,21 @@ def build_loader(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     box_crop: BoxCrop | None = None,
+    keys: Sequence[str] | None = None,
+    max_pixels: int | None = None,
 ) -> DaliLoader:
     """A DALI loader over ``samples``; each iteration is one epoch of this shard.
 
     Yields dicts: ``images`` (B, 3, H, W) ``dtype``, channels_last, normalised with ``mean``
-    and ``std`` (of pixels scaled to [0, 1]; default ImageNet's);
+    and ``std`` (of pixels scaled to [0, 1]; default ImageNet's); ``index`` int64 (B,) into
+    ``samples``; ``matrix`` float32 (B, 2, 3), the source-to-output pixel matrix each sample
+    received; and of the targets named by ``keys`` (default: all) those the samples have:
     ``keypoints`` float32 (B, K, 2) in [-1, 1] (``x' = 2x/W - 1``, pixel corner at 0; 0 where
-    not visible) and ``visible`` bool (B, K), when the samples have keypoints; ``labels``
-    float32 (B, C), ``values`` float32 (B, D) and ``label`` int64 (B,) when the samples have
-    them; ``boxes`` float32 (B, 4) in source pixels when every sample has a box; ``index``
-    int64 (B,) into ``samples``; ``matrix`` float32 (B, 2, 3), the source-to-output pixel
-    matrix each sample received.
+    not visible) and ``visible`` bool (B, K) (:func:`fastkp.pipeline.codec.encode`);
+    ``points_px`` float32 (B, K, 2), ``visibility`` int8 (B, K) and ``image_id`` int64 (B,),
+    the keypoints as the data set labels them (:func:`fastkp.pipeline.codec.labels`, not
+    augmented); ``boxes`` float32 (B, 4) in source pixels when every sample has a box;
+    ``labels`` float32 (B, C), ``values`` float32 (B, D) and ``label`` int64 (B,).
 
     ``train=True`` augments with ``aug`` (default ``AugConfig()``), reshuffles every epoch
     from (seed, epoch), drops the last partial batch and gives every shard the same number of
@@ -235,11 +240,13 @@ def build_loader(
     yields every sample once across shards, keeping the last partial batch. ``flip_index[i]``
     names the point that becomes point i when an image is flipped. ``box_crop`` crops each
     sample's box (:mod:`fastkp.pipeline.boxes`; jittered in training by ``aug.box_scale`` and
-    ``aug.box_shift``) instead of taking its whole image. ``device="cuda"`` decodes
+    ``aug.box_shift``) instead of taking its whole image. ``max_pixels``: the pixel limit
+    (:mod:`fastkp.data.pixels`) of the images it decodes itself to name a failing file. ``device="cuda"`` decodes
     with nvJPEG and augments on the GPU. Unreadable images raise
     :class:`fastkp.data.DatasetError` naming the file.
     """
     return DaliLoader(check_loader_args(
         samples, size=size, batch_size=batch_size, train=train, aug=aug, device=device,
         dtype=dtype, num_threads=num_threads, seed=seed, shard_id=shard_id,
-        num_shards=num_shards, flip_index=flip_index, mean=mean, std=std, box_crop=box_crop))
+        num_shards=num_shards, flip_index=flip_index, mean=mean, std=std, box_crop=box_crop, keys=keys,
+        max_pixels=max_pixels))

@@ -2,9 +2,8 @@
 
 Coordinates: (x, y) in pixels with the top-left corner of the top-left pixel at
 (0, 0), so pixel (i, j) covers [i, i + 1) x [j, j + 1) and its centre is at
-(i + 0.5, j + 0.5). DALI's ``warp_affine`` uses the same convention. Normalised
-coordinates follow fastai: ``x' = 2x/W - 1``, ``y' = 2y/H - 1``, so the frame
-spans [-1, 1] (``torch.nn.functional.grid_sample`` with ``align_corners=False``).
+(i + 0.5, j + 0.5). DALI's ``warp_affine`` uses the same convention. Points and the
+[-1, 1] coordinates of the network's frame are :mod:`fastkp.pipeline.codec`'s.
 
 A matrix is a float (..., 2, 3) array ``[A | t]`` mapping source pixels to output
 pixels: ``p_out = A @ p_src + t``.
@@ -15,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 HW = Sequence[int] | np.ndarray  # (height, width), or (..., 2) of them
 
@@ -32,9 +32,13 @@ def resize_matrix(src_hw: HW, dst_hw: HW) -> np.ndarray:
     return m
 
 
-def to_3x3(m: np.ndarray) -> np.ndarray:
-    """(..., 2, 3) -> (..., 3, 3) with the homogeneous row appended."""
-    out = np.zeros(m.shape[:-2] + (3, 3), dtype=np.float64)
+def to_3x3(m):
+    """(..., 2, 3) -> (..., 3, 3) with the homogeneous row appended (float64 numpy, or a
+    tensor of ``m``'s dtype and device)."""
+    if isinstance(m, torch.Tensor):
+        out = torch.zeros(m.shape[:-2] + (3, 3), dtype=m.dtype, device=m.device)
+    else:
+        out = np.zeros(m.shape[:-2] + (3, 3), dtype=np.float64)
     out[..., :2, :] = m
     out[..., 2, 2] = 1.0
     return out
@@ -48,9 +52,10 @@ def compose(*ms: np.ndarray) -> np.ndarray:
     return out[..., :2, :]
 
 
-def invert(m: np.ndarray) -> np.ndarray:
-    """Inverse of (..., 2, 3) affine matrices."""
-    return np.linalg.inv(to_3x3(m))[..., :2, :]
+def invert(m):
+    """Inverse of (..., 2, 3) affine matrices (numpy, or tensors on their device)."""
+    inv = torch.linalg.inv if isinstance(m, torch.Tensor) else np.linalg.inv
+    return inv(to_3x3(m))[..., :2, :]
 
 
 def translation(tx: np.ndarray | float, ty: np.ndarray | float) -> np.ndarray:
@@ -63,26 +68,6 @@ def translation(tx: np.ndarray | float, ty: np.ndarray | float) -> np.ndarray:
     return m
 
 
-def transform_points(m: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply (..., 2, 3) matrices to (..., K, 2) points; NaN stays NaN."""
-    return points @ np.swapaxes(m[..., :, :2], -1, -2) + m[..., None, :, 2]
-
-
-def normalize_points(points: np.ndarray, hw: HW) -> np.ndarray:
-    """Pixel (x, y) in a frame of size ``hw`` -> [-1, 1] (``2x/W - 1``)."""
-    h, w = hw
-    return points * np.array([2.0 / w, 2.0 / h]) - 1.0
-
-
-def denormalize_points(points: np.ndarray, hw: HW) -> np.ndarray:
-    """[-1, 1] -> pixel (x, y) in a frame of size ``hw``; inverse of normalize_points."""
-    h, w = hw
-    return (points + 1.0) * np.array([w / 2.0, h / 2.0])
-
-
-def inside(points: np.ndarray, hw: HW) -> np.ndarray:
-    """(..., K) bool: the point is finite and within the frame [0, W] x [0, H]."""
-    h, w = hw
-    x, y = points[..., 0], points[..., 1]
-    with np.errstate(invalid="ignore"):
-        return (x >= 0) & (x <= w) & (y >= 0) & (y <= h)
+def transform_points(m, points):
+    """Apply (..., 2, 3) matrices to (..., K, 2) points (numpy or torch); NaN stays NaN."""
+    return points @ m[..., :, :2].mT + m[..., None, :, 2]

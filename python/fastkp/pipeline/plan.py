@@ -18,11 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data import Sample
+from ..errors import UsageError
 from . import augment
 from .augment import AugConfig
 from .boxes import BoxCrop, check_boxes
 from .color import check_mean_std, scale_offset
-from .geometry import compose, inside, invert, normalize_points, transform_points, translation
+from . import codec
+from .geometry import compose, invert, transform_points, translation
 
 
 @dataclass
@@ -36,7 +38,14 @@ class BatchPlan:
     roi_matrix: np.ndarray  # (B, 2, 3) float32 ... and warp it with this matrix
     scale: np.ndarray  # (B, 3) float32, see color.scale_offset
     offset: np.ndarray  # (B, 3) float32
-    targets: dict[str, np.ndarray]  # index, matrix, keypoints, visible, box, labels, values, label
+    targets: dict[str, np.ndarray]  # index, matrix and the TARGETS asked for that the samples have
+
+
+# What a batch can carry beside its images, index and matrix (build_loader's docstring):
+# computed per batch from the draws, then taken per sample.
+DRAWN = ("keypoints", "visible")
+TAKEN = ("points_px", "visibility", "image_id", "boxes", "labels", "values", "label")
+TARGETS = DRAWN + TAKEN
 
 
 def _stack_optional(values: list[np.ndarray | None], name: str, ndim: int) -> np.ndarray | None:
@@ -44,12 +53,12 @@ def _stack_optional(values: list[np.ndarray | None], name: str, ndim: int) -> np
     if not any(present):
         return None
     if not all(present):
-        raise ValueError(f"some samples have {name} and some have None")
+        raise UsageError(f"some samples have {name} and some have None")
     arrays = [np.asarray(v, np.float32) for v in values]
     shapes = {a.shape for a in arrays}
     points = name == "keypoints"
     if len(shapes) != 1 or arrays[0].ndim != ndim or (points and arrays[0].shape[1] != 2):
-        raise ValueError(f"samples' {name} must share one shape, got {sorted(shapes)[:3]}")
+        raise UsageError(f"samples' {name} must share one shape, got {sorted(shapes)[:3]}")
     return np.stack(arrays)
 
 
@@ -86,21 +95,24 @@ class EpochPlanner:
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         box_crop: BoxCrop | None = None,
+        keys: Sequence[str] | None = None,
     ) -> None:
+        if keys is not None and (unknown := sorted(set(keys) - set(TARGETS))):
+            raise UsageError(f"keys {unknown} are not batch targets; they are {', '.join(TARGETS)}")
         if len(samples) == 0:
-            raise ValueError("samples is empty")
+            raise UsageError("samples is empty")
         if len(size) != 2 or any(int(s) != s or s <= 0 for s in size):
-            raise ValueError(f"size must be two positive ints (height, width), got {size!r}")
+            raise UsageError(f"size must be two positive ints (height, width), got {size!r}")
         if int(batch_size) != batch_size or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+            raise UsageError(f"batch_size must be a positive int, got {batch_size!r}")
         if int(num_shards) != num_shards or num_shards <= 0:
-            raise ValueError(f"num_shards must be a positive int, got {num_shards!r}")
+            raise UsageError(f"num_shards must be a positive int, got {num_shards!r}")
         if int(shard_id) != shard_id or not 0 <= shard_id < num_shards:
-            raise ValueError(f"shard_id must be in [0, {num_shards}), got {shard_id!r}")
+            raise UsageError(f"shard_id must be in [0, {num_shards}), got {shard_id!r}")
         if aug is not None and not isinstance(aug, AugConfig):
-            raise ValueError(f"aug must be an AugConfig or None, got {type(aug).__name__}")
+            raise UsageError(f"aug must be an AugConfig or None, got {type(aug).__name__}")
         if int(seed) != seed or seed < 0:  # numpy's default_rng((seed, epoch)) takes no others
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+            raise UsageError(f"seed must be a non-negative int, got {seed!r}")
         self.size = (int(size[0]), int(size[1]))
         self.batch_size = int(batch_size)
         self.train = bool(train)
@@ -112,28 +124,32 @@ class EpochPlanner:
         self.paths = [os.path.expanduser(s.path) for s in samples]
         self.src_hw = np.array([s.size for s in samples], dtype=np.int64).reshape(len(samples), -1)
         if self.src_hw.shape[1] != 2 or np.any(self.src_hw <= 0):
-            raise ValueError("every Sample.size must be a positive (height, width)")
+            raise UsageError("every Sample.size must be a positive (height, width)")
         self.keypoints = _stack_optional([s.keypoints for s in samples], "keypoints", 2)
-        self.labels = _stack_optional([s.labels for s in samples], "labels", 1)
-        self.values = _stack_optional([s.values for s in samples], "values", 1)
+        taken: dict[str, np.ndarray | None] = dict.fromkeys(TAKEN)
+        if self.keypoints is not None:
+            taken.update(zip(("points_px", "visibility", "image_id"), codec.labels(samples)))
+        taken["labels"] = _stack_optional([s.labels for s in samples], "labels", 1)
+        taken["values"] = _stack_optional([s.values for s in samples], "values", 1)
         classes = _stack_optional([None if s.label is None else np.array([s.label]) for s in samples], "label", 1)
-        self.label = None if classes is None else classes[:, 0].astype(np.int64)
+        taken["label"] = None if classes is None else classes[:, 0].astype(np.int64)
         if box_crop is not None and not isinstance(box_crop, BoxCrop):
-            raise ValueError(f"box_crop must be a BoxCrop or None, got {type(box_crop).__name__}")
+            raise UsageError(f"box_crop must be a BoxCrop or None, got {type(box_crop).__name__}")
         has_box = [s.box is not None for s in samples]
         if box_crop is not None and not all(has_box):
-            raise ValueError(f"box_crop needs a box on every sample; {samples[has_box.index(False)].path} has none")
+            raise UsageError(f"box_crop needs a box on every sample; {samples[has_box.index(False)].path} has none")
         # boxes in source pixels: the crop windows, and a target for the box-normalised metrics
-        self.boxes = None
-        if all(has_box):
-            self.boxes = check_boxes([s.box for s in samples], "samples", self.paths)
-        self.windows = None if box_crop is None else box_crop.windows(self.boxes, self.size)
+        taken["boxes"] = check_boxes([s.box for s in samples], "samples", self.paths) if all(has_box) else None
+        self.windows = None if box_crop is None else box_crop.windows(taken["boxes"], self.size)
+        wanted = set(TARGETS if keys is None else keys)
+        self.taken = {k: v for k, v in taken.items() if v is not None and k in wanted}
+        self.drawn = self.keypoints is not None and bool(wanted & set(DRAWN))
         self.flip_index = None
         if flip_index is not None:
             k = 0 if self.keypoints is None else self.keypoints.shape[1]
             self.flip_index = np.asarray(flip_index, dtype=np.int64)
             if sorted(self.flip_index.tolist()) != list(range(k)) or k == 0:
-                raise ValueError(f"flip_index must be a permutation of the {k} keypoints, got "
+                raise UsageError(f"flip_index must be a permutation of the {k} keypoints, got "
                                  f"{list(flip_index)!r}")
 
         n = len(samples)
@@ -141,7 +157,7 @@ class EpochPlanner:
             self.per_shard = n // self.num_shards
             self.num_batches = self.per_shard // self.batch_size
             if self.num_batches == 0:
-                raise ValueError(f"{n} samples cannot fill one training batch of {self.batch_size} "
+                raise UsageError(f"{n} samples cannot fill one training batch of {self.batch_size} "
                                  f"on each of {self.num_shards} shards")
         else:
             self.mine = np.array_split(np.arange(n), self.num_shards)[self.shard_id]
@@ -171,18 +187,11 @@ class EpochPlanner:
         anchor, shape = _roi(draws.matrix, src_hw, self.size)
         roi_matrix = compose(draws.matrix, translation(anchor[:, 0], anchor[:, 1]))
         scale, offset = scale_offset(draws.contrast, draws.brightness, self.mean, self.std)
-        targets = {"index": index.astype(np.int64), "matrix": draws.matrix.astype(np.float32)}
-        if self.keypoints is not None:
-            points = self.keypoints[index]
-            if self.flip_index is not None:
-                points[draws.flipped] = points[draws.flipped][:, self.flip_index]
-            out = transform_points(draws.matrix, points.astype(np.float64))
-            visible = inside(out, self.size)
-            targets["keypoints"] = np.where(visible[..., None], normalize_points(out, self.size),
-                                            0.0).astype(np.float32)
-            targets["visible"] = visible
-        for key in ("boxes", "labels", "values", "label"):
-            if getattr(self, key) is not None:
-                targets[key] = getattr(self, key)[index]
+        targets = {}
+        if self.drawn:
+            points = codec.flip_targets(self.keypoints[index], draws.flipped, self.flip_index)
+            targets["keypoints"], targets["visible"] = codec.encode(points, draws.matrix, self.size)
+        targets.update((key, value[index]) for key, value in self.taken.items())
+        targets.update(index=index.astype(np.int64), matrix=draws.matrix.astype(np.float32))
         return BatchPlan([self.paths[i] for i in index], src_hw, anchor, shape,
                          roi_matrix.astype(np.float32), scale, offset, targets)

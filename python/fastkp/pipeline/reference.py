@@ -51,13 +51,13 @@ def warp(pixels: np.ndarray, matrix: np.ndarray, out_hw: Sequence[int],
 class _Batches(torch.utils.data.Dataset):
     """Map-style dataset whose keys are whole BatchPlans."""
 
-    def __init__(self, size: tuple[int, int], pad_mode: str, dtype: torch.dtype) -> None:
-        self.size, self.pad_mode, self.dtype = size, pad_mode, dtype
+    def __init__(self, size: tuple[int, int], pad_mode: str, dtype: torch.dtype, max_pixels: int | None) -> None:
+        self.size, self.pad_mode, self.dtype, self.max_pixels = size, pad_mode, dtype, max_pixels
 
     def __getitem__(self, plan: BatchPlan) -> dict[str, torch.Tensor]:
         images = []
         for path, hw, matrix in zip(plan.paths, plan.src_hw, plan.targets["matrix"]):
-            pixels = decode_checked(path, hw)
+            pixels = decode_checked(path, hw, self.max_pixels)
             images.append(warp(pixels, matrix.astype(np.float64), self.size, self.pad_mode))
         nhwc = torch.stack(images) * torch.from_numpy(plan.scale)[:, None, None] \
             + torch.from_numpy(plan.offset)[:, None, None]
@@ -84,7 +84,7 @@ class ReferenceLoader:
     def __init__(self, args: LoaderArgs) -> None:
         self.planner, self.device = args.planner, args.device
         self.epoch = 0
-        dataset = _Batches(self.planner.size, self.planner.aug.pad_mode, args.dtype)
+        dataset = _Batches(self.planner.size, self.planner.aug.pad_mode, args.dtype, args.max_pixels)
         self._sampler = _PlanSampler(self.planner)
         self._loader = torch.utils.data.DataLoader(
             dataset, sampler=self._sampler, batch_size=None, num_workers=args.num_threads,
@@ -125,10 +125,13 @@ def build_loader(
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     box_crop: BoxCrop | None = None,
+    keys: Sequence[str] | None = None,
+    max_pixels: int | None = None,
 ) -> ReferenceLoader:
     """Same arguments, batches and draws as :func:`fastkp.pipeline.build_loader`, from a
     PIL + ``grid_sample`` ``DataLoader`` with ``num_threads`` worker processes (0: none)."""
     return ReferenceLoader(check_loader_args(
         samples, size=size, batch_size=batch_size, train=train, aug=aug, device=device,
         dtype=dtype, num_threads=num_threads, seed=seed, shard_id=shard_id,
-        num_shards=num_shards, flip_index=flip_index, mean=mean, std=std, box_crop=box_crop))
+        num_shards=num_shards, flip_index=flip_index, mean=mean, std=std, box_crop=box_crop, keys=keys,
+        max_pixels=max_pixels))
