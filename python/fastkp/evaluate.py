@@ -2,19 +2,21 @@
 
 MODEL is an exported file (TorchScript, pt2 or ONNX, from ``python -m fastkp.export``)
 or a training checkpoint (.pth), which runs through the same DeployModule its export
-would hold, so both give the same numbers. Every labelled sample of ``--data`` is
-scored (training and validation splits alike), read by the model's task (``--task``)
-in ``--format``; samples without a labelled point are left out and counted. Each image
+would hold, so both give the same numbers. The labelled samples of ``--split`` of
+``--data`` are scored (default: both splits; ``valid`` gives the numbers of the
+training run's table: one evaluator, :mod:`fastkp.metrics.evaluator`, serves both), read
+by the model's task (``--task``) in ``--format``; samples without a labelled point are
+left out and counted. Each image
 is checked and decoded as ``fastkp.predict`` does and run alone (boxes: one per sample
 for a model trained on box crops). ``--tta flip`` averages each answer with its mirror
 image's (built into a checkpoint's module; done outside an export).
 
 Written to ``--out`` (default ``MODEL_STEM-eval/`` in the current folder):
 
-- ``metrics.json``: ``model``, ``data``, ``format``, ``tta``, ``head``, ``norm`` (the
+- ``metrics.json``: ``model``, ``data``, ``format``, ``split``, ``tta``, ``head``, ``norm`` (the
   primary normaliser), ``n_images`` (samples scored), ``n_points`` (labelled points
   scored), ``n_unlabelled``, ``n_failed`` and ``metrics``: every metric of
-  ``kp_metrics.keypoint_report`` that applies (NaN written as null);
+  ``fastkp.metrics.keypoints.keypoint_report`` that applies (NaN written as null);
 - ``per_image.csv``: ``file``, ``nme`` (on the primary normaliser) and ``NAME_px``, each
   point's error in pixels (empty where not labelled), one row per scored sample;
 - ``ced.png``: the cumulative error distribution of the per-image primary NME;
@@ -29,41 +31,25 @@ model or data, or a bad image under ``--on-error raise``.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import kp_metrics
-from .atomic import atomic_writer
 from .data import Dataset, ReadOptions, Sample, check_images
 from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
+from .eval_report import Scores, plot_ced, plot_worst, write_csv, write_json
 from .export.loader import CheckpointModel, DeployedModel, is_checkpoint
+from .metrics.evaluator import KeypointEvaluator
 from .pipeline.decode import decode_checked
-from .plots import unique_titles
 from .tasks import TASKS
 
 PROG = "fastkp.evaluate"
 DEFAULT_WORST = 16
-
-
-@dataclass
-class Scores:
-    """The scored samples and what the model answered for each (arrays of N rows)."""
-
-    samples: list[Sample]
-    pred: np.ndarray  # (N, K, 2) image pixels
-    target: np.ndarray  # (N, K, 2), NaN where not labelled
-    visibility: np.ndarray  # (N, K) int8, > 0 where labelled
-    boxes: np.ndarray | None  # (N, 4) when every sample has a box
+SPLITS = ("all", "valid", "train")
 
 
 def load_model(path: Path, device: str, tta: str | None) -> DeployedModel:
@@ -101,10 +87,11 @@ def keypoint_head(model: DeployedModel) -> int:
     return found[0]
 
 
-def labelled_samples(d: Dataset, k: int, needs_boxes: bool) -> tuple[list[Sample], int]:
-    """The samples of both splits with a labelled point, and how many had none; UsageError
-    when their point count is not the model's or a box model meets a sample without a box."""
-    everything = [*d.train, *d.valid]
+def labelled_samples(d: Dataset, split: str, k: int, needs_boxes: bool) -> tuple[list[Sample], int]:
+    """The samples of ``split`` (all: both) with a labelled point, and how many had none;
+    UsageError when their point count is not the model's or a box model meets a sample
+    without a box."""
+    everything = {"all": [*d.train, *d.valid], "valid": d.valid, "train": d.train}[split]
     samples = [s for s in everything if s.keypoints is not None and np.isfinite(s.keypoints).any()]
     if not samples:
         raise UsageError("--data: no sample has a labelled keypoint")
@@ -150,100 +137,13 @@ def score(model: DeployedModel, head: int, samples: Sequence[Sample], flip: bool
         kept.append(sample)
     if not kept:
         raise UsageError("no image could be evaluated")
-    target = np.stack([s.keypoints for s in kept]).astype(np.float64)
-    visibility = np.stack([np.where(np.isfinite(s.keypoints).all(1), 2, 0) if s.visibility is None
-                           else s.visibility for s in kept]).astype(np.int8)
-    boxes = np.stack([s.box for s in kept]).astype(np.float64) if all(s.box is not None for s in kept) else None
-    return Scores(kept, np.stack(preds), target, visibility, boxes), failed
-
-
-def per_point_errors(s: Scores) -> np.ndarray:
-    """(N, K) pixel distance of each labelled point, NaN elsewhere."""
-    labelled = (s.visibility > 0) & np.isfinite(s.target).all(2)
-    return np.where(labelled, np.linalg.norm(s.pred - s.target, axis=2), np.nan)
-
-
-def write_json(path: Path, record: dict) -> None:
-    def clean(v):
-        return None if isinstance(v, float) and not math.isfinite(v) else v
-
-    record = {**record, "metrics": {k: clean(v) for k, v in record["metrics"].items()}}
-    with atomic_writer(path) as f:
-        f.write((json.dumps(record, indent=1, allow_nan=False) + "\n").encode())
-
-
-def write_csv(path: Path, s: Scores, errors: np.ndarray, names: Sequence[str]) -> None:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["file", "nme", *(f"{n}_px" for n in names)])
-    point_errors = per_point_errors(s)
-    for sample, e, row in zip(s.samples, errors, point_errors):
-        writer.writerow([sample.path, *("" if not math.isfinite(v) else f"{v:.6g}" for v in (e, *row))])
-    with atomic_writer(path) as f:
-        f.write(text.getvalue().encode("utf-8"))
-
-
-def save_png(fig, path: Path, dpi: int) -> None:
-    fig.tight_layout()
-    with atomic_writer(path) as f:
-        fig.savefig(f, format="png", dpi=dpi)
-
-
-def plot_ced(path: Path, errors: np.ndarray, norm: str, metrics: dict) -> None:
-    """The CED of the finite per-image errors, up to 0.1 or the largest error (so the curve
-    reaches 1), with the 0.08 threshold's AUC and failure rate in the legend."""
-    from matplotlib.figure import Figure
-
-    errors = errors[np.isfinite(errors)]
-    fig = Figure(figsize=(5, 4))
-    ax = fig.subplots()
-    if len(errors):
-        x, y = kp_metrics.ced(errors, max(0.1, float(errors.max())))
-        ax.plot(x, y, label=f"AUC@0.08 {metrics['auc_0.08']:.4f}, FR@0.08 {metrics['fr_0.08']:.4f}")
-        ax.axvline(0.08, color="grey", linestyle="--", linewidth=0.8)
-        ax.legend(loc="lower right")
-    ax.set(xlabel=f"NME ({norm})", ylabel="share of images", ylim=(0, 1.02), xlim=(0, None),
-           title=f"Cumulative error distribution ({len(errors)} images)")
-    ax.grid(alpha=0.3)
-    save_png(fig, path, 100)
-
-
-def plot_worst(path: Path, s: Scores, errors: np.ndarray, n: int) -> bool:
-    """The ``n`` samples of largest finite error (decoded again), points and box drawn;
-    False (nothing written) when no sample has an error."""
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
-    order = [i for i in np.argsort(-np.nan_to_num(errors, nan=-np.inf), kind="stable") if np.isfinite(errors[i])][:n]
-    if not order:
-        return False
-    cols = math.ceil(math.sqrt(len(order)))
-    rows = math.ceil(len(order) / cols)
-    fig = Figure(figsize=(3 * cols, 3.2 * rows))
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    titles = unique_titles([s.samples[i].path for i in order])
-    for ax, i, title in zip(axes.flat, order, titles):
-        sample = s.samples[i]
-        h, w = sample.size
-        ax.imshow(decode_checked(sample.path, sample.size), extent=(0, w, h, 0))  # pixel corners at integers
-        shown = s.visibility[i] > 0
-        ax.scatter(*s.target[i, shown].T, c="lime", marker="+", s=30, linewidths=1)
-        ax.scatter(*s.pred[i, shown].T, c="red", marker="x", s=20, linewidths=1)
-        if s.boxes is not None:  # which person of a crowded image was scored
-            x0, y0, x1, y1 = s.boxes[i]
-            ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="yellow", linewidth=0.8))
-        ax.set(xlim=(0, w), ylim=(h, 0))
-        ax.set_title(f"{title}\nNME {errors[i]:.4f}", fontsize=8)
-    save_png(fig, path, 80)
-    return True
+    return Scores.of(kept, np.stack(preds)), failed
 
 
 def summary(record: dict, written: Sequence[Path]) -> str:
     """One screen: what was scored, the metrics as an aligned table, the files written."""
-    lines = [f"{record['model']} on {record['data']} (format {record['format']}, tta {record['tta'] or 'none'}, "
-             f"head {record['head']!r})",
+    lines = [f"{record['model']} on {record['data']} (format {record['format']}, split {record['split']}, "
+             f"tta {record['tta'] or 'none'}, head {record['head']!r})",
              f"{record['n_images']} samples, {record['n_points']} labelled points; {record['n_unlabelled']} "
              f"unlabelled left out, {record['n_failed']} failed; primary normaliser: {record['norm']}", ""]
     width = max(len(k) for k in record["metrics"])
@@ -256,7 +156,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fastkp.evaluate", description=(
         "Score a keypoint model (export or checkpoint) on every labelled sample of a data set."))
     p.add_argument("model", type=Path, help="exported model file (TorchScript, pt2, ONNX) or training checkpoint")
-    p.add_argument("--data", required=True, type=Path, help="the labelled data set (both splits are scored)")
+    p.add_argument("--data", required=True, type=Path, help="the labelled data set")
+    p.add_argument("--split", choices=SPLITS, default="all",
+                   help="the samples scored: all (both splits, default), valid (the numbers of the training "
+                        "run's table) or train")
     p.add_argument("--format", help="data layout (default: the task's first format)")
     p.add_argument("--task", choices=sorted(TASKS), help="read the data as this task (default: the model's)")
     p.add_argument("--tta", choices=["flip"], help="average with the mirror image's answer")
@@ -283,25 +186,21 @@ def main(args: argparse.Namespace) -> int:
     task = TASKS[args.task or meta.task]
     fmt = task.format(args.format)
     d = task.read(data, fmt, ReadOptions(on_error=args.on_error))
-    samples, n_unlabelled = labelled_samples(d, head.n_keypoints, meta.box_crop is not None)
+    samples, n_unlabelled = labelled_samples(d, args.split, head.n_keypoints, meta.box_crop is not None)
 
     # a checkpoint's flip test is inside its module; an export's is done here
     flip = args.tta == "flip" and not isinstance(model, CheckpointModel)
     s, failed = score(model, head_index, samples, flip, args.on_error)
-    k, has_boxes = head.n_keypoints, s.boxes is not None
-    coco = d.meta.sigmas is not None  # the COCO person keypoints: OKS-AP applies
-    # an image may hold several people: OKS matching is per image, as COCOeval does it
-    shared = coco and d.meta.shared_images
-    image_ids = np.unique([x.path for x in s.samples], return_inverse=True)[1] if shared else None
-    metrics = kp_metrics.keypoint_report(s.pred, s.target, s.visibility, s.boxes, coco=coco, image_ids=image_ids)
-    norm = kp_metrics.primary_norm(k, has_boxes)
-    errors = kp_metrics.nme(s.pred, s.target, s.visibility > 0, norm, s.boxes)
+    evaluator = KeypointEvaluator.for_data(d.meta, head.n_keypoints, boxes=s.boxes is not None)
+    metrics = evaluator.report(s.pred, s.target, s.visibility, s.boxes, s.image_ids)
+    norm, errors = evaluator.norm, evaluator.per_image(s.pred, s.target, s.visibility, s.boxes)
 
     out = args.out.expanduser() if args.out else Path(args.model.with_suffix("").name + "-eval")
-    record = {"model": str(args.model), "data": str(args.data), "format": fmt, "tta": args.tta or meta.tta,
+    record = {"model": str(args.model), "data": str(args.data), "format": fmt, "split": args.split,
+              "tta": args.tta or meta.tta,
               "head": head.name, "norm": norm, "n_images": len(s.samples), "n_points": int((s.visibility > 0).sum()),
               "n_unlabelled": n_unlabelled, "n_failed": failed, "metrics": metrics}
-    names = d.meta.point_names or head.names or [str(i) for i in range(k)]
+    names = d.meta.point_names or head.names or [str(i) for i in range(head.n_keypoints)]
     written = [out / "metrics.json", out / "per_image.csv", out / "ced.png"]
     write_json(written[0], record)
     write_csv(written[1], s, errors, names)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from fastkp import kp_metrics
+from fastkp.metrics import keypoints as kp_metrics
 from fastkp.checkpoint import ModelSpec, save_checkpoint
 from fastkp.data import load_300w
 from fastkp.data.synth import make_landmarks

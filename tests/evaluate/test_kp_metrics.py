@@ -9,7 +9,7 @@ import io
 import numpy as np
 import pytest
 
-from fastkp import kp_metrics as km
+from fastkp.metrics import keypoints as km
 
 pycocotools = pytest.importorskip("pycocotools")
 from pycocotools.coco import COCO  # noqa: E402
@@ -28,18 +28,26 @@ def test_nme_diagonal_by_hand():
 
 
 def test_nme_diagonal_is_the_training_metric():
+    """Training's ``nme`` is the evaluator's: per image in image pixels, then over images."""
     torch = pytest.importorskip("torch")
-    from fastkp.metrics import keypoint_metrics, keypoint_sums
+    from fastkp.heads import KeypointHead
+    from fastkp.pipeline import codec, resize_matrix
 
     rng = np.random.default_rng(0)
     h, w = 60, 80
-    target = rng.uniform(0, (w, h), (1, 5, 2))
+    target = rng.uniform(12, (w - 12, h - 12), (2, 5, 2)).astype(np.float32)  # pred stays in the frame
     pred = target + rng.normal(0, 3, target.shape)
-    visible = np.array([[True, True, False, True, True]])
-    to_unit = lambda p: torch.tensor(p / (w, h) * 2 - 1, dtype=torch.float32)  # noqa: E731
-    sums = keypoint_sums(to_unit(pred), to_unit(target), torch.tensor(visible), (h, w))
-    want = keypoint_metrics({k: float(v) for k, v in sums.items()})["nme"]
-    np.testing.assert_allclose(km.nme(pred, target, visible), [want], rtol=1e-5)
+    visible = np.array([[True, True, False, True, True], [True] * 5])
+    matrix = resize_matrix(np.array([[h, w], [h, w]]), (30, 40))
+    head = KeypointHead(n_keypoints=5)
+    batch = {"keypoints": torch.from_numpy(codec.encode(target, matrix, (30, 40))[0]),
+             "visible": torch.from_numpy(visible), "matrix": torch.from_numpy(matrix).float(),
+             "points_px": torch.from_numpy(np.where(visible[..., None], target, np.nan)),
+             "visibility": torch.from_numpy(visible * 2).to(torch.int8), "image_id": torch.arange(2)}
+    out = torch.from_numpy(codec.encode(pred, matrix, (30, 40))[0])
+    stats = head.batch_stats(out, batch, (30, 40))
+    got = head.metrics({k: float(v) if v.dim() == 0 else v.numpy() for k, v in stats.items()})["nme"]
+    np.testing.assert_allclose(got, km.nme(pred, target, visible).mean(), rtol=1e-5)
 
 
 def test_nme_interocular_by_hand():

@@ -16,6 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ExportError
+# each module registers its format; torchscript first: the default
+from . import torchscript  # noqa: F401, I001
+from . import onnx, pt2  # noqa: F401
 from .exporter import deploy_module, export_checkpoint, export_model
 from .loader import CheckpointModel, DeployedModel, load
 from .metadata import ModelMetadata, read_metadata

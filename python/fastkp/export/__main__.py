@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..errors import run_cli
 from .exporter import export_checkpoint
-from .metadata import FORMATS
+from . import formats
 
 PROG = "fastkp.export"
 
@@ -22,7 +22,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", type=Path, help="checkpoint written by fastkp training (e.g. OUT/best.pth)")
     p.add_argument("--out", type=Path, required=True,
                    help="output file (model.pt for TorchScript, model.pt2 for pt2, model.onnx for ONNX)")
-    p.add_argument("--format", choices=FORMATS, default="torchscript",
+    p.add_argument("--format", choices=formats.names(), default=formats.names()[0],
                    help="torchscript (default); pt2: torch.export + AOTInductor package; onnx: ONNX opset 18 "
                         "for onnxruntime (needs fastkp[onnx]; fastkp-infer does not run it)")
     p.add_argument("--no-freeze", dest="freeze", action="store_false",

@@ -8,22 +8,19 @@ import torch
 
 from ..checkpoint import ModelSpec, load_model
 from ..errors import UsageError
-from .metadata import FORMATS, ModelMetadata, check_tta, metadata_for
+from . import formats
+from .metadata import ModelMetadata, check_tta, metadata_for
 from .module import DeployModule, deploy_module_for
-from .onnx import save_onnx
-from .pt2 import save_pt2
-from .torchscript import save_torchscript
 
 
 def _deploy(model: torch.nn.Module, spec: ModelSpec, export_format: str,
             device: str, tta: str | None) -> tuple[DeployModule, ModelMetadata]:
-    if export_format not in FORMATS:
-        raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}")
+    fmt = formats.get(export_format)
     try:
         check_tta(tta, spec.heads)
     except ValueError as e:
         raise UsageError(str(e), setting="tta") from None
-    meta = metadata_for(spec, export_format, torch.device(device).type if export_format == "pt2" else "any", tta)
+    meta = metadata_for(spec, export_format, torch.device(device).type if fmt.device_bound else "any", tta)
     return deploy_module_for(model, meta), meta
 
 
@@ -43,19 +40,13 @@ def export_model(model: torch.nn.Module, spec: ModelSpec, out: str | Path, expor
     graph (TorchScript and pt2: faster on the CPU, same answers); ``tta="flip"`` builds the
     flip test into the model (keypoint heads with a flip permutation)."""
     module, meta = _deploy(model, spec, export_format, device, tta)
-    if export_format == "pt2":
-        save_pt2(module, meta, Path(out).expanduser(), torch.device(device), freeze)
-    elif export_format == "onnx":
-        save_onnx(module, meta, Path(out).expanduser())
-    else:
-        save_torchscript(module, meta, Path(out).expanduser(), freeze)
+    formats.get(export_format).save(module, meta, Path(out).expanduser(), torch.device(device), freeze)
     return meta
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, export_format: str = "torchscript",
                       freeze: bool = True, device: str = "cpu", tta: str | None = None) -> ModelMetadata:
     """:func:`export_model` of a checkpoint's model; CheckpointError for a bad checkpoint."""
-    if export_format not in FORMATS:
-        raise UsageError(f"format must be one of {', '.join(FORMATS)}, got {export_format!r}")
+    formats.get(export_format)  # an unknown format fails before the checkpoint is read
     model, spec = load_model(checkpoint)
     return export_model(model, spec, out, export_format, freeze, device, tta)

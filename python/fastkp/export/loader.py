@@ -10,12 +10,9 @@ import torch
 
 from .. import ops  # noqa: F401  registers torch.ops.fastkp.*, which both formats call
 from ..errors import ExportError
-from ..heads.keypoints import unflip_points
 from .exporter import deploy_module
+from . import formats
 from .metadata import ModelMetadata, check_tta, read_metadata
-from .onnx import load_onnx
-from .pt2 import load_pt2
-from .torchscript import load_torchscript
 
 
 class DeployedModel:
@@ -30,12 +27,7 @@ class DeployedModel:
         self.metadata: ModelMetadata = read_metadata(self.path)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ExportError(f"{self.path}: device {self.device} asked for, but CUDA is not available")
-        if self.metadata.export_format == "pt2":
-            self._run = load_pt2(self.path, self.metadata, self.device)
-        elif self.metadata.export_format == "onnx":
-            self._run = load_onnx(self.path, self.device)
-        else:
-            self._run = load_torchscript(self.path, self.device)
+        self._run = formats.get(self.metadata.export_format).load(self.path, self.metadata, self.device)
 
     def __call__(self, images: torch.Tensor, boxes: torch.Tensor | None = None
                  ) -> torch.Tensor | tuple[torch.Tensor, ...]:
@@ -55,18 +47,15 @@ class DeployedModel:
 
     def flip_answers(self, images: torch.Tensor, boxes: torch.Tensor | None = None) -> list[torch.Tensor]:
         """The flip test from outside the model (any export, any format): the answers for the
-        images and for their mirrors (boxes mirrored too), the mirrored points brought back
-        (x -> W - x, then the flip permutation) and averaged; ValueError as :meth:`check_flip`."""
+        images and for their mirrors (boxes mirrored too), averaged by each head's
+        ``flip_average`` (x -> W - x, then the flip permutation); ValueError as :meth:`check_flip`."""
         self.check_flip()
         width = images.size(2)
         mirror_boxes = None if boxes is None else torch.stack(
             [width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], 1)
         plain, mirrored = self.answers(images, boxes), self.answers(images.flip(2), mirror_boxes)
-        out = []
-        for head, a, m in zip(self.metadata.head_objects(), plain, mirrored):
-            back = unflip_points(m, torch.tensor(head.flip_index, device=m.device))  # (-x, y), permuted
-            out.append((a + back + torch.tensor([width, 0.0], device=m.device)) / 2)
-        return out
+        return [head.flip_average(a, m, centre=float(width))
+                for head, a, m in zip(self.metadata.head_objects(), plain, mirrored)]
 
 
 class CheckpointModel(DeployedModel):

@@ -23,13 +23,13 @@ from ..checkpoint import ModelSpec
 from ..errors import ExportError, FastkpError
 from ..heads import Head
 from ..pipeline.boxes import BoxCrop
+from . import formats
 from .archive import check_entries
 
 FILE_NAME = "fastkp.json"
 RECORD = f"extra/{FILE_NAME}"
 MARKER = "fastkp-model"
 VERSION = 2
-FORMATS = ("torchscript", "pt2", "onnx")
 # fields added after version 2 was first written, with their old value
 OPTIONAL = {"pretrained": False, "box_crop": None, "tta": None}
 NOT_EXPORTED = " (a checkpoint? export it with python -m fastkp.export)"
@@ -99,7 +99,7 @@ class ModelMetadata:
 
     def check(self) -> None:
         """ValueError (or UsageError for a head) unless the fields hold together."""
-        if self.export_format not in FORMATS:
+        if self.export_format not in formats.names():
             raise ValueError(f"export_format {self.export_format!r}")
         if not isinstance(self.pretrained, bool):
             raise ValueError(f"pretrained {self.pretrained!r}")
@@ -117,16 +117,14 @@ class ModelMetadata:
 
 
 def check_tta(tta: str | None, heads: list[Head]) -> None:
-    """ValueError unless ``tta`` is None, or "flip" for keypoint heads that all have a flip
-    permutation (the mirrored image's points come back through it)."""
+    """ValueError unless ``tta`` is None, or "flip" for heads that all support the flip test
+    (keypoint heads with a flip permutation: the mirrored image's points come back through it)."""
     if tta is None:
         return
     if tta != "flip":
         raise ValueError(f"tta {tta!r} (the test-time augmentation fastkp has is 'flip')")
     for head in heads:
-        if head.kind != "keypoints" or head.flip_index is None:
-            raise ValueError(f"tta flip needs keypoint heads with a flip permutation; head {head.name!r} "
-                             f"({head.kind}) has none")
+        head.check_flip()
 
 
 def _upgrade_v1(d: dict) -> dict:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..heads.keypoints import unflip_points
+from ..pipeline import codec
 from ..pipeline.boxes import BoxCrop, box_windows
 from .metadata import ModelMetadata
 
@@ -80,7 +80,7 @@ class DeployModule(nn.Module):
         b = x.size(0)
         plain = torch.cat([o[:b] for o in both], 1)
         mirrored = torch.cat([o[b:] for o in both], 1)
-        return list(torch.split((plain + unflip_points(mirrored, self.flip_index)) / 2, self.sizes, 1))
+        return list(torch.split((plain + codec.mirror(mirrored, self.flip_index)) / 2, self.sizes, 1))
 
     def answers(self, images: torch.Tensor, boxes: Optional[torch.Tensor] = None) -> list[torch.Tensor]:
         if images.dtype != torch.uint8 or images.dim() != 4 or images.size(3) != 3:

@@ -14,12 +14,14 @@ import torch
 
 from ..atomic import atomic_writer
 from ..errors import ExportError
+from .formats import ExportFormat, register
 from .metadata import FILE_NAME, ModelMetadata
 from .module import DeployModule
 from .pt2 import export_program
 
 OPSET = 18
 INPUT = "images"
+CPU = torch.device("cpu")
 MAX_BYTES = 2**31 - 1  # protobuf's limit for one file without external data
 
 
@@ -35,8 +37,9 @@ def _sigmoid_range(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
     return torch.sigmoid(x) * (hi - lo) + lo
 
 
-def save_onnx(module: DeployModule, meta: ModelMetadata, out: Path) -> None:
-    """Export ``module`` (on the CPU) and write the ONNX file with ``fastkp.json``, atomically."""
+def save_onnx(module: DeployModule, meta: ModelMetadata, out: Path, device: torch.device = CPU,
+              freeze: bool = True) -> None:
+    """Export ``module`` (on the CPU, unfrozen: onnxruntime folds constants itself) and write the ONNX file with ``fastkp.json``, atomically."""
     _onnx()
     program = export_program(module, torch.device("cpu"))
     program = program.run_decompositions({torch.ops.fastkp.sigmoid_range.default: _sigmoid_range})
@@ -71,7 +74,7 @@ def read_onnx_metadata(path: Path) -> str:
     return found[0]
 
 
-def load_onnx(path: Path, device: torch.device):
+def load_onnx(path: Path, meta: ModelMetadata, device: torch.device):
     """A callable running the ONNX file in onnxruntime on ``device``: uint8 (B, H, W, 3)
     tensor (and float32 (B, 4) boxes for a box-crop model) -> one float32 tensor per head
     (the tensor itself for one head)."""
@@ -94,3 +97,6 @@ def load_onnx(path: Path, device: torch.device):
         return outs[0] if len(outs) == 1 else outs
 
     return run
+
+
+register(ExportFormat("onnx", save_onnx, load_onnx))

@@ -22,8 +22,11 @@ from torch.export.pt2_archive import PT2ArchiveReader, PT2ArchiveWriter
 
 from ..atomic import atomic_writer
 from ..errors import ExportError
+from .formats import ExportFormat, register
 from .metadata import RECORD, ModelMetadata
 from .module import BOX_MODULES, DeployModule
+
+CPU = torch.device("cpu")
 
 
 def export_program(module: DeployModule, device: torch.device) -> torch.export.ExportedProgram:
@@ -39,7 +42,8 @@ def export_program(module: DeployModule, device: torch.device) -> torch.export.E
     return torch.export.export(module.to(device), (example,), dynamic_shapes=dims)
 
 
-def save_pt2(module: DeployModule, meta: ModelMetadata, out: Path, device: torch.device, freeze: bool) -> None:
+def save_pt2(module: DeployModule, meta: ModelMetadata, out: Path, device: torch.device = CPU,
+             freeze: bool = True) -> None:
     """Export, compile with AOTInductor (``freeze``: Inductor's freezing, which folds the
     weights and BatchNorm into the compiled convolutions) and write the package with
     ``fastkp.json`` atomically."""
@@ -77,3 +81,6 @@ def load_pt2(path: Path, meta: ModelMetadata, device: torch.device):
             os.environ["TMPDIR"] = previous
     weakref.finalize(model, shutil.rmtree, private, True)
     return model
+
+
+register(ExportFormat("pt2", save_pt2, load_pt2, device_bound=True))

@@ -11,8 +11,11 @@ import torch
 
 from ..atomic import atomic_writer
 from ..errors import ExportError
+from .formats import ExportFormat, register
 from .metadata import FILE_NAME, ModelMetadata
 from .module import DeployModule
+
+CPU = torch.device("cpu")
 
 
 @contextmanager
@@ -24,8 +27,9 @@ def _deprecation_quiet() -> Iterator[None]:
         yield
 
 
-def save_torchscript(module: DeployModule, meta: ModelMetadata, out: Path, freeze: bool) -> None:
-    """Script ``module`` (frozen: weights folded into the graph as constants, BatchNorm
+def save_torchscript(module: DeployModule, meta: ModelMetadata, out: Path, device: torch.device = CPU,
+                     freeze: bool = True) -> None:
+    """Script ``module`` (TorchScript runs on any device; frozen: weights folded into the graph as constants, BatchNorm
     folded into the convolutions) and write it atomically with ``fastkp.json``."""
     with _deprecation_quiet():
         try:
@@ -40,10 +44,13 @@ def save_torchscript(module: DeployModule, meta: ModelMetadata, out: Path, freez
         torch.jit.save(scripted, f, _extra_files={FILE_NAME: meta.to_json()})
 
 
-def load_torchscript(path: Path, device: torch.device) -> torch.jit.ScriptModule:
+def load_torchscript(path: Path, meta: ModelMetadata, device: torch.device) -> torch.jit.ScriptModule:
     try:
         with _deprecation_quiet():
             module = torch.jit.load(str(path), map_location=device)
     except RuntimeError as e:
         raise ExportError(f"{path}: cannot load the TorchScript model ({str(e).splitlines()[0]})") from None
     return module.eval()
+
+
+register(ExportFormat("torchscript", save_torchscript, load_torchscript))

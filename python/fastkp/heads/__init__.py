@@ -35,6 +35,11 @@ def kinds() -> list[str]:
     return sorted(_KINDS)
 
 
+def loss_names() -> list[str]:
+    """Every loss some registered head takes, in registration order."""
+    return list(dict.fromkeys(name for cls in _KINDS.values() for name in cls.losses))
+
+
 def from_state(state: dict[str, Any]) -> Head:
     """A head from its checkpoint state or its fastkp.json entry."""
     kind = state.get("kind")
@@ -83,4 +88,4 @@ for _cls in (KeypointHead, MultiLabelHead, ValuesHead, ScalarHead, BinaryHead, C
 
 __all__ = ["BinaryHead", "ClassHead", "Head", "KeypointHead", "MultiLabelHead", "ScalarHead", "ValuesHead",
            "check_names", "default_monitor", "directions", "from_state",
-           "kinds", "merge", "monitored", "register"]
+           "kinds", "loss_names", "merge", "monitored", "register"]

@@ -9,10 +9,15 @@ The learner, the loops and the exporter only ever call these methods.
 Validation statistics: :meth:`Head.batch_stats` returns tensors per batch; a
 0-d tensor is a sum (added over batches and ranks), any other is a per-image
 array (concatenated over batches and gathered from all ranks).
+
+The methods come in three groups: training (the network's end, loss, validation,
+baseline), deployment (decoding, the flip test, export, state) and drawing. A subclass
+must implement the abstract ones; the others have defaults that suit most kinds.
 """
 
 from __future__ import annotations
 
+import abc
 import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -28,13 +33,15 @@ from ..pipeline.boxes import BoxCrop
 NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
-class Head:
-    """One kind of target. Subclasses set the class attributes and implement the methods."""
+class Head(abc.ABC):
+    """One kind of target. Subclasses set the class attributes and implement the abstract
+    methods."""
 
     kind: ClassVar[str]
     losses: ClassVar[tuple[str, ...]]  # the loss names it accepts; the first is the default
     directions: ClassVar[dict[str, str]]  # metric -> "min" | "max": what its metrics mean
     monitor: ClassVar[str]  # the metric that picks the best epoch by default
+    batch_keys: ClassVar[tuple[str, ...]]  # the loader batch entries it reads (fastkp.pipeline.plan)
 
     def __init__(self, name: str, *, loss: str | None = None, weight: float = 1.0):
         if not NAME.fullmatch(name or ""):
@@ -47,11 +54,11 @@ class Head:
         self.loss_name = loss or self.losses[0]
         self.weight = float(weight)
 
-    # ---- the network -------------------------------------------------------------------
+    # ---- training: the network's end ---------------------------------------------------
     @property
+    @abc.abstractmethod
     def n_out(self) -> int:
         """Outputs of the last linear layer."""
-        raise NotImplementedError
 
     def output_layer(self) -> nn.Module:
         """What follows the last linear layer (an activation, a reshape)."""
@@ -61,17 +68,19 @@ class Head:
         """Extra ``build_loader`` arguments this head's targets need (a flip permutation)."""
         return {}
 
-    # ---- training and validation -------------------------------------------------------
+    # ---- training: loss, validation, baseline -----------------------------------------
+    @abc.abstractmethod
     def loss(self, out: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        raise NotImplementedError
+        """This head's loss on a batch, in float32."""
 
+    @abc.abstractmethod
     def batch_stats(self, out: torch.Tensor, batch: dict[str, torch.Tensor],
                     size: tuple[int, int]) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+        """One batch's validation statistics (see the module docstring), on the device."""
 
+    @abc.abstractmethod
     def metrics(self, stats: dict[str, Any]) -> dict[str, float]:
         """The final metrics from statistics reduced over the whole validation set."""
-        raise NotImplementedError
 
     def columns(self) -> list[str]:
         """The metrics shown in the table (all of them go to metrics.jsonl)."""
@@ -90,32 +99,46 @@ class Head:
         """A line explaining this head's columns, printed above the table."""
         return None
 
+    @abc.abstractmethod
     def baseline(self, train: Sequence[Sample], valid: Sequence[Sample], size: tuple[int, int],
                  box_crop: BoxCrop | None = None) -> dict[str, float]:
         """The metrics of the best constant prediction learnt from ``train`` (in the frame the
         network sees: each box's window with ``box_crop``)."""
-        raise NotImplementedError
 
-    # ---- prediction and export ---------------------------------------------------------
+    # ---- deployment: decoding, the flip test, export, state -----------------------------
+    @abc.abstractmethod
     def predict(self, out: torch.Tensor, batch: dict[str, torch.Tensor],
                 size: tuple[int, int]) -> np.ndarray:
         """Per-image answers as an exported model gives them (e.g. points in the source
         image's pixels, probabilities), from network outputs of a loader batch."""
-        raise NotImplementedError
 
-    def flip_average(self, out: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
-        """The flip test: ``out`` averaged with the output for the mirrored images, brought back."""
-        raise UsageError(f"the flip test is for keypoint heads; head {self.name!r} ({self.kind}) has none")
+    @property
+    def supports_flip(self) -> bool:
+        """Whether :meth:`flip_average` can run (the flip test)."""
+        return False
 
+    def check_flip(self) -> None:
+        """UsageError(setting="tta") unless this head supports the flip test."""
+        if not self.supports_flip:
+            raise UsageError(f"tta flip needs keypoint heads with a flip permutation; head {self.name!r} "
+                             f"({self.kind}) has none", setting="tta")
+
+    def flip_average(self, out: torch.Tensor, mirrored: torch.Tensor, centre: float = 0.0) -> torch.Tensor:
+        """The flip test: ``out`` averaged with ``mirrored``, the output for the mirrored
+        images brought back (x -> ``centre`` - x: 0 for network outputs, the image width
+        for an exported model's answers in pixels)."""
+        self.check_flip()
+        raise NotImplementedError(f"{type(self).__name__} supports the flip test: it must override flip_average")
+
+    @abc.abstractmethod
     def deploy_layer(self) -> nn.Module:
         """Scriptable ``forward(out, origin, frame)``: network output -> exported output, for
         a network input that shows the window at ``origin`` (B, 2) (x, y) of size ``frame``
         (B, 2) (w, h) of each input image, in its pixels."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def record(self, answer: np.ndarray) -> dict[str, Any]:
         """The JSON line fields of one image's exported answer (same as fastkp-infer's)."""
-        raise NotImplementedError
 
     def export_entry(self) -> dict[str, Any]:
         """This head's entry in ``fastkp.json``'s ``heads`` list."""
@@ -126,18 +149,19 @@ class Head:
         return {**self.export_entry(), "loss": self.loss_name, "weight": self.weight}
 
     @classmethod
+    @abc.abstractmethod
     def from_state(cls, state: dict[str, Any]) -> Head:
         """The head from :meth:`state` or from an export entry (training fields defaulted)."""
-        raise NotImplementedError
 
+    # ---- drawing -----------------------------------------------------------------------
+    @abc.abstractmethod
     def draw(self, ax, batch: dict[str, torch.Tensor], i: int, hw: tuple[int, int],
              out: torch.Tensor | None = None) -> None:
         """Draw image ``i``'s target (and, given the network output ``out``, the prediction)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def draw_answer(self, ax, answer: np.ndarray) -> None:
         """Draw one image's exported answer over it (axes in the image's pixels)."""
-        raise NotImplementedError
 
 
 def f32(v: float) -> float | None:

@@ -29,6 +29,7 @@ class BinaryHead(Head):
     losses = ("bce_with_logits",)
     directions = {"accuracy": "max"}
     monitor = "accuracy"
+    batch_keys = ("labels",)
 
     def __init__(self, name: str, *, labels: Sequence[str], threshold: float = 0.5, index: int = 0,
                  loss: str | None = None, weight: float = 1.0):

@@ -30,6 +30,7 @@ class ClassHead(Head):
     losses = ("cross_entropy",)
     directions = {"accuracy": "max", "top5": "max"}
     monitor = "accuracy"
+    batch_keys = ("label",)
 
     def __init__(self, name: str = "label", *, vocab: Sequence[str], label_smoothing: float = 0.0,
                  loss: str | None = None, weight: float = 1.0):

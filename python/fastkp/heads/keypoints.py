@@ -18,18 +18,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import Sample
+from ..data.coco import COCO_SIGMAS
 from ..errors import UsageError
-from .. import kp_metrics
-from ..metrics import keypoint_metrics, keypoint_sums
+from ..metrics.evaluator import KeypointEvaluator
+from ..metrics.frame import keypoint_metrics, keypoint_sums
 from ..nn import SigmoidRange
-from ..pipeline import transform_points
+from ..pipeline import codec
 from ..pipeline.augment import no_augmentation
 from ..pipeline.boxes import BoxCrop
-from ..pipeline.geometry import denormalize_points, inside, invert, normalize_points
 from .base import Head, f32
 
 SMOOTH_L1_BETA = 0.05
 Y_RANGE = (-1.0, 1.0)
+LABELS = ("points_px", "visibility", "image_id")  # the data set's own labels: what the evaluator scores
 
 
 class PointsOutput(nn.Module):
@@ -44,41 +45,28 @@ class PointsOutput(nn.Module):
 
 
 class PixelPoints(nn.Module):
-    """Exported output: [-1, 1] points -> pixels of the input image, for a network input that
-    squashes the window at ``origin`` (B, 2) of size ``frame`` (B, 2) (the whole image, or a
-    box's window)."""
+    """Exported output: [-1, 1] points -> pixels of the input image (codec.decode_window)."""
 
     def forward(self, out: torch.Tensor, origin: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
-        return origin.unsqueeze(1) + (out + 1.0) * 0.5 * frame.unsqueeze(1)
-
-
-def unflip_points(points: torch.Tensor, flip_index: torch.Tensor) -> torch.Tensor:
-    """Points (B, K, 2) in [-1, 1] predicted on mirrored images, as points of the originals:
-    point i is the mirror's point ``flip_index[i]`` with x negated."""
-    mirrored = points.index_select(1, flip_index)
-    return torch.stack([-mirrored[..., 0], mirrored[..., 1]], -1)
+        return codec.decode_window(out, origin, frame)
 
 
 def _direction(metric: str) -> str:
     return "max" if metric.startswith(("auc", "pck", "oks")) else "min"
 
 
-def _to_3x3(m: torch.Tensor) -> torch.Tensor:
-    bottom = torch.zeros(m.shape[0], 1, 3, dtype=m.dtype, device=m.device)
-    bottom[:, 0, 2] = 1.0
-    return torch.cat([m, bottom], 1)
-
-
-def _normalised(samples: Sequence[Sample], size: tuple[int, int],
-                box_crop: BoxCrop | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Samples' points in [-1, 1] of the network input as validation frames them (0 where
-    not visible), their visible mask (labelled and inside) and the frames' matrices."""
+def _frame_batch(samples: Sequence[Sample], size: tuple[int, int], box_crop: BoxCrop | None) -> dict:
+    """The validation batch of ``samples`` without images: targets in the frame validation
+    shows the network (the whole image, or each box's window), and the data set's labels."""
     windows = None if box_crop is None else box_crop.windows(np.stack([s.box for s in samples]), size)
     matrix = no_augmentation(np.array([s.size for s in samples]), size, windows).matrix
-    out = transform_points(matrix, np.stack([s.keypoints for s in samples]).astype(np.float64))
-    visible = inside(out, size)
-    pts = np.where(visible[..., None], normalize_points(out, size), 0.0)
-    return torch.from_numpy(pts).float(), torch.from_numpy(visible), torch.from_numpy(matrix).float()
+    points, visible = codec.encode(np.stack([s.keypoints for s in samples]), matrix, size)
+    batch = {"keypoints": torch.from_numpy(points), "visible": torch.from_numpy(visible),
+             "matrix": torch.from_numpy(matrix).float()}
+    batch.update((k, torch.from_numpy(v)) for k, v in zip(LABELS, codec.labels(samples)))
+    if all(s.box is not None for s in samples):
+        batch["boxes"] = torch.from_numpy(np.stack([s.box for s in samples]))
+    return batch
 
 
 class KeypointHead(Head):
@@ -88,10 +76,12 @@ class KeypointHead(Head):
     kind = "keypoints"
     losses = ("mse", "l1", "smooth_l1")
     # rmse: per coordinate in [-1, 1] units (fastai's); rmse_px: point distance in network-input
-    # pixels; rmse_px_image: in original-image pixels; nme, pck: normalised by the target box
-    # diagonal (K > 1 only); then the papers' metrics of fastkp.kp_metrics, in image pixels
+    # pixels; rmse_px_image: in original-image pixels; pck: within 0.1 of the target box diagonal
+    # in the frame (K > 1 only); then the evaluator's metrics (fastkp.metrics.evaluator), nme
+    # first: the papers' metrics in image pixels against the data set's labels
     directions = {"rmse": "min", "rmse_px": "min", "rmse_px_image": "min", "nme": "min", "pck": "max"}
     monitor = "rmse_px"
+    batch_keys = ("keypoints", "visible", "boxes", *LABELS)
 
     def __init__(self, name: str = "keypoints", *, n_keypoints: int, names: Sequence[str] | None = None,
                  flip_index: Sequence[int] | None = None, loss: str | None = None, weight: float = 1.0,
@@ -101,8 +91,9 @@ class KeypointHead(Head):
             raise UsageError(f"n_keypoints must be a positive int, got {n_keypoints!r}")
         self.n_keypoints = int(n_keypoints)
         self.boxes, self.oks = bool(boxes), bool(oks)
-        if self.oks and (not self.boxes or self.n_keypoints != len(kp_metrics.COCO_SIGMAS)):
-            raise UsageError(f"oks_ap needs boxes and the {len(kp_metrics.COCO_SIGMAS)} COCO person keypoints")
+        if self.oks and (not self.boxes or self.n_keypoints != len(COCO_SIGMAS)):
+            raise UsageError(f"oks_ap needs boxes and the {len(COCO_SIGMAS)} COCO person keypoints")
+        self.evaluator = KeypointEvaluator(self.n_keypoints, self.boxes, self.oks)
         self.directions = {**KeypointHead.directions, **{m: _direction(m) for m in self.paper_metrics()}}
         for what, seq in (("names", names), ("flip_index", flip_index)):
             if seq is not None and len(seq) != self.n_keypoints:
@@ -111,10 +102,11 @@ class KeypointHead(Head):
         self.flip_index = [int(i) for i in flip_index] if flip_index is not None else None
 
     def paper_metrics(self) -> list[str]:
-        """The kp_metrics names this head reports (``nme`` keeps its own meaning above)."""
+        """The evaluator's metrics this head reports: none for one point without a box (nothing
+        to normalise by), and no ``nme`` for one point (a one-point box has no diagonal)."""
         if self.n_keypoints == 1 and not self.boxes:
             return []
-        return [m for m in kp_metrics.metric_names(self.n_keypoints, self.boxes, self.oks) if m != "nme"]
+        return [m for m in self.evaluator.names() if m != "nme" or self.n_keypoints > 1]
 
     @property
     def n_out(self) -> int:
@@ -139,28 +131,20 @@ class KeypointHead(Head):
 
     def batch_stats(self, out, batch, size):
         sums = keypoint_sums(out, batch["keypoints"], batch["visible"], size, batch.get("matrix"))
-        if not self.paper_metrics() or "matrix" not in batch:
+        if not self.paper_metrics() or not {"matrix", *LABELS} <= batch.keys():  # a batch made by hand
             return sums
-        back = torch.linalg.inv(_to_3x3(batch["matrix"].double()))[:, :2]  # input pixels -> image pixels
-        frame = torch.tensor([size[1] / 2.0, size[0] / 2.0], dtype=torch.float64, device=out.device)
-
-        def image_px(points: torch.Tensor) -> torch.Tensor:
-            px = (points.double() + 1.0) * frame
-            return px @ back[:, :, :2].transpose(1, 2) + back[:, None, :, 2]
-
-        arrays = {"pred_px": image_px(out), "target_px": image_px(batch["keypoints"]), "visible": batch["visible"]}
+        arrays = {"pred_px": codec.decode(out, batch["matrix"], size), **{k: batch[k] for k in LABELS}}
         if self.boxes:
             arrays["boxes"] = batch["boxes"]
         return {**sums, **arrays}
 
     def metrics(self, stats):
         out = keypoint_metrics({k: v for k, v in stats.items() if np.ndim(v) == 0})
-        if "pred_px" in stats and self.paper_metrics():
-            report = kp_metrics.keypoint_report(stats["pred_px"], stats["target_px"],
-                                                np.asarray(stats["visible"], np.int8) * 2,
-                                                stats.get("boxes"), coco=self.oks)
+        if "pred_px" in stats:
+            report = self.evaluator.report(stats["pred_px"], stats["points_px"], stats["visibility"],
+                                           stats.get("boxes"), stats["image_id"])
             out.update({m: report[m] for m in self.paper_metrics()})
-        return out
+        return {m: out[m] for m in self.directions if m in out}
 
     def columns(self) -> list[str]:
         return list(self.directions) if self.n_keypoints > 1 else ["rmse", "rmse_px", "rmse_px_image",
@@ -173,19 +157,15 @@ class KeypointHead(Head):
     def baseline(self, train, valid, size, box_crop=None):
         """Always predicting the mean labelled training point, in the frame validation shows
         the network (the whole image, or each box's window)."""
-        train_pts, train_vis, _ = _normalised(train, size, box_crop)
-        valid_pts, vis, matrix = _normalised(valid, size, box_crop)
-        w = train_vis.unsqueeze(-1).float()
-        mean = ((train_pts * w).sum(0) / w.sum(0).clamp_min(1)).expand_as(valid_pts)
-        batch = {"keypoints": valid_pts, "visible": vis, "matrix": matrix}
-        if self.boxes:
-            batch["boxes"] = torch.from_numpy(np.stack([s.box for s in valid]))
+        known = _frame_batch(train, size, box_crop)
+        batch = _frame_batch(valid, size, box_crop)
+        w = known["visible"].unsqueeze(-1).float()
+        mean = ((known["keypoints"] * w).sum(0) / w.sum(0).clamp_min(1)).expand_as(batch["keypoints"])
         stats = self.batch_stats(mean, batch, size)
         return self.metrics({k: float(v) if v.dim() == 0 else v.cpu().numpy() for k, v in stats.items()})
 
     def predict(self, out, batch, size):
-        px = denormalize_points(out.float().cpu().numpy(), size)
-        return transform_points(invert(batch["matrix"].double().cpu().numpy()), px)
+        return codec.decode(out.float().cpu().numpy(), batch["matrix"].cpu().numpy(), size)
 
     def deploy_layer(self) -> nn.Module:
         return PixelPoints()
@@ -207,21 +187,24 @@ class KeypointHead(Head):
                    flip_index=state.get("flip_index"), loss=state.get("loss"), weight=state.get("weight", 1.0),
                    boxes=state.get("boxes", False), oks=state.get("oks", False))
 
-    def flip_average(self, out: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
-        """The flip test: ``out`` (B, K, 2) averaged with the points predicted on the mirrored
-        images, brought back (UsageError without a flip permutation)."""
-        if self.flip_index is None:
-            raise UsageError(f"the flip test needs a flip permutation; head {self.name!r} has none")
+    @property
+    def supports_flip(self) -> bool:
+        return self.flip_index is not None
+
+    def flip_average(self, out: torch.Tensor, mirrored: torch.Tensor, centre: float = 0.0) -> torch.Tensor:
+        """The flip test: ``out`` (B, K, 2) averaged with the points found on the mirrored
+        images, brought back through the flip permutation (codec.mirror)."""
+        self.check_flip()
         index = torch.tensor(self.flip_index, device=out.device)
-        return (out + unflip_points(mirrored, index)) / 2
+        return (out + codec.mirror(mirrored, index, centre)) / 2
 
     def draw(self, ax, batch, i, hw, out=None):
         if "keypoints" in batch:  # images from files have no target
             vis = batch["visible"][i].cpu().numpy()
-            target = denormalize_points(batch["keypoints"][i].float().cpu().numpy(), hw)[vis]
+            target = codec.denormalize_points(batch["keypoints"][i].float().cpu().numpy(), hw)[vis]
             ax.scatter(target[:, 0], target[:, 1], s=30, c="lime", marker="+", label="target")
         if out is not None:
-            pred = denormalize_points(out[i].float().cpu().numpy(), hw)
+            pred = codec.denormalize_points(out[i].float().cpu().numpy(), hw)
             ax.scatter(pred[:, 0], pred[:, 1], s=30, c="red", marker="x", label="prediction")
             self._name_points(ax, pred)
 

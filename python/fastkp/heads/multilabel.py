@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import UsageError
-from ..metrics import classification_metrics
+from ..metrics.labels import classification_metrics
 from ..nn import BCEWithLogitsLoss
 from .base import Head, add_title, f32
 
@@ -39,6 +39,7 @@ class MultiLabelHead(Head):
     losses = ("bce_with_logits",)
     directions = {"accuracy_multi": "max", "mAP": "max", "best_accuracy_multi": "max"}
     monitor = "mAP"
+    batch_keys = ("labels",)
 
     def __init__(self, name: str = "labels", *, vocab: Sequence[str], threshold: float = 0.5,
                  default_threshold: float | None = None, loss: str | None = None, weight: float = 1.0):

@@ -37,6 +37,7 @@ class ScalarHead(Head):
     losses = ("l1", "mse", "smooth_l1")
     directions = {"mae": "min", "rmse": "min"}
     monitor = "mae"
+    batch_keys = ("values",)
 
     def __init__(self, name: str, *, y_range: Sequence[float], index: int = 0, unit: str = "",
                  loss: str | None = None, weight: float = 1.0):

@@ -44,6 +44,7 @@ class ValuesHead(Head):
     kind = "values"
     losses = ("mse", "l1", "smooth_l1")
     monitor = "mae"
+    batch_keys = ("values",)
 
     def __init__(self, name: str = "values", *, names: Sequence[str], mean: Sequence[float],
                  std: Sequence[float], index: Sequence[int] | None = None, loss: str | None = None,

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data.coco import COCO_SIGMAS
+from ..data.coco import COCO_SIGMAS
+from ..pipeline.codec import PCK_ALPHA, diagonal
 
 OKS_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1)  # as COCOeval's iouThrs
 RECALL_THRESHOLDS = np.linspace(0.0, 1.0, int(np.round((1.0 - 0.0) / 0.01)) + 1)  # as COCOeval's recThrs
@@ -31,7 +32,6 @@ AREA_ALL = (0.0, 1e5**2)  # COCOeval's "all" area range
 INTEROCULAR = (36, 45)  # outer eye corners of the 68-point mark-up
 NORMS = ("diagonal", "interocular", "bbox", "bbox_max")
 FACE_THRESHOLDS = (0.08, 0.1)  # auc_* and fr_*
-PCK_ALPHA = 0.1
 
 
 def _points(pred: np.ndarray, target: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -62,11 +62,7 @@ def normaliser(target: np.ndarray, visible: np.ndarray, norm: str, boxes: np.nda
     visible = np.asarray(visible, bool) & np.isfinite(target).all(axis=2)
     n, k = target.shape[:2]
     if norm == "diagonal":
-        lo = np.where(visible[..., None], target, np.inf).min(axis=1)
-        hi = np.where(visible[..., None], target, -np.inf).max(axis=1)
-        with np.errstate(invalid="ignore"):
-            diag = np.maximum(np.linalg.norm(hi - lo, axis=1), 1.0)
-        return np.where(visible.any(axis=1), diag, np.nan)
+        return diagonal(target, visible)
     if norm == "interocular":
         if k != 68:
             raise ValueError(f"the interocular normaliser is defined for the 68-point mark-up, not K = {k}")
