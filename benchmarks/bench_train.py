@@ -64,7 +64,7 @@ def test_training_throughput(benchmark, biwi, tmp_path, setting):
     rates = {}
 
     def learner(amp: bool, channels_last: bool) -> Learner:
-        learn = Learner("biwi", biwi, size=size, bs=bs, amp=amp, channels_last=channels_last,
+        learn = Learner.from_folder("biwi", biwi, size=size, bs=bs, amp=amp, channels_last=channels_last,
                         out=tmp_path / "run", progress=False)
         learn.unfreeze()
         return learn
@@ -105,8 +105,8 @@ def test_heads_cost_nothing(benchmark, head_task_data, tmp_path):
     augmentation is off by default)."""
     learners = {}
     for task in HEAD_TASKS:
-        learners[task] = Learner(task, head_task_data[task], size=(240, 320), bs=16, amp=True, channels_last=True,
-                                 out=tmp_path / task, progress=False)
+        learners[task] = Learner.from_folder(task, head_task_data[task], size=(240, 320), bs=16, amp=True,
+                                             channels_last=True, out=tmp_path / task, progress=False)
         learners[task].unfreeze()
     one = {task: next(iter(learn.train_dl)) for task, learn in learners.items()}
     in_memory = {task: [] for task in HEAD_TASKS}

@@ -15,14 +15,13 @@ library's cache"; the Config records what that came to (True or False).
 
 The result, a frozen :class:`Config`, is written to ``OUT/config.json`` at the
 start of every run and stored in ``last.pth``; resuming compares every key
-except ``threads``, ``device`` and ``progress``.
+except ``threads``, ``max_pixels``, ``device`` and ``progress``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import torch
 
 from .atomic import atomic_writer
+from .data.pixels import check_max_pixels, pixel_limit
 from . import backbones
 from .errors import UsageError
 from .pipeline import AugConfig
@@ -37,7 +37,7 @@ from .pipeline.boxes import BoxCrop
 from .tasks import TASKS
 
 VERSION = 1
-NOT_COMPARED = ("threads", "device", "progress")
+NOT_COMPARED = ("threads", "max_pixels", "device", "progress")
 BOX_SETTINGS = ("box_margin", "box_mode", "aug.box_scale", "aug.box_shift")  # with box_crop only
 DEVICES = ("auto", "cpu", "cuda")
 AUG_PRESETS = {
@@ -54,12 +54,13 @@ PRETRAINED = ("auto", "yes", "no")
 ONE_CYCLE_LR = 3e-3
 # settings added after version 1 was first written: missing from older files, they take these values
 ADDED = {"format": None, "loss_weights": None, "label_smoothing": 0.0, "on_error": "raise", "pretrained": False,
-         "schedule": "fine_tune", "box_crop": False, "box_margin": 0.25, "box_mode": "pad", "flip_json": None}
+         "schedule": "fine_tune", "box_crop": False, "box_margin": 0.25, "box_mode": "pad", "flip_json": None,
+         "max_pixels": None}
 # settings no task's demo or book fixes
 GENERIC = {"format": None, "loss": None, "loss_weights": None, "label_smoothing": 0.0, "monitor": None, "amp": False, "channels_last": True, "compile": False, "seed": 0,
            "weights": None, "pretrained": "auto", "schedule": "auto", "on_error": "raise", "aug": "fastai",
-           "threads": None, "device": "auto", "progress": True, "box_crop": None, "box_margin": 0.25, "box_mode": "pad",
-           "flip_json": None}
+           "threads": None, "max_pixels": None, "device": "auto", "progress": True, "box_crop": None,
+           "box_margin": 0.25, "box_mode": "pad", "flip_json": None}
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ class Config:
     box_mode: str  # "pad" or "squash"
     flip_json: str | None  # a file with the keypoints' flip permutation, over the reader's
     aug: AugConfig
-    threads: int | None
+    threads: int | None  # CPU threads for torch, DALI and the image checks (None only in old files: all cores)
+    max_pixels: int | None  # refuse images of more pixels (fastkp.data.pixels; None only in old files: the default)
     device: str
     progress: bool
 
@@ -138,11 +140,7 @@ def _aug(base: str | AugConfig, overrides: dict[str, Any]) -> AugConfig:
         base = AUG_PRESETS[base]
     elif not isinstance(base, AugConfig):
         raise UsageError(f"aug must be a preset name or an AugConfig, got {type(base).__name__}")
-    try:
-        return replace(base, **overrides)
-    except ValueError as e:  # AugConfig names the field: "AugConfig.max_warp must be ..."
-        field = re.search(r"AugConfig\.(\w+)", str(e))
-        raise UsageError(str(e), setting=field[1] if field else None) from None
+    return replace(base, **overrides)  # AugConfig's UsageError names the setting
 
 
 def parse_size(value: Any) -> tuple[int, ...]:
@@ -242,13 +240,12 @@ def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) ->
     if s["box_crop"] is None:
         s["box_crop"] = fmt in t.box_formats
     _check("box_crop", isinstance(s["box_crop"], bool), "a bool", s["box_crop"])
-    try:
-        BoxCrop(s["box_margin"], s["box_mode"])
-    except ValueError as e:
-        raise UsageError(str(e), setting="box_margin" if "margin" in str(e) else "box_mode") from None
+    BoxCrop(s["box_margin"], s["box_mode"])  # its UsageError names the setting
     _check("device", s["device"] in DEVICES, f"one of {', '.join(DEVICES)}", s["device"])
     _check("threads", s["threads"] is None or (isinstance(s["threads"], int) and s["threads"] >= 1),
            "a positive int", s["threads"])
+    s["threads"] = s["threads"] or torch.get_num_threads()
+    s["max_pixels"] = pixel_limit(None if s["max_pixels"] is None else check_max_pixels(s["max_pixels"]))
     return Config(task=task, data=_path(data), **{**s, "size": size, "lr": float(s["lr"]),
                                                  "weights": _path(s["weights"]), "aug": aug,
                                                  "flip_json": _path(s["flip_json"])})

@@ -1,14 +1,15 @@
 """The learner: fastai's conveniences over the DALI loader and the fused operators.
 
-    learn = Learner("biwi", "~/data/biwi_head_pose", amp=True)
+    learn = Learner.from_folder("biwi", "~/data/biwi_head_pose", amp=True)
     learn.lr_find()
     learn.fine_tune(3, 1e-2)   # a pretrained body; learn.fit(9, 3e-3) for a random one
     learn.show_results()
     learn.predict(["~/data/biwi_head_pose/13/frame_00003_rgb.jpg"])
 
-It only orchestrates: settings (:mod:`fastkp.config`), heads (:mod:`fastkp.heads`),
-schedules (:mod:`fastkp.schedule`), loops (:mod:`fastkp.loop`), resumable state
-(:mod:`fastkp.runstate`), reporting (:mod:`fastkp.recorder`). After each epoch
+It does no data I/O: the data comes built (:class:`fastkp.dataloaders.DataLoaders`;
+:meth:`Learner.from_folder` builds both). It orchestrates settings (:mod:`fastkp.config`),
+heads (:mod:`fastkp.heads`), schedules (:mod:`fastkp.schedule`), loops (:mod:`fastkp.loop`),
+resumable state (:mod:`fastkp.runstate`) and reporting (:mod:`fastkp.recorder`). After each epoch
 ``OUT/last.pth`` holds all a run needs to continue: ``resume=True`` after a kill
 at any moment ends with the same weights as an uninterrupted run.
 """
@@ -34,57 +35,33 @@ from . import heads as heads_mod
 from . import plots
 from .checkpoint import ModelSpec, load_checkpoint, save_checkpoint
 from .config import ONE_CYCLE_LR, Config, recipe, resolve, resolve_device
-from .data import verify
+from .dataloaders import DataLoaders
 from .errors import CheckpointError, DatasetError, TrainingError, UsageError  # noqa: F401  (importable here)
 from .loop import FiniteGuard, KeepFirst, endless, evaluate, lr_sweep, total_loss, train_one_epoch
-from .pipeline import build_loader
-from .pipeline.boxes import BoxCrop
-from .predictor import Predictor
+from .predictor import Predictor, load_learner
 from .recorder import Recorder
 from .runfolder import RunFolder
 from .runstate import RunState, check_resumable, seed_everything
 from .schedule import OneCycle, Phase, SuggestedLRs, adamw, fine_tune_phases, one_cycle_phase, suggest_rates
-from .tasks import TASKS, ensure_demo, weighted
+from .tasks import TASKS
 
 __all__ = ["Learner", "Predictor", "SuggestedLRs", "TrainingError", "UsageError", "load_learner"]
 
 
 class Learner(Predictor):
-    """Model + data + training for one task. ``settings`` are :class:`fastkp.config.Config`
-    fields and ``AugConfig`` fields (``arch``, ``size``, ``bs``, ``amp``, ``aug``, ``loss``,
-    ...); or pass a resolved ``config``."""
+    """Model + data + training for one task: ``data`` built for ``config`` (the heads, the
+    loaders); files go to ``out``. :meth:`from_folder` reads the data and builds both."""
 
-    def __init__(self, task: str = "biwi", data: str | Path | None = None, *, out: str | Path = "runs/fastkp",
-                 config: Config | None = None, **settings: Any):
-        cfg = config or resolve(task, data, **settings)
-        self.task = TASKS[cfg.task]
-        self.demo = cfg.data is None
-        seed_everything(cfg.seed)
-        self.rank, self.world = dist.init_from_env(resolve_device(cfg.device))
-        if self.rank == 0:
-            tqdm.write(recipe(cfg), file=sys.stdout)
-        root = ensure_demo(self.task, progress=cfg.progress) if self.demo else Path(cfg.data)
-        if not root.exists():
-            raise DatasetError(f"{root}: data path does not exist")
-        self.data_dir = root
-
-        d = self.task.read(root, self.task.format(cfg.format), cfg.on_error)
-        d["train"] = self.train_samples = verify(d["train"], cfg.on_error, cfg.threads)
-        d["valid"] = self.valid_samples = verify(d["valid"], cfg.on_error, cfg.threads)
-        heads = weighted(self.task.heads(d, cfg), cfg.loss_weights)
-        self.box_crop = BoxCrop(cfg.box_margin, cfg.box_mode) if cfg.box_crop else None
-        unboxed = next((s for s in (*self.train_samples, *self.valid_samples) if s.box is None), None)
-        if self.box_crop is not None and unboxed is not None:
-            raise UsageError(f"box_crop: {unboxed.path} has no box (the {self.task.format(cfg.format)} reader gives "
-                             "none); train on whole images", setting="box_crop")
-        monitor, self.direction = heads_mod.monitored(heads, cfg.monitor)
-        cfg = replace(cfg, loss=cfg.loss or heads[0].loss_name, monitor=monitor)
-        if len(self.train_samples) < cfg.bs * self.world:
-            raise DatasetError(f"{root}: {len(self.train_samples)} training samples cannot fill one batch of "
-                               f"{cfg.bs} on each of {self.world} process(es); use a smaller batch size")
+    def __init__(self, data: DataLoaders, config: Config, *, out: str | Path = "runs/fastkp"):
+        self.task = TASKS[config.task]
+        self.data = data
+        self.rank, self.world = data.rank, data.world
+        heads = data.heads
+        monitor, self.direction = heads_mod.monitored(heads, config.monitor)
+        cfg = replace(config, loss=config.loss or heads[0].loss_name, monitor=monitor)
         mean, std = backbones.normalisation(cfg.arch)
         spec = ModelSpec(task=cfg.task, arch=cfg.arch, size=cfg.size, heads=heads, mean=mean, std=std,
-                         pretrained=cfg.pretrained, box_crop=self.box_crop and self.box_crop.to_dict())
+                         pretrained=cfg.pretrained, box_crop=data.box_crop and data.box_crop.to_dict())
         super().__init__(spec, cfg, out, load_pretrained=cfg.pretrained and cfg.weights is None)
         if cfg.weights is not None:
             self.model.load_body_weights(cfg.weights)
@@ -95,24 +72,30 @@ class Learner(Predictor):
         self._ddp: DistributedDataParallel | None = None
         self.opt = adamw(self.model.param_groups(), fused=self.device.type == "cuda")
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and self.device.type == "cuda")
-        self.train_dl = self._loader(self.train_samples, train=True)
-        self.valid_dl = self._loader(self.valid_samples, train=False)
+        self.train_dl, self.valid_dl = data.train, data.valid
+        self.train_samples, self.valid_samples = data.train_samples, data.valid_samples
+        self.box_crop = data.box_crop
         self.state = RunState()
         self._shown: dict[str, Any] = {}  # first batches kept for the end-of-run figures
         columns = heads_mod.merge(self.heads, [dict.fromkeys(h.columns()) for h in self.heads])
         self.recorder = Recorder(self.out, self.rank, list(columns))
 
+    @classmethod
+    def from_folder(cls, task: str = "biwi", data: str | Path | None = None, *, out: str | Path = "runs/fastkp",
+                    config: Config | None = None, **settings: Any) -> Learner:
+        """Settings resolved (:mod:`fastkp.config` fields and ``AugConfig`` fields: ``arch``,
+        ``size``, ``bs``, ``amp``, ``aug``, ``loss``, ...; or a resolved ``config``), the data
+        read from ``data`` (None: the task's demo set) and the Learner made on it."""
+        cfg = config or resolve(task, data, **settings)
+        seed_everything(cfg.seed)
+        rank, world = dist.init_from_env(resolve_device(cfg.device))
+        if rank == 0:
+            tqdm.write(recipe(cfg), file=sys.stdout)
+        return cls(DataLoaders.from_folder(cfg, rank=rank, world=world), cfg, out=out)
+
     @property
     def history(self) -> list[dict]:
         return self.state.history
-
-    def _loader(self, samples, train: bool):
-        extra = {k: v for h in self.heads for k, v in h.loader_args().items()}
-        return build_loader(samples, size=self.config.size, batch_size=self.config.bs, train=train,
-                            aug=self.config.aug, device=self.device.type, dtype=self.load_dtype,
-                            num_threads=max(1, self.threads), seed=self.config.seed, shard_id=self.rank,
-                            num_shards=self.world, mean=self.spec.mean, std=self.spec.std,
-                            box_crop=self.box_crop, **extra)
 
     def log(self, line: str) -> None:
         """Print a line (rank 0 only, without breaking progress bars)."""
@@ -133,7 +116,6 @@ class Learner(Predictor):
     def unfreeze(self) -> None:
         self.model.freeze_body(False)
         self._ddp = None
-
 
     def fit_one_cycle(self, epochs: int, lr_max: float | slice = 1e-3, *, pct_start: float = 0.25,
                       div: float = 25.0, resume: bool = False) -> list[dict]:
@@ -316,8 +298,3 @@ class Learner(Predictor):
             self.show_batch(batch=self._shown.pop("batch", None))
             self.show_results()
             self.plot_losses()
-
-def load_learner(checkpoint: str | Path, *, device: str = "auto", out: str | Path | None = None) -> Predictor:
-    """A trained model from a checkpoint, without its data: ``predict``, ``show_results`` on
-    given files, ``export``, ``save``/``load``."""
-    return Predictor.from_checkpoint(checkpoint, device=device, out=out)

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from . import plots
 from .checkpoint import ModelSpec, load_checkpoint, save_checkpoint
-from .config import Config, for_model, resolve_device
+from .config import Config, for_model
 from .data import Sample, read_header
 from .errors import CheckpointError, UsageError
 from .export import ModelMetadata, export_model
@@ -23,11 +23,7 @@ from .loop import outputs, predictions
 from .model import FastkpModel
 from .pipeline import build_loader
 from .pipeline.boxes import BoxCrop, check_boxes
-
-
-def cpu_has_bf16() -> bool:
-    """Whether this CPU has bf16 instructions (AVX-512 BF16 or AMX), as oneDNN decides."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+from .runtime import Runtime
 
 
 class Predictor:
@@ -37,19 +33,16 @@ class Predictor:
     def __init__(self, spec: ModelSpec, config: Config, out: str | Path = "runs/fastkp", *,
                  load_pretrained: bool = False):
         self.spec, self.config, self.heads = spec, config, spec.heads
-        self.device = resolve_device(config.device)
+        runtime = Runtime.of(config)
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.threads = config.threads or torch.get_num_threads()
+        self.device, self.threads = runtime.device, runtime.threads
         self.out = Path(out).expanduser()
         self.model = FastkpModel(spec.arch, self.heads, spec.size, load_pretrained).to(self.device)
         if config.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self._forward = torch.compile(self.model) if config.compile else self.model
-        self.amp_dtype = torch.float16 if self.device.type == "cuda" else torch.bfloat16
-        # bf16 on a CPU without bf16 instructions (AVX2 only) runs about 10x slower than fp32
-        self.amp = config.amp and (self.device.type == "cuda" or cpu_has_bf16())
-        self.load_dtype = self.amp_dtype if self.amp else torch.float32
+        self.amp, self.amp_dtype, self.load_dtype = runtime.amp, runtime.amp_dtype, runtime.load_dtype
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, *, device: str = "auto", out: str | Path | None = None) -> Predictor:
@@ -84,7 +77,8 @@ class Predictor:
     def _file_loader(self, paths: list[str | Path], boxes: list | None = None) -> tuple[list[Sample], object]:
         """Samples and a loader for image files; a model trained on box crops crops ``boxes``
         (one (x0, y0, x1, y1) per file; default: each whole image)."""
-        samples = [Sample(str(Path(p).expanduser()), read_header(p).size) for p in paths]
+        samples = [Sample(str(Path(p).expanduser()), read_header(p, max_pixels=self.config.max_pixels).size)
+                   for p in paths]
         crop = BoxCrop.from_dict(self.spec.box_crop)
         if boxes is not None and crop is None:
             raise UsageError("this model was trained without boxes: it takes images only", setting="boxes")
@@ -100,7 +94,7 @@ class Predictor:
         loader = build_loader(samples, size=self.config.size, batch_size=min(self.config.bs, len(samples)),
                               train=False, device=self.device.type, dtype=self.load_dtype,
                               num_threads=max(1, self.threads), mean=self.spec.mean, std=self.spec.std,
-                              box_crop=crop)
+                              box_crop=crop, max_pixels=self.config.max_pixels)
         return samples, loader
 
     def predict(self, paths: list[str | Path], boxes: list | None = None, tta: str | None = None) -> list[dict]:
@@ -144,3 +138,9 @@ class Predictor:
         model = FastkpModel(self.spec.arch, self.heads, self.spec.size)
         model.load_state_dict(state)
         return export_model(model.eval(), self.spec, path, format, freeze, device, tta)
+
+
+def load_learner(checkpoint: str | Path, *, device: str = "auto", out: str | Path | None = None) -> Predictor:
+    """A trained model from a checkpoint, without its data: ``predict``, ``show_results`` on
+    given files, ``export``, ``save``/``load``."""
+    return Predictor.from_checkpoint(checkpoint, device=device, out=out)

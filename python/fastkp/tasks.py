@@ -28,6 +28,7 @@ from .data.agegender import AGE_RANGE, GENDERS
 from .errors import UsageError
 from .heads import BinaryHead, ClassHead, Head, KeypointHead, MultiLabelHead, ScalarHead, ValuesHead
 from .heads.values import standardisation
+from .metrics.evaluator import KeypointEvaluator
 
 
 @dataclass(frozen=True)
@@ -80,13 +81,12 @@ class Task:
 
 def _points(d: Dataset, cfg) -> list[Head]:
     """The keypoint head of ``d``'s points (``--flip-json`` is applied to ``d`` before:
-    ``fastkp.data.flips.with_flip_file``); OKS-AP where the format gives sigmas and boxes."""
-    m = d.meta
-    boxes = m.boxes is not None
-    return [KeypointHead("keypoints", n_keypoints=int(d.train[0].keypoints.shape[0]),
-                         flip_index=None if m.flip_index is None else list(m.flip_index),
-                         names=None if m.point_names is None else list(m.point_names), loss=cfg.loss, boxes=boxes,
-                         oks=boxes and m.sigmas is not None)]
+    ``fastkp.data.flips.with_flip_file``), scored as ``fastkp.evaluate`` scores ``d``."""
+    m, k = d.meta, int(d.train[0].keypoints.shape[0])
+    scorer = KeypointEvaluator.for_data(m, k, boxes=m.boxes is not None)
+    return [KeypointHead("keypoints", n_keypoints=k, flip_index=None if m.flip_index is None else list(m.flip_index),
+                         names=None if m.point_names is None else list(m.point_names), loss=cfg.loss,
+                         boxes=scorer.boxes, oks=scorer.oks)]
 
 
 def _values(d: Dataset, cfg) -> list[Head]:

@@ -19,17 +19,17 @@ from pathlib import Path  # noqa: E402
 
 from . import distributed  # noqa: E402
 from .config import AUG_PRESETS, DEVICES, PRETRAINED, SCHEDULES, resolve  # noqa: E402
-from .data.pixels import DEFAULT_MAX_PIXELS, set_max_pixels  # noqa: E402
+from .data.pixels import DEFAULT_MAX_PIXELS  # noqa: E402
 from .errors import UsageError, run_cli  # noqa: E402
+from .heads import loss_names  # noqa: E402
 from .pipeline.augment import PAD_MODES  # noqa: E402
 from .pipeline.boxes import BOX_MODES  # noqa: E402
 from .tasks import TASKS  # noqa: E402
 
 PROG = "fastkp.train"
-LOSSES = ("mse", "l1", "smooth_l1")
 FLAG_OF = {"do_flip": "no_flip", "channels_last": "no_channels_last"}  # setting -> flag, where they differ
 NOT_SETTINGS = ("task", "data", "out", "resume", "lr_find", "no_channels_last", "no_flip", "profile_startup",
-                "max_pixels", "nme_norm")
+                "nme_norm")
 NME_METRICS = {"diagonal": "nme", "interocular": "nme_interocular", "bbox": "nme_bbox"}
 
 
@@ -65,7 +65,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    "or squash")
     p.add_argument("--flip-json", type=Path, metavar="FILE",
                    help='keypoints: {"flip_index": [...], "names": [...]} over the format\'s flip permutation')
-    p.add_argument("--loss", choices=LOSSES, help="point / value loss (default: mse; l1 for an age)")
+    p.add_argument("--loss", choices=loss_names(), help="the heads' loss (default: each head's own: mse for points "
+                   "and values, l1 for an age; see docs/training.md)")
     p.add_argument("--loss-weights", metavar="HEAD=W,...", type=_weights,
                    help="weight of each head's loss in the sum, e.g. age=1,gender=1 (default 1 each)")
     p.add_argument("--label-smoothing", type=float, help="label smoothing of class heads' cross-entropy (default 0)")
@@ -137,22 +138,19 @@ def settings(args: argparse.Namespace) -> dict:
 def main(args: argparse.Namespace) -> int:
     from .learner import Learner
 
-    if args.max_pixels is not None:
-        set_max_pixels(args.max_pixels)
     laps = {"imports": time.perf_counter() - STARTED}
     lap = time.perf_counter()
     try:
         config = resolve(args.task, args.data.expanduser() if args.data else None, **settings(args))
-        learn = Learner(config=config, out=args.out)
+        learn = Learner.from_folder(config=config, out=args.out)
     except UsageError as e:
         if e.setting is None:
             raise
         raise UsageError(f"--{FLAG_OF.get(e.setting, e.setting).replace('_', '-')}: {e}") from None
     cfg = learn.config
     laps["data, model and loaders"], lap = time.perf_counter() - lap, time.perf_counter()
-    source = f"synthetic demo set {learn.data_dir}" if learn.demo else str(learn.data_dir)
     learn.log(
-        f"fastkp: task {cfg.task} on {source}: {len(learn.train_samples)} train / {len(learn.valid_samples)} "
+        f"fastkp: task {cfg.task} on {learn.data.source}: {len(learn.train_samples)} train / {len(learn.valid_samples)} "
         f"valid images, {cfg.arch} at {cfg.size}, batch {cfg.bs}, device {learn.device}"
         f"{f', {learn.world} processes' if learn.world > 1 else ''}"
         f"{', amp ' + str(learn.amp_dtype).replace('torch.', '') if learn.amp else ''}"

@@ -141,14 +141,14 @@ def test_family_trains_resumes_exports_and_matches_eager(data, tmp_path, arch, m
             copies[payload["epoch"]] = shutil.copy(path, tmp_path / f"last-{payload['epoch']}.pth")
 
     monkeypatch.setattr(runfolder, "write_checkpoint", keep)
-    learn = Learner("biwi", data, arch=arch, out=whole, **SETTINGS)  # weights in the cache: fine_tune
+    learn = Learner.from_folder("biwi", data, arch=arch, out=whole, **SETTINGS)  # weights in the cache: fine_tune
     assert (learn.config.pretrained, learn.config.schedule, learn.spec.pretrained) == (True, "fine_tune", True)
     assert _body_matches(learn.model, state)
     learn.fine_tune(1, 2e-3, freeze_epochs=1)
     monkeypatch.setattr(runfolder, "write_checkpoint", write)
     part.mkdir()
     shutil.copy(copies[1], part / "last.pth")
-    Learner("biwi", data, arch=arch, out=part, **SETTINGS).fine_tune(1, 2e-3, freeze_epochs=1, resume=True)
+    Learner.from_folder("biwi", data, arch=arch, out=part, **SETTINGS).fine_tune(1, 2e-3, freeze_epochs=1, resume=True)
     a, b = load_checkpoint(whole / "last.pth")["model"], load_checkpoint(part / "last.pth")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 

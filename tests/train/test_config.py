@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import pytest
+import torch
 
 from fastkp import tasks
 from fastkp.config import AUG_PRESETS, Config, recipe, resolve
@@ -98,7 +99,7 @@ def test_config_json_round_trip(tmp_path):
     flat = {"version", "task", "data", "format", "arch", "size", "bs", "epochs", "freeze_epochs", "lr", "loss",
             "loss_weights", "label_smoothing", "monitor", "amp", "channels_last", "compile", "seed", "weights",
             "pretrained", "schedule", "on_error", "aug", "threads", "device", "progress", "box_crop", "box_margin",
-            "box_mode", "flip_json"}
+            "box_mode", "flip_json", "max_pixels"}
     assert set(d) == flat and set(d["aug"]) == {f.name for f in dataclasses.fields(AugConfig)}
     assert "~" not in d["weights"] and d["size"] == [64, 48]
     assert Config.from_dict(d) == cfg and (d["pretrained"], d["schedule"]) == (True, "fine_tune")
@@ -144,3 +145,30 @@ def test_device_cuda_without_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(UsageError, match="no CUDA device is available"):
         resolve_device("cuda")
+
+
+def test_pixel_limit_and_threads_are_resolved_settings(tmp_path, monkeypatch):
+    """Not module globals: the Config holds them, from the flag, the user's variable or the default."""
+    from fastkp.data.pixels import DEFAULT_MAX_PIXELS, ENV
+
+    monkeypatch.delenv(ENV, raising=False)
+    cfg = resolve("landmarks", tmp_path / "data")
+    assert cfg.max_pixels == DEFAULT_MAX_PIXELS and cfg.threads == torch.get_num_threads()
+    monkeypatch.setenv(ENV, "1234")
+    assert resolve("landmarks", tmp_path / "data").max_pixels == 1234
+    assert resolve("landmarks", tmp_path / "data", max_pixels=99, threads=1).max_pixels == 99
+    with pytest.raises(UsageError, match="max_pixels must be a positive integer") as e:
+        resolve("landmarks", tmp_path / "data", max_pixels=0)
+    assert e.value.setting == "max_pixels"
+    assert "max_pixels" not in cfg.differences(dataclasses.replace(cfg, max_pixels=5))  # a resume may change it
+
+
+def test_max_pixels_flag_reaches_the_readers(tmp_path, capsys):
+    from fastkp.data.synth import make_landmarks
+    from fastkp.train import cli
+
+    root = make_landmarks(tmp_path / "faces", n_images=6, k=5, size=(32, 32))
+    assert cli(["--task", "landmarks", "--data", str(root), "--max-pixels", "0", "--out", str(tmp_path / "r")]) == 2
+    assert "fastkp.train: error: --max-pixels: max_pixels must be a positive integer" in capsys.readouterr().err
+    assert cli(["--task", "landmarks", "--data", str(root), "--max-pixels", "1000", "--out", str(tmp_path / "r")]) == 2
+    assert "more than the limit of 1,000 pixels" in capsys.readouterr().err

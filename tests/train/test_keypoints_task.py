@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from fastkp import kp_metrics
+from fastkp.metrics import keypoints as kp_metrics
 from fastkp.config import resolve
 from fastkp.data.synth.coco import make_coco
 from fastkp.data.synth.dlc import make_dlc
@@ -47,7 +47,7 @@ def sets(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("fmt", MAKERS)
 def test_each_format_trains_exports_and_predicts(sets, fmt, tmp_path):
     crops, metrics = EXPECTED[fmt]
-    learn = Learner("keypoints", sets[fmt], format=fmt, out=tmp_path / "run", **TINY)
+    learn = Learner.from_folder("keypoints", sets[fmt], format=fmt, out=tmp_path / "run", **TINY)
     assert learn.config.box_crop is crops and (learn.spec.box_crop is not None) is crops
     learn.fit(1, 1e-3)
     row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
@@ -64,7 +64,7 @@ def test_each_format_trains_exports_and_predicts(sets, fmt, tmp_path):
 
 
 def test_flip_test_in_validation_is_the_manual_average(sets, tmp_path):
-    learn = Learner("keypoints", sets["300w"], format="300w", out=tmp_path / "run", **TINY)
+    learn = Learner.from_folder("keypoints", sets["300w"], format="300w", out=tmp_path / "run", **TINY)
     flip = torch.tensor(learn.heads[0].flip_index)
     learn.model.eval()
     for (batch, (tta,)), (_, (plain,)) in zip(learn._outputs(learn.valid_dl, "flip"), learn._outputs(learn.valid_dl)):
@@ -78,7 +78,7 @@ def test_flip_test_in_validation_is_the_manual_average(sets, tmp_path):
 
 
 def test_flip_test_inside_the_export_equals_the_one_outside(sets, tmp_path):
-    learn = Learner("keypoints", sets["300w"], format="300w", out=tmp_path / "run", **TINY)
+    learn = Learner.from_folder("keypoints", sets["300w"], format="300w", out=tmp_path / "run", **TINY)
     learn.fit(1, 1e-3)
     ckpt = tmp_path / "run" / "best.pth"
     export_checkpoint(ckpt, tmp_path / "plain.pt")
@@ -98,7 +98,7 @@ def test_flip_test_inside_the_export_equals_the_one_outside(sets, tmp_path):
 @pytest.mark.parametrize("fmt", ["onnx", pytest.param("pt2", marks=pytest.mark.slow)])
 def test_box_models_export_to_every_format(sets, tmp_path, fmt):
     pytest.importorskip("onnxruntime")
-    learn = Learner("keypoints", sets["coco"], format="coco", out=tmp_path / "run", **TINY)
+    learn = Learner.from_folder("keypoints", sets["coco"], format="coco", out=tmp_path / "run", **TINY)
     learn.export(tmp_path / "ts.pt", tta="flip")
     meta = learn.export(tmp_path / f"m.{fmt}", fmt, tta="flip")
     assert meta.box_crop == {"margin": 0.25, "mode": "pad"} and meta.tta == "flip"
@@ -111,7 +111,7 @@ def test_box_models_export_to_every_format(sets, tmp_path, fmt):
 
 
 def test_flip_export_refuses_heads_without_a_permutation(sets, tmp_path):
-    learn = Learner("keypoints", sets["yolo"], format="yolo", out=tmp_path / "run", **TINY)
+    learn = Learner.from_folder("keypoints", sets["yolo"], format="yolo", out=tmp_path / "run", **TINY)
     learn.heads[0].flip_index = None
     with pytest.raises(UsageError, match="flip permutation"):
         learn.export(tmp_path / "x.pt", tta="flip")
@@ -127,33 +127,34 @@ def test_box_crop_and_nme_norm_settings(sets, tmp_path):
                           str(sets["300w"]), "--nme-norm", "interocular", "--monitor", "nme"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "--nme-norm" in res.stderr and len(res.stderr.strip().splitlines()) == 1
-    learn = Learner("keypoints", sets["300w"], format="300w", monitor="nme_interocular", out=tmp_path / "r", **TINY)
+    learn = Learner.from_folder("keypoints", sets["300w"], format="300w", monitor="nme_interocular",
+                                out=tmp_path / "r", **TINY)
     assert (learn.config.monitor, learn.direction) == ("nme_interocular", "min")
 
 
 def test_the_constant_predictor_lives_in_the_box_frame(sets, tmp_path):
     """With box crops the bar to clear is the mean point of the boxes' windows: much closer."""
-    base = {crop: Learner("keypoints", sets["300w"], format="300w", box_crop=crop, out=tmp_path / str(crop),
-                          **TINY).constant_baseline() for crop in (True, False)}
+    base = {crop: Learner.from_folder("keypoints", sets["300w"], format="300w", box_crop=crop,
+                                      out=tmp_path / str(crop), **TINY).constant_baseline() for crop in (True, False)}
     assert base[True]["nme_interocular"] < 0.5 * base[False]["nme_interocular"]
 
 
 def test_flip_json_overrides_the_formats_permutation(sets, tmp_path):
     flip = tmp_path / "flip.json"
     flip.write_text(json.dumps({"flip_index": list(range(68))}))  # e.g. a mark-up with no mirror pairs
-    learn = Learner("keypoints", sets["300w"], format="300w", flip_json=flip, out=tmp_path / "r", **TINY)
+    learn = Learner.from_folder("keypoints", sets["300w"], format="300w", flip_json=flip, out=tmp_path / "r", **TINY)
     assert learn.heads[0].flip_index == list(range(68))
     flip.write_text('{"flip_index": [1, 0]}')
     with pytest.raises(DatasetError, match="flip.json"):
-        Learner("keypoints", sets["300w"], format="300w", flip_json=flip, out=tmp_path / "r2", **TINY)
+        Learner.from_folder("keypoints", sets["300w"], format="300w", flip_json=flip, out=tmp_path / "r2", **TINY)
     flip.write_bytes(b'{"flip_index": \xff}')
     with pytest.raises(DatasetError, match="flip.json"):
-        Learner("keypoints", sets["300w"], format="300w", flip_json=flip, out=tmp_path / "r3", **TINY)
+        Learner.from_folder("keypoints", sets["300w"], format="300w", flip_json=flip, out=tmp_path / "r3", **TINY)
 
 
 def test_training_metrics_equal_the_reference_on_the_whole_set(sets, tmp_path):
     """The head's per-image validation arrays give kp_metrics' numbers on the sample targets."""
-    learn = Learner("keypoints", sets["300w"], format="300w", out=tmp_path / "run", aug="none", **TINY)
+    learn = Learner.from_folder("keypoints", sets["300w"], format="300w", out=tmp_path / "run", aug="none", **TINY)
     metrics = learn.validate()
     records = learn.predict([s.path for s in learn.valid_samples], boxes=[s.box.tolist() for s in learn.valid_samples])
     np.testing.assert_allclose([r["box"] for r in records], [s.box for s in learn.valid_samples], rtol=1e-6)

@@ -31,7 +31,8 @@ def learn(tmp_path_factory):
 
     d = tmp_path_factory.mktemp("api")
     root = make_landmarks(d / "lm", n_images=40, k=5, size=(64, 64))
-    learn = Learner("landmarks", root, size=32, bs=8, out=d / "run", progress=False, threads=1, schedule="fine_tune")
+    learn = Learner.from_folder("landmarks", root, size=32, bs=8, out=d / "run", progress=False, threads=1,
+                                schedule="fine_tune")
     learn.fine_tune(1, 1e-2, freeze_epochs=0)
     return learn
 
@@ -119,7 +120,7 @@ def test_amp_on_a_cpu_without_bf16_instructions_runs_fp32(monkeypatch):
     amp is then off (fastkp.train says so in its first lines)."""
     import dataclasses
 
-    from fastkp import predictor
+    from fastkp import predictor, runtime
     from fastkp.checkpoint import ModelSpec
     from fastkp.config import for_model
     from fastkp.heads import KeypointHead
@@ -127,7 +128,7 @@ def test_amp_on_a_cpu_without_bf16_instructions_runs_fp32(monkeypatch):
     spec = ModelSpec("biwi", "resnet18", (32, 32), [KeypointHead(n_keypoints=1)])
     cfg = dataclasses.replace(for_model("biwi", "resnet18", (32, 32)), amp=True, device="cpu")
     for has, dtype in ((False, torch.float32), (True, torch.bfloat16)):
-        monkeypatch.setattr(predictor, "cpu_has_bf16", lambda: has)
+        monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: has)
         p = predictor.Predictor(spec, cfg)
         assert (p.amp, p.load_dtype) == (has, dtype)
         with p._autocast():

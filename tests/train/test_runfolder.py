@@ -32,7 +32,7 @@ def data(tmp_path_factory) -> Path:
 
 
 def run(data: Path, out: Path, resume: bool = False) -> Learner:
-    learn = Learner("biwi", data, out=out, **SETTINGS)
+    learn = Learner.from_folder("biwi", data, out=out, **SETTINGS)
     learn.fine_tune(2, 2e-3, freeze_epochs=2, resume=resume)  # two phases, four epochs
     return learn
 

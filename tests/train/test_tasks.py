@@ -36,7 +36,7 @@ def trained(request, tmp_path_factory):
     task = request.param
     d = tmp_path_factory.mktemp(task)
     root = MAKE[task](d / "data", n_images=320, size=(48, 48))
-    learn = Learner(task, root, size=48, bs=32, out=d / "run", progress=False, schedule="fine_tune")
+    learn = Learner.from_folder(task, root, size=48, bs=32, out=d / "run", progress=False, schedule="fine_tune")
     base = learn.constant_baseline()
     history = learn.fine_tune(5, 1e-2, freeze_epochs=1)
     return task, learn, base, history
@@ -107,6 +107,6 @@ def test_cli_formats_weights_and_the_regression_note(tmp_path):
 def test_settings_a_task_cannot_use_are_refused(tmp_path):
     root = make_classify(tmp_path / "cls", n_images=20, size=(32, 32), classes=2)
     with pytest.raises(UsageError, match="classes head 'label'"):
-        Learner("classify", root, out=tmp_path / "run", loss="mse", progress=False)
+        Learner.from_folder("classify", root, out=tmp_path / "run", loss="mse", progress=False)
     res = train("agegender", root, tmp_path / "w", "--loss-weights", "age=1,age=2")
     assert res.returncode == 2 and "each head named once" in res.stderr

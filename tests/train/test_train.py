@@ -39,7 +39,7 @@ def metrics_lines(out: Path) -> list[dict]:
 
 def test_biwi_learns_better_than_the_constant_predictor(tmp_path):
     root = make_biwi(tmp_path / "biwi", persons=7, frames_per_person=200, size=(240, 320))
-    learn = Learner("biwi", root, size=(64, 96), bs=32, amp=True, out=tmp_path / "run", progress=False)
+    learn = Learner.from_folder("biwi", root, size=(64, 96), bs=32, amp=True, out=tmp_path / "run", progress=False)
     base = learn.constant_baseline()
     assert (learn.config.schedule, learn.config.lr) == ("one_cycle", 3e-3)  # a random body's recipe
     history = learn.fit(9, learn.config.lr)
@@ -60,7 +60,7 @@ def test_biwi_learns_better_than_the_constant_predictor(tmp_path):
 
 def test_pascal_learns_better_than_class_frequencies(tmp_path):
     root = make_pascal(tmp_path / "pascal", n_images=480, size=(120, 160))
-    learn = Learner("pascal", root, arch="resnet18", size=(64, 64), bs=32, amp=True, out=tmp_path / "run",
+    learn = Learner.from_folder("pascal", root, arch="resnet18", size=(64, 64), bs=32, amp=True, out=tmp_path / "run",
                     schedule="fine_tune",
                     progress=False)
     base = learn.constant_baseline()
@@ -217,7 +217,7 @@ def test_constant_baseline_ignores_unlabelled_points(tmp_path):
     from fastkp.data.synth import make_landmarks
 
     root = make_landmarks(tmp_path / "lm", n_images=60, k=5, size=(64, 80))
-    learn = Learner("landmarks", root, size=(32, 40), bs=8, out=tmp_path / "run", progress=False)
+    learn = Learner.from_folder("landmarks", root, size=(32, 40), bs=8, out=tmp_path / "run", progress=False)
 
     def norm(samples):
         return np.stack([s.keypoints / np.array([s.size[1], s.size[0]]) * 2 - 1 for s in samples])

@@ -240,7 +240,7 @@ def load_coco(root: str | Path, on_error: str = "raise", max_pixels: int | None 
     # image_dir: the loop ended on the val file
     meta = DatasetMeta("coco", f"the {image_dir.name} annotation file", point_names=tuple(names["train"]),
                        flip_index=tuple(flip.tolist()), sigmas=tuple(COCO_SIGMAS.tolist()) if person else None,
-                       boxes="annotation", shared_images=True)
+                       boxes="annotation")
     return Dataset(splits["train"], splits["val"], meta)
 
 

@@ -24,7 +24,6 @@ class DatasetMeta:
     becomes ``flip_index[i]`` under a horizontal flip) and ``sigmas`` (per-point OKS
     sigmas, given only where the format defines them) describe keypoints; ``boxes`` says
     where every sample's box comes from ("annotation" or "points", None: no boxes);
-    ``shared_images`` that several samples can come from one image (one per person).
     ``value_names`` name regression outputs; ``vocab`` the classes of a label target.
     """
 
@@ -34,7 +33,6 @@ class DatasetMeta:
     flip_index: tuple[int, ...] | None = None
     sigmas: tuple[float, ...] | None = None
     boxes: str | None = None
-    shared_images: bool = False
     value_names: tuple[str, ...] | None = None
     vocab: tuple[str, ...] | None = None
 

@@ -40,11 +40,6 @@ def check_max_pixels(n: object) -> int:
     return n
 
 
-def set_max_pixels(n: int) -> None:
-    """Set the limit for this process and the processes it starts (DALI, fastkp-infer)."""
-    os.environ[ENV] = str(check_max_pixels(n))
-
-
 def check_pixels(path: str, height: int, width: int, max_pixels: int | None = None) -> None:
     if height * width > pixel_limit(max_pixels):
         raise over_limit(path, f"{width}x{height} is {height * width:,} pixels", max_pixels)

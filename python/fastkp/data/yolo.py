@@ -264,7 +264,7 @@ def load_yolo_pose(data_yaml: str | Path, on_error: str = "raise", max_pixels: i
         if not splits[split]:
             raise DatasetError(f"{data_yaml}: empty {side} split (no usable object in {spec[split]})")
     meta = DatasetMeta("yolo", f"the val images of {data_yaml.name}", point_names=tuple(spec["names"]),
-                       flip_index=tuple(spec["flip_index"].tolist()), boxes="annotation", shared_images=True)
+                       flip_index=tuple(spec["flip_index"].tolist()), boxes="annotation")
     return Dataset(splits["train"], splits["val"], meta)
 
 
