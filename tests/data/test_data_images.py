@@ -169,3 +169,13 @@ def test_readers_do_not_decode_pixels(trees, monkeypatch):
     train, valid = d.train, d.valid
     assert len(train) + len(valid) == 6
     assert calls == []
+
+
+def test_a_nul_byte_in_a_file_name_is_a_dataset_error(tmp_path):
+    """Not the ValueError os.open raises: one line naming the file (found by hypothesis)."""
+    from fastkp.data.paths import image_name
+
+    with pytest.raises(DatasetError, match="NUL byte"):
+        read_header(str(tmp_path / "a\0b.jpg"))
+    with pytest.raises(DatasetError, match="labels.csv: line 3: fname 'a\\\\x00b.jpg' holds a NUL byte"):
+        image_name("a\0b.jpg", "labels.csv: line 3")

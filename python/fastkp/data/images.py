@@ -66,6 +66,8 @@ def read_header(path: str | Path, max_pixels: int | None = None) -> ImageHeader:
     a readable JPEG or PNG or is over ``max_pixels`` (``fastkp.data.pixels``). Damage
     inside the pixel data is not detected here."""
     path = os.path.expanduser(path)
+    if "\0" in path:  # no file system takes it; os.open would raise ValueError
+        raise DatasetError(f"{path!r}: a file name with a NUL byte")
     return quick_header(path, max_pixels) or pil_header(path, max_pixels)
 
 
@@ -92,7 +94,8 @@ def pil_header(path: str, max_pixels: int | None = None) -> ImageHeader:
 # files (no EXIF, no unusual segments or chunks) are parsed here instead, accepting only
 # what PIL (JpegImagePlugin / PngImagePlugin) accepts and reading what it reads; anything
 # else, damage included, returns None and goes to pil_header, which judges it and words the
-# error. tests/test_kp_formats.py checks, on made and mangled files, that the two agree.
+# error. tests/data/keypoints/test_kp_all_formats.py checks, on made and mangled files, that
+# the two agree.
 
 _PROBE = 1 << 14  # bytes read; a header running past them goes to PIL
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -19,10 +19,12 @@ def is_image_name(name: str) -> bool:
 
 def image_name(fname: str, where: str) -> str:
     """A CSV file name, checked lexically to stay inside the image folder: not empty, not
-    absolute, no ``..`` (a symlinked image pointing elsewhere is still allowed)."""
+    absolute, no ``..``, no NUL (a symlinked image pointing elsewhere is still allowed)."""
     name = fname.strip()
     if not name:
         raise DatasetError(f"{where}: empty fname")
+    if "\0" in name:
+        raise DatasetError(f"{where}: fname {name!r} holds a NUL byte")
     if PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute() or name.startswith("\\"):
         raise DatasetError(f"{where}: fname {name!r} is an absolute path; give it relative to the image folder")
     if ".." in name.replace("\\", "/").split("/"):
