@@ -60,7 +60,7 @@ MADE = {
     "README.md": ["runs/fastkp/best.pth", "runs/biwi/best.pth", "model.pt", "preds.png", "eval-biwi/metrics.json",
                   "runs/quick/model.pt"],
     "docs/training.md": ["runs/fastkp/lr_find.png", "runs/pascal/best.pth", "runs/faces/best.pth",
-                         "runs/notebook/models/stage1.pth", "runs/notebook/again.pt"],
+                         "runs/faces-api/best.pth", "runs/notebook/models/stage1.pth", "runs/notebook/again.pt"],
     "docs/tasks.md": ["runs/300w/best.pth", "face68.pt", "detections.jsonl", "eval/ced.png", "eval-flip/metrics.json",
                       "eval-export/worst.png"],
     "docs/deployment.md": ["build/consumer/describe_model"],
