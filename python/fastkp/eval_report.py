@@ -41,29 +41,60 @@ class Scores:
 
 
 def per_point_errors(s: Scores) -> np.ndarray:
-    """(N, K) pixel distance of each labelled point, NaN elsewhere."""
+    """(N, K) pixel distance of each labelled point (inf where the model gave no finite
+    point), NaN elsewhere."""
     labelled = (s.visibility > 0) & np.isfinite(s.target).all(2)
-    return np.where(labelled, np.linalg.norm(s.pred - s.target, axis=2), np.nan)
+    placed = np.isfinite(s.pred).all(2)
+    with np.errstate(invalid="ignore"):
+        dist = np.where(placed, np.linalg.norm(s.pred - s.target, axis=2), np.inf)
+    return np.where(labelled, dist, np.nan)
+
+
+def per_point_rows(s: Scores, names: Sequence[str]) -> list[dict]:
+    """One entry per named point: how often it is labelled, its mean error in pixels and its
+    PCK (``metrics.keypoints.per_point``)."""
+    count, error, hits = kp_metrics.per_point(s.pred, s.target, s.visibility > 0, s.boxes)
+    return [{"name": n, "n": int(c), "error_px": float(e), f"pck_{kp_metrics.PCK_ALPHA:g}": float(p)}
+            for n, c, e, p in zip(names, count, error, hits)]
+
+
+def _json_safe(v):
+    """NaN and infinities as JSON null (JSON has neither), through lists and dicts."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    return [_json_safe(x) for x in v] if isinstance(v, list) else v
+
+
+def _cell(v: float) -> str:
+    """A CSV number: empty where there is none (NaN), ``inf`` for a miss."""
+    return "" if math.isnan(v) else f"{v:.6g}"
 
 
 def write_json(path: Path, record: dict) -> None:
-    def clean(v):
-        return None if isinstance(v, float) and not math.isfinite(v) else v
-
-    record = {**record, "metrics": {k: clean(v) for k, v in record["metrics"].items()}}
     with atomic_writer(path) as f:
-        f.write((json.dumps(record, indent=1, allow_nan=False) + "\n").encode())
+        f.write((json.dumps(_json_safe(record), indent=1, allow_nan=False) + "\n").encode())
+
+
+def _write_rows(path: Path, rows: list[list]) -> None:
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(rows)
+    with atomic_writer(path) as f:
+        f.write(text.getvalue().encode("utf-8"))
 
 
 def write_csv(path: Path, s: Scores, errors: np.ndarray, names: Sequence[str]) -> None:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["file", "nme", *(f"{n}_px" for n in names)])
-    point_errors = per_point_errors(s)
-    for sample, e, row in zip(s.samples, errors, point_errors):
-        writer.writerow([sample.path, *("" if not math.isfinite(v) else f"{v:.6g}" for v in (e, *row))])
-    with atomic_writer(path) as f:
-        f.write(text.getvalue().encode("utf-8"))
+    """``per_image.csv``: file, NME on the primary normaliser, each point's error in pixels."""
+    rows = [["file", "nme", *(f"{n}_px" for n in names)]]
+    rows += [[sample.path, *map(_cell, (e, *row))] for sample, e, row in zip(s.samples, errors, per_point_errors(s))]
+    _write_rows(path, rows)
+
+
+def write_points_csv(path: Path, points: list[dict]) -> None:
+    """``per_point.csv``: the rows of :func:`per_point_rows`."""
+    keys = list(points[0])
+    _write_rows(path, [keys, *([p["name"], p["n"], *map(_cell, (p[k] for k in keys[2:]))] for p in points)])
 
 
 def save_png(fig, path: Path, dpi: int) -> None:
@@ -73,15 +104,16 @@ def save_png(fig, path: Path, dpi: int) -> None:
 
 
 def plot_ced(path: Path, errors: np.ndarray, norm: str, metrics: dict) -> None:
-    """The CED of the finite per-image errors, up to 0.1 or the largest error (so the curve
-    reaches 1), with the 0.08 threshold's AUC and failure rate in the legend."""
+    """The CED of the per-image errors (images with a miss, inf, never count as reached), up
+    to 0.1 or the largest finite error, with the 0.08 threshold's AUC and failure rate in
+    the legend."""
     from matplotlib.figure import Figure
 
-    errors = errors[np.isfinite(errors)]
+    errors = errors[~np.isnan(errors)]
     fig = Figure(figsize=(5, 4))
     ax = fig.subplots()
     if len(errors):
-        x, y = kp_metrics.ced(errors, max(0.1, float(errors.max())))
+        x, y = kp_metrics.ced(errors, max(0.1, float(np.max(errors, initial=0.0, where=np.isfinite(errors)))))
         ax.plot(x, y, label=f"AUC@0.08 {metrics['auc_0.08']:.4f}, FR@0.08 {metrics['fr_0.08']:.4f}")
         ax.axvline(0.08, color="grey", linestyle="--", linewidth=0.8)
         ax.legend(loc="lower right")
@@ -92,12 +124,12 @@ def plot_ced(path: Path, errors: np.ndarray, norm: str, metrics: dict) -> None:
 
 
 def plot_worst(path: Path, s: Scores, errors: np.ndarray, n: int) -> bool:
-    """The ``n`` samples of largest finite error (decoded again), points and box drawn;
-    False (nothing written) when no sample has an error."""
+    """The ``n`` samples of largest error, misses (inf) first (decoded again), points and box
+    drawn; False (nothing written) when no sample has an error."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-    order = [i for i in np.argsort(-np.nan_to_num(errors, nan=-np.inf), kind="stable") if np.isfinite(errors[i])][:n]
+    order = [i for i in np.argsort(-np.nan_to_num(errors, nan=-np.inf), kind="stable") if not np.isnan(errors[i])][:n]
     if not order:
         return False
     cols = math.ceil(math.sqrt(len(order)))

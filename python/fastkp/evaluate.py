@@ -3,22 +3,27 @@
 MODEL is an exported file (TorchScript, pt2 or ONNX, from ``python -m fastkp.export``)
 or a training checkpoint (.pth), which runs through the same DeployModule its export
 would hold, so both give the same numbers. The labelled samples of ``--split`` of
-``--data`` are scored (default: both splits; ``valid`` gives the numbers of the
-training run's table: one evaluator, :mod:`fastkp.metrics.evaluator`, serves both), read
-by the model's task (``--task``) in ``--format``; samples without a labelled point are
-left out and counted. Each image
-is checked and decoded as ``fastkp.predict`` does and run alone (boxes: one per sample
-for a model trained on box crops). ``--tta flip`` averages each answer with its mirror
-image's (built into a checkpoint's module; done outside an export).
+``--data`` are scored (default ``valid``: the numbers of the training run's table, one
+evaluator, :mod:`fastkp.metrics.evaluator`, serving both; ``train``; ``all``), read by
+the model's task (``--task``) in ``--format``; samples without a labelled point are left
+out and counted. Images are checked and decoded as ``fastkp.predict`` does and run in
+batches (:mod:`fastkp.eval_batches`; boxes: one per sample for a model trained on box
+crops). ``--tta flip`` averages each answer with its mirror image's (built into a
+checkpoint's module; done outside an export). A point the model gives as NaN is a miss
+in every metric.
 
 Written to ``--out`` (default ``MODEL_STEM-eval/`` in the current folder):
 
 - ``metrics.json``: ``model``, ``data``, ``format``, ``split``, ``tta``, ``head``, ``norm`` (the
   primary normaliser), ``n_images`` (samples scored), ``n_points`` (labelled points
-  scored), ``n_unlabelled``, ``n_failed`` and ``metrics``: every metric of
-  ``fastkp.metrics.keypoints.keypoint_report`` that applies (NaN written as null);
+  scored), ``n_unlabelled``, ``n_failed``, ``metrics``: ``rmse_px_image`` (over every
+  labelled point, in image pixels) and every metric of
+  ``fastkp.metrics.keypoints.keypoint_report`` that applies (NaN and inf written as null),
+  and ``per_point``: each named point's count, mean error in pixels and PCK;
 - ``per_image.csv``: ``file``, ``nme`` (on the primary normaliser) and ``NAME_px``, each
-  point's error in pixels (empty where not labelled), one row per scored sample;
+  point's error in pixels (empty where not labelled, ``inf`` for a miss), one row per
+  scored sample;
+- ``per_point.csv``: ``per_point`` as a table;
 - ``ced.png``: the cumulative error distribution of the per-image primary NME;
 - ``worst.png``: the ``--worst`` samples of largest NME, targets (green +) and
   predictions (red x) drawn.
@@ -37,14 +42,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from .data import Dataset, ReadOptions, Sample, check_images
+from .data import Dataset, ReadOptions, Sample
+from .data.pixels import DEFAULT_MAX_PIXELS
 from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
-from .eval_report import Scores, plot_ced, plot_worst, write_csv, write_json
+from .eval_batches import run_model
+from .eval_report import Scores, per_point_rows, plot_ced, plot_worst, write_csv, write_json, write_points_csv
 from .export.loader import CheckpointModel, DeployedModel, is_checkpoint
+from .metrics import keypoints as kp_metrics
 from .metrics.evaluator import KeypointEvaluator
-from .pipeline.decode import decode_checked
 from .tasks import TASKS
 
 PROG = "fastkp.evaluate"
@@ -105,39 +111,24 @@ def labelled_samples(d: Dataset, split: str, k: int, needs_boxes: bool) -> tuple
     return samples, len(everything) - len(samples)
 
 
-def run_sample(model: DeployedModel, head: int, sample: Sample, flip: bool) -> np.ndarray:
-    """(K, 2) points the model gives for ``sample``; DatasetError naming its file if the
-    image is unusable (checked as fastkp-infer checks it, then decoded as displayed)."""
-    (reason,) = check_images([sample.path], threads=1, cache=False)
-    if reason is not None:
-        raise DatasetError(reason)
-    images = torch.from_numpy(decode_checked(sample.path, sample.size))[None]
-    boxes = torch.from_numpy(sample.box[None]) if model.metadata.box_crop is not None else None
-    try:
-        answers = model.flip_answers(images, boxes) if flip else model.answers(images, boxes)
-    except ValueError as e:
-        raise DatasetError(f"{sample.path}: {e}") from None
-    return answers[head][0].cpu().numpy().astype(np.float64)
+def score(model: DeployedModel, head: int, samples: Sequence[Sample], flip: bool, on_error: str, threads: int,
+          max_pixels: int | None) -> tuple[Scores, int]:
+    """Run the model over ``samples`` in batches (:mod:`fastkp.eval_batches`); with
+    ``on_error="skip"`` a bad image is reported on stderr and left out (counted), else its
+    DatasetError stops the run."""
+    bad: list[DatasetError] = []
 
+    def failed(error: DatasetError) -> None:
+        if on_error == "raise":
+            raise error
+        print(f"{PROG}: {error}", file=sys.stderr)
+        bad.append(error)
 
-def score(model: DeployedModel, head: int, samples: Sequence[Sample], flip: bool,
-          on_error: str) -> tuple[Scores, int]:
-    """Run the model over ``samples``; with ``on_error="skip"`` a bad image is reported on
-    stderr and left out (counted), else its DatasetError stops the run."""
-    kept, preds, failed = [], [], 0
-    for sample in tqdm(samples, desc="evaluate", unit="img", file=sys.stderr, disable=None):
-        try:
-            preds.append(run_sample(model, head, sample, flip))
-        except DatasetError as e:
-            if on_error == "raise":
-                raise
-            print(f"{PROG}: {e}", file=sys.stderr)
-            failed += 1
-            continue
-        kept.append(sample)
-    if not kept:
+    answers = run_model(model, head, samples, flip, threads=threads, max_pixels=max_pixels, failed=failed)
+    if not answers:
         raise UsageError("no image could be evaluated")
-    return Scores.of(kept, np.stack(preds)), failed
+    kept = sorted(answers)
+    return Scores.of([samples[i] for i in kept], np.stack([answers[i] for i in kept])), len(bad)
 
 
 def summary(record: dict, written: Sequence[Path]) -> str:
@@ -148,6 +139,11 @@ def summary(record: dict, written: Sequence[Path]) -> str:
              f"unlabelled left out, {record['n_failed']} failed; primary normaliser: {record['norm']}", ""]
     width = max(len(k) for k in record["metrics"])
     lines += [f"  {k:<{width}}  {v:.4f}" for k, v in record["metrics"].items()]
+    points = record["per_point"]
+    width = max(len(p["name"]) for p in points)
+    pck = list(points[0])[-1]
+    lines += ["", f"  {'point':<{width}}  {'n':>6}  {'error_px':>9}  {pck:>8}"]
+    lines += [f"  {p['name']:<{width}}  {p['n']:>6}  {p['error_px']:>9.3f}  {p[pck]:>8.4f}" for p in points]
     lines += ["", *(f"wrote {p}" for p in written)]
     return "\n".join(lines)
 
@@ -157,9 +153,9 @@ def get_args_parser() -> argparse.ArgumentParser:
         "Score a keypoint model (export or checkpoint) on every labelled sample of a data set."))
     p.add_argument("model", type=Path, help="exported model file (TorchScript, pt2, ONNX) or training checkpoint")
     p.add_argument("--data", required=True, type=Path, help="the labelled data set")
-    p.add_argument("--split", choices=SPLITS, default="all",
-                   help="the samples scored: all (both splits, default), valid (the numbers of the training "
-                        "run's table) or train")
+    p.add_argument("--split", choices=SPLITS, default="valid",
+                   help="the samples scored: valid (default: the numbers of the training run's table), train or "
+                        "all (both splits)")
     p.add_argument("--format", help="data layout (default: the task's first format)")
     p.add_argument("--task", choices=sorted(TASKS), help="read the data as this task (default: the model's)")
     p.add_argument("--tta", choices=["flip"], help="average with the mirror image's answer")
@@ -168,12 +164,20 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--on-error", choices=["raise", "skip"], default="raise",
                    help="a bad image or annotation stops the run (raise) or is reported and left out (skip)")
+    p.add_argument("--threads", type=int, help="CPU threads for the image checks, decoding and the model")
+    p.add_argument("--max-pixels", type=int, help=f"refuse images of more pixels (default {DEFAULT_MAX_PIXELS:,})")
     return p
 
 
 def main(args: argparse.Namespace) -> int:
     if args.worst < 0:
         raise UsageError(f"--worst must be >= 0, got {args.worst}")
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be a positive int, got {args.threads}")
+    if args.max_pixels is not None and args.max_pixels < 1:
+        raise UsageError(f"--max-pixels must be a positive integer, got {args.max_pixels}")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     data = args.data.expanduser()
     if not data.exists():
         raise UsageError(f"--data {data}: no such file or folder")
@@ -185,14 +189,16 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"the model's task {meta.task!r} has no data reader; name one with --task")
     task = TASKS[args.task or meta.task]
     fmt = task.format(args.format)
-    d = task.read(data, fmt, ReadOptions(on_error=args.on_error))
+    d = task.read(data, fmt, ReadOptions(on_error=args.on_error, max_pixels=args.max_pixels))
     samples, n_unlabelled = labelled_samples(d, args.split, head.n_keypoints, meta.box_crop is not None)
 
     # a checkpoint's flip test is inside its module; an export's is done here
     flip = args.tta == "flip" and not isinstance(model, CheckpointModel)
-    s, failed = score(model, head_index, samples, flip, args.on_error)
+    s, failed = score(model, head_index, samples, flip, args.on_error, args.threads or torch.get_num_threads(),
+                      args.max_pixels)
     evaluator = KeypointEvaluator.for_data(d.meta, head.n_keypoints, boxes=s.boxes is not None)
-    metrics = evaluator.report(s.pred, s.target, s.visibility, s.boxes, s.image_ids)
+    metrics = {"rmse_px_image": kp_metrics.rmse_px(s.pred, s.target, s.visibility > 0),
+               **evaluator.report(s.pred, s.target, s.visibility, s.boxes, s.image_ids)}
     norm, errors = evaluator.norm, evaluator.per_image(s.pred, s.target, s.visibility, s.boxes)
 
     out = args.out.expanduser() if args.out else Path(args.model.with_suffix("").name + "-eval")
@@ -201,10 +207,12 @@ def main(args: argparse.Namespace) -> int:
               "head": head.name, "norm": norm, "n_images": len(s.samples), "n_points": int((s.visibility > 0).sum()),
               "n_unlabelled": n_unlabelled, "n_failed": failed, "metrics": metrics}
     names = d.meta.point_names or head.names or [str(i) for i in range(head.n_keypoints)]
-    written = [out / "metrics.json", out / "per_image.csv", out / "ced.png"]
+    record["per_point"] = per_point_rows(s, names)
+    written = [out / "metrics.json", out / "per_image.csv", out / "per_point.csv", out / "ced.png"]
     write_json(written[0], record)
     write_csv(written[1], s, errors, names)
-    plot_ced(written[2], errors, norm, metrics)
+    write_points_csv(written[2], record["per_point"])
+    plot_ced(written[3], errors, norm, metrics)
     if args.worst and plot_worst(out / "worst.png", s, errors, args.worst):
         written.append(out / "worst.png")
     print(summary(record, written), flush=True)

@@ -43,7 +43,8 @@ def faces(tmp_path_factory):
 
 
 def evaluate(model, data, out, *extra) -> dict:
-    assert cli([str(model), "--data", str(data), "--format", "300w", "--out", str(out), *extra]) == 0
+    """Both splits scored (the default is valid only)."""
+    assert cli([str(model), "--data", str(data), "--format", "300w", "--split", "all", "--out", str(out), *extra]) == 0
     return json.loads((out / "metrics.json").read_text())
 
 
@@ -57,7 +58,7 @@ def test_checkpoint_and_export_agree(faces, tmp_path, capsys):
     from_ckpt = evaluate(faces["ckpt"], faces["data"], tmp_path / "ckpt", "--worst", "4")
     from_pt = evaluate(faces["pt"], faces["data"], tmp_path / "pt")
     assert_same_metrics(from_ckpt, from_pt)
-    assert list(from_ckpt["metrics"]) == kp_metrics.metric_names(68, True, False)
+    assert list(from_ckpt["metrics"]) == ["rmse_px_image", *kp_metrics.metric_names(68, True, False)]
     assert from_ckpt["n_images"] == N_IMAGES and from_ckpt["n_points"] == 68 * N_IMAGES
     assert from_ckpt["norm"] == "interocular" and from_ckpt["tta"] is None
     for out in ("ckpt", "pt"):
@@ -85,6 +86,25 @@ def test_checkpoint_and_export_agree(faces, tmp_path, capsys):
                                kp_metrics.nme(pred, target, visible, "interocular"), rtol=1e-4)
     np.testing.assert_allclose([float(rows[i]["chin_px"]) for i in range(N_IMAGES)],
                                np.linalg.norm(pred[:, 8] - target[:, 8], axis=1), rtol=1e-4, atol=1e-4)
+    dist = np.linalg.norm(pred - target, axis=2)
+    assert from_ckpt["metrics"]["rmse_px_image"] == pytest.approx(np.sqrt(np.mean(dist**2)), rel=1e-5)
+    chin = next(p for p in from_ckpt["per_point"] if p["name"] == "chin")
+    assert chin["n"] == N_IMAGES and chin["error_px"] == pytest.approx(dist[:, 8].mean(), rel=1e-5)
+    side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])  # pck_0.1's normaliser with boxes
+    assert chin["pck_0.1"] == pytest.approx(np.mean(dist[:, 8] < 0.1 * side))
+    with open(tmp_path / "ckpt" / "per_point.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [r["name"] for r in table] == list(NAMES_68) and list(table[0]) == ["name", "n", "error_px", "pck_0.1"]
+    assert "chin" in printed and "error_px" in printed  # the per-point table in the summary
+
+
+def test_the_default_split_is_valid(faces, tmp_path, capsys):
+    """The numbers a user compares with the training run's table; the summary says so."""
+    assert cli([str(faces["pt"]), "--data", str(faces["data"]), "--format", "300w", "--out", str(tmp_path / "v"),
+                "--worst", "0"]) == 0
+    result = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    assert result["split"] == "valid" and result["n_images"] == len(load_300w(faces["data"]).valid) < N_IMAGES
+    assert "split valid" in capsys.readouterr().out
 
 
 def test_tta_flip_checkpoint_and_export_agree(faces, tmp_path):
@@ -112,7 +132,8 @@ def test_bad_image(faces, tmp_path, capsys):
     data = shutil.copytree(faces["data"], tmp_path / "data")
     bad = next(data.rglob("*.jpg"))
     bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
-    args = [str(faces["pt"]), "--data", str(data), "--format", "300w", "--out", str(tmp_path / "out"), "--worst", "0"]
+    args = [str(faces["pt"]), "--data", str(data), "--format", "300w", "--split", "all", "--out", str(tmp_path / "out"),
+            "--worst", "0"]
     capsys.readouterr()
     assert cli(args + ["--on-error", "skip"]) == 1
     err = capsys.readouterr().err
