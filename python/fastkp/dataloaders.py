@@ -28,6 +28,13 @@ from .runtime import Runtime
 from .tasks import TASKS, ensure_demo, weighted
 
 
+def _check_trainable(dataset: Dataset, source: str) -> None:
+    """Refuse, in one line, data without training samples (a COCO val-only folder)."""
+    if not dataset.train:
+        raise DatasetError(f"{source}: no training annotations, only {len(dataset.valid)} validation samples: "
+                           "evaluate them with python -m fastkp.evaluate, or train on data with a train split")
+
+
 @dataclass
 class DataLoaders:
     """``dataset`` (its samples verified), the ``heads`` made from it, the ``box_crop`` both
@@ -61,6 +68,7 @@ class DataLoaders:
             raise DatasetError(f"{root}: data path does not exist")
         options = ReadOptions(on_error=config.on_error, max_pixels=config.max_pixels)
         dataset = task.read(root, config.format, options)
+        _check_trainable(dataset, str(root))
         if config.flip_json is not None:
             dataset = with_flip_file(dataset, config.flip_json)
         source = f"synthetic demo set {root}" if config.data is None else str(root)
@@ -72,6 +80,7 @@ class DataLoaders:
         """Verify the samples' images, make the task's heads from ``dataset``, check that the
         data suits the settings (boxes to crop, a full batch per process) and build this
         rank's two loaders (of ``world`` processes)."""
+        _check_trainable(dataset, source)
         task = TASKS[config.task]
         checked = {"on_error": config.on_error, "threads": config.threads, "max_pixels": config.max_pixels}
         dataset = Dataset(verify(dataset.train, **checked), verify(dataset.valid, **checked), dataset.meta)

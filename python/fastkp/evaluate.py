@@ -26,7 +26,9 @@ Written to ``--out`` (default ``MODEL_STEM-eval/`` in the current folder):
 - ``per_point.csv``: ``per_point`` as a table;
 - ``ced.png``: the cumulative error distribution of the per-image primary NME;
 - ``worst.png``: the ``--worst`` samples of largest NME, targets (green +) and
-  predictions (red x) drawn.
+  predictions (red x) drawn;
+- with ``--coco-results FILE`` (COCO data), FILE: the predictions as COCO keypoint results
+  for pycocotools (:mod:`fastkp.coco_results`).
 
 A summary table goes to stdout. Exit status (``fastkp.errors``): 0; 1 when some images
 failed under ``--on-error skip`` (one stderr line each); 2 for bad usage, an unusable
@@ -43,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .coco_results import write_coco_results
 from .data import Dataset, ReadOptions, Sample
 from .data.pixels import DEFAULT_MAX_PIXELS
 from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
@@ -51,6 +54,7 @@ from .eval_report import Scores, per_point_rows, plot_ced, plot_worst, write_csv
 from .export.loader import CheckpointModel, DeployedModel, is_checkpoint
 from .metrics import keypoints as kp_metrics
 from .metrics.evaluator import KeypointEvaluator
+from .pipeline import codec
 from .tasks import TASKS
 
 PROG = "fastkp.evaluate"
@@ -166,6 +170,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="a bad image or annotation stops the run (raise) or is reported and left out (skip)")
     p.add_argument("--threads", type=int, help="CPU threads for the image checks, decoding and the model")
     p.add_argument("--max-pixels", type=int, help=f"refuse images of more pixels (default {DEFAULT_MAX_PIXELS:,})")
+    p.add_argument("--coco-results", type=Path, metavar="FILE",
+                   help="also write the predictions as COCO keypoint results (pycocotools' loadRes; COCO data only)")
     return p
 
 
@@ -189,6 +195,8 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"the model's task {meta.task!r} has no data reader; name one with --task")
     task = TASKS[args.task or meta.task]
     fmt = task.format(args.format)
+    if args.coco_results is not None and fmt != "coco":
+        raise UsageError(f"--coco-results: the data is read as {fmt!r}; COCO results need COCO data (--format coco)")
     d = task.read(data, fmt, ReadOptions(on_error=args.on_error, max_pixels=args.max_pixels))
     samples, n_unlabelled = labelled_samples(d, args.split, head.n_keypoints, meta.box_crop is not None)
 
@@ -198,7 +206,7 @@ def main(args: argparse.Namespace) -> int:
                       args.max_pixels)
     evaluator = KeypointEvaluator.for_data(d.meta, head.n_keypoints, boxes=s.boxes is not None)
     metrics = {"rmse_px_image": kp_metrics.rmse_px(s.pred, s.target, s.visibility > 0),
-               **evaluator.report(s.pred, s.target, s.visibility, s.boxes, s.image_ids)}
+               **evaluator.report(s.pred, s.target, s.visibility, s.boxes, s.image_ids, codec.areas(s.samples))}
     norm, errors = evaluator.norm, evaluator.per_image(s.pred, s.target, s.visibility, s.boxes)
 
     out = args.out.expanduser() if args.out else Path(args.model.with_suffix("").name + "-eval")
@@ -209,6 +217,8 @@ def main(args: argparse.Namespace) -> int:
     names = d.meta.point_names or head.names or [str(i) for i in range(head.n_keypoints)]
     record["per_point"] = per_point_rows(s, names)
     written = [out / "metrics.json", out / "per_image.csv", out / "per_point.csv", out / "ced.png"]
+    if args.coco_results is not None:  # first: it refuses samples of several annotation files
+        written.append(write_coco_results(args.coco_results.expanduser(), s.samples, s.pred))
     write_json(written[0], record)
     write_csv(written[1], s, errors, names)
     write_points_csv(written[2], record["per_point"])

@@ -35,9 +35,24 @@ def test_by_default_every_target_the_samples_have():
 @pytest.mark.parametrize("head", [MultiLabelHead(vocab=list("abcd")), KeypointHead(n_keypoints=3)])
 def test_a_heads_keys_are_what_it_gets(head):
     targets = _first(head.batch_keys)
-    assert set(targets) == ({*head.batch_keys} & set(TARGETS) - {"boxes"}) | {"index", "matrix"}
+    assert set(targets) == ({*head.batch_keys} & set(TARGETS) - {"boxes", "area"}) | {"index", "matrix"}
 
 
 def test_unknown_keys_are_refused():
     with pytest.raises(UsageError, match=r"keys \['score'\] are not batch targets"):
         _first(["labels", "score"])
+
+
+
+def test_area_is_taken_where_every_sample_has_one():
+    """COCO's and YOLO-pose's object areas reach the batch as ``area``, which the keypoint head reads."""
+    samples = _samples()
+    for i, s in enumerate(samples):
+        s.area = 1000.0 + i
+    planner = EpochPlanner(samples, size=OUT, batch_size=4, train=False, aug=None, seed=0, shard_id=0,
+                           num_shards=1, flip_index=None, keys=KeypointHead.batch_keys)
+    area = next(planner.epoch(0)).targets["area"]
+    assert area.dtype == np.float32 and area.tolist() == [1000, 1001, 1002, 1003]
+    samples[5].area = None
+    assert "area" not in next(EpochPlanner(samples, size=OUT, batch_size=4, train=False, aug=None, seed=0, shard_id=0,
+                                           num_shards=1, flip_index=None).epoch(0)).targets

@@ -3,7 +3,8 @@
 Layout: ``ROOT/annotations/person_keypoints_train*.json`` and ``..._val*.json``
 (exactly one of each); the images of ``person_keypoints_train2017.json`` are in
 ``ROOT/train2017/`` (the file name after the prefix), likewise for val. The val
-file is the validation split.
+file is the validation split. Without a train file (COCO's val set alone, what people
+evaluate on) the training split is empty: such a folder is for evaluation only.
 
 One sample per annotation of the category that has ``keypoints`` names; crowd
 annotations (``iscrowd`` 1), annotations with ``num_keypoints`` 0 and annotations of
@@ -13,13 +14,18 @@ with v 0 (unlabelled: NaN), 1 (labelled, occluded) or 2 (visible); ``bbox`` =
 indices (a pixel's centre at its integer index, as detectron2 reads them), so
 ``COCO_SHIFT`` (+0.5) is added to put centres at ``i + 0.5``; the box is in
 continuous coordinates already. The flip permutation pairs ``left_*`` with
-``right_*`` names. ``area`` is not read (OKS takes the box's w * h unless given). A
-category of 17 points is COCO's person: its samples carry COCO's OKS sigmas.
+``right_*`` names. ``area`` (the segment's area, what COCO's OKS scales by) becomes
+``Sample.area``: a positive number, else the annotation is bad; where it is missing
+(pycocotools would refuse the file) the box's w * h stands in, with a warning, as it
+reads OKS higher. ``Sample.source`` keeps the annotation file, ``id``, ``image_id`` and
+``category_id`` (for COCO results files, ``fastkp.coco_results``). A category of 17
+points is COCO's person: its samples carry COCO's OKS sigmas.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +35,7 @@ from .dataset import Dataset, DatasetMeta
 from .flips import flip_from_names
 from .formats import Format, register
 from .keypoint_samples import Headers, keypoint_sample
-from .on_error import Skipper
+from .on_error import Skipper, log
 from .paths import image_name, scan
 from .sample import DatasetError, Sample
 from .textio import all_numbers, load_json, read_bounded
@@ -46,7 +52,8 @@ COCO_SIGMAS = np.array([0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.
 @dataclass
 class Record:
     """One usable annotation: where it is, its image's file name and size from the JSON
-    (None when not given), points (K, 2) in fastkp pixels, visibility (K,), box (4,)."""
+    (None when not given), points (K, 2) in fastkp pixels, visibility (K,), box (4,), area
+    and ids (``Sample.area``, ``Sample.source``)."""
 
     where: str
     file_name: str
@@ -54,6 +61,8 @@ class Record:
     points: np.ndarray
     visibility: np.ndarray
     box: np.ndarray
+    area: float
+    source: dict
 
 
 def _int(value: object) -> bool:
@@ -122,7 +131,7 @@ def _image(table: dict, image_id: object, where: str) -> tuple[str, tuple[int, i
     return table[image_id]
 
 
-def _record(ann: dict, k: int, table: dict, where: str) -> Record:
+def _record(ann: dict, k: int, table: dict, where: str, source: dict) -> Record:
     values = ann.get("keypoints")
     if not isinstance(values, list) or len(values) != 3 * k or not all_numbers(values):
         raise DatasetError(f"{where}: keypoints must be a list of {3 * k} numbers (x, y, v per point)")
@@ -143,9 +152,14 @@ def _record(ann: dict, k: int, table: dict, where: str) -> Record:
     x, y, bw, bh = (float(b) for b in bbox)
     if not np.isfinite([x, y, bw, bh]).all() or bw <= 0 or bh <= 0:
         raise DatasetError(f"{where}: bbox {bbox} must be finite with width and height > 0")
+    area = ann.get("area")
+    if area is None:
+        area = bw * bh
+    elif not all_numbers([area]) or not 0 < area <= sys.float_info.max:
+        raise DatasetError(f"{where}: area {area!r} must be a positive number (the segment's area in pixels)")
     file_name, size = _image(table, ann.get("image_id"), where)
     return Record(where, file_name, size, kp[:, :2] + COCO_SHIFT, v.astype(np.int8),
-                  np.array([x, y, x + bw, y + bh]))
+                  np.array([x, y, x + bw, y + bh]), float(area), {**source, "image_id": ann["image_id"]})
 
 
 def parse_coco(data: bytes | str, where: str, skipper: Skipper) -> tuple[list[str], list[Record]]:
@@ -159,6 +173,7 @@ def parse_coco(data: bytes | str, where: str, skipper: Skipper) -> tuple[list[st
     table = _images(_list(spec, "images", where), where, skipper)
     records: list[Record] = []
     seen: set[int] = set()
+    no_area: list[int] = []
     for i, ann in enumerate(_list(spec, "annotations", where)):
         try:
             if not isinstance(ann, dict) or not _int(ann.get("id")):
@@ -178,17 +193,25 @@ def parse_coco(data: bytes | str, where: str, skipper: Skipper) -> tuple[list[st
                 raise DatasetError(f"{at}: num_keypoints must be an integer in 0..{k}, got {n!r}")
             if n == 0:
                 continue
-            records.append(_record(ann, k, table, at))
+            records.append(_record(ann, k, table, at, {"file": where, "id": ann["id"], "category_id": cat}))
+            if ann.get("area") is None:
+                no_area.append(ann["id"])
         except DatasetError as err:
             skipper.bad(err)
+    if no_area:
+        log.warning("%s: %d annotation(s) without area (first: id %d): OKS takes their box's w * h, which scores "
+                    "higher than COCO's segment area", where, len(no_area), no_area[0])
     return list(names), records
 
 
-def _annotation_file(root: Path, split: str) -> Path:
+def _annotation_file(root: Path, split: str) -> Path | None:
+    """The one annotation file of ``split``; None where a train file is missing (a val-only folder)."""
     folder = root / ANNOTATIONS
     names, bad = scan(folder, lambda n: n.startswith(PREFIX + split) and n.endswith(".json"), "file")
     if bad:
         raise bad[0]
+    if not names and split == "train":
+        return None
     if len(names) != 1:
         found = f"several: {names}" if names else "none"
         raise DatasetError(f"{folder}: expected one {PREFIX}{split}*.json, found {found}")
@@ -208,7 +231,8 @@ def _samples(records: list[Record], image_dir: Path, headers: Headers, skipper: 
             if r.json_size is not None and r.json_size != size:
                 raise DatasetError(f"{r.where}: {r.file_name} is {size[1]}x{size[0]}, the JSON says "
                                    f"{r.json_size[1]}x{r.json_size[0]}")
-            samples.append(keypoint_sample(image, size, r.points, r.visibility, r.box, f"{r.where} ({r.file_name})"))
+            samples.append(keypoint_sample(image, size, r.points, r.visibility, r.box, f"{r.where} ({r.file_name})",
+                                           r.area, r.source))
         except DatasetError as err:
             skipper.bad(err)
     return samples
@@ -216,29 +240,32 @@ def _samples(records: list[Record], image_dir: Path, headers: Headers, skipper: 
 
 def load_coco(root: str | Path, on_error: str = "raise", max_pixels: int | None = None) -> Dataset:
     """Read a COCO keypoints tree, the samples in annotation order; the val file is the
-    validation split."""
+    validation split (the training split is empty without a train file)."""
     skipper = Skipper(on_error, f"load_coco({root})")
     root = Path(root).expanduser()
-    splits, names = {}, {}
+    splits, names = {"train": []}, {}
     headers = Headers(max_pixels)
     for split in ("train", "val"):
         path = _annotation_file(root, split)
+        if path is None:
+            continue
         image_dir = root / path.name[len(PREFIX) : -len(".json")]
         if not image_dir.is_dir():
             raise DatasetError(f"{image_dir}: missing image folder of {path.name}")
         names[split], records = parse_coco(read_bounded(path, "annotation file"), str(path), skipper)
         splits[split] = _samples(records, image_dir, headers, skipper)
     skipper.report()
-    if names["train"] != names["val"]:
+    if names.get("train", names["val"]) != names["val"]:
         raise DatasetError(f"{root / ANNOTATIONS}: the train and val files name different keypoints: "
                            f"{names['train']} vs {names['val']}")
     for split, side in (("train", "training"), ("val", "validation")):
-        if not splits[split]:
+        if split in names and not splits[split]:
             raise DatasetError(f"{root}: empty {side} split (no usable annotation)")
-    flip = flip_from_names(names["train"], f"{root / ANNOTATIONS}: keypoint names")
-    person = len(names["train"]) == len(COCO_SIGMAS)
+    flip = flip_from_names(names["val"], f"{root / ANNOTATIONS}: keypoint names")
+    person = len(names["val"]) == len(COCO_SIGMAS)
+    only_val = "" if "train" in names else f", only val (no {PREFIX}train*.json: evaluation only)"
     # image_dir: the loop ended on the val file
-    meta = DatasetMeta("coco", f"the {image_dir.name} annotation file", point_names=tuple(names["train"]),
+    meta = DatasetMeta("coco", f"the {image_dir.name} annotation file{only_val}", point_names=tuple(names["val"]),
                        flip_index=tuple(flip.tolist()), sigmas=tuple(COCO_SIGMAS.tolist()) if person else None,
                        boxes="annotation")
     return Dataset(splits["train"], splits["val"], meta)

@@ -33,18 +33,19 @@ def points_box(points: np.ndarray, size: tuple[int, int] | np.ndarray, margin: f
 
 def keypoint_sample(
     path: Path | str, size: tuple[int, int], points: np.ndarray, visibility: np.ndarray,
-    box: np.ndarray | None, where: str,
+    box: np.ndarray | None, where: str, area: float | None = None, source: dict | None = None,
 ) -> Sample:
     """The Sample the keypoint readers return: points NaN where ``visibility`` is 0, labelled
     points checked not to be far outside the image (points outside it are kept), the box
-    (``points_box`` when None) as float32."""
+    (``points_box`` when None) as float32, the object's ``area`` and the format's ``source`` ids (``Sample``)."""
     points = np.asarray(points, np.float32).copy()
     visibility = np.asarray(visibility, np.int8)
     points[visibility == 0] = np.nan
     check_inside(points, size, where)
     if box is None:
         box = points_box(points, size)
-    return Sample(str(path), size, keypoints=points, box=np.asarray(box, np.float32), visibility=visibility)
+    return Sample(str(path), size, keypoints=points, box=np.asarray(box, np.float32), visibility=visibility,
+                  area=area, source=source)
 
 
 def keypoint_samples(records: Sequence[tuple | DatasetError], skipper: Skipper) -> list[Sample]:

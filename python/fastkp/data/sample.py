@@ -21,7 +21,12 @@ class Sample:
     index of a single class. ``box`` is the object's float32 (x0, y0, x1, y1) in the
     same pixel coordinates (it may reach outside the image); ``visibility`` the int8
     (K,) COCO flags of the keypoints: 0 not labelled (that point is NaN), 1 labelled
-    but occluded, 2 visible.
+    but occluded, 2 visible. ``area`` is the object's area in square pixels that COCO's OKS
+    scales by (COCO: the annotation's segment ``area``; YOLO-pose: 0.53 * w * h of its box,
+    Ultralytics' rule); None where the format has no object area (OKS then takes the box's
+    w * h). ``source`` holds the format's own ids of the sample, for files that its tools
+    read back (COCO: ``file``, the annotation JSON, and the annotation's ``id``,
+    ``image_id`` and ``category_id``); None for formats without ids.
     """
 
     path: str
@@ -32,6 +37,8 @@ class Sample:
     label: int | None = None
     box: np.ndarray | None = None
     visibility: np.ndarray | None = None
+    area: float | None = None
+    source: dict | None = None
 
 
 def check_inside(points: np.ndarray, size: tuple[int, int], where: str) -> None:

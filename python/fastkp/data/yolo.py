@@ -14,7 +14,9 @@ without a label file has no objects. Each line ``class cx cy w h x1 y1 [v1] ...`
 object, one sample: values normalised by the image's width and height (corner at 0,
 which is fastkp's convention; no shift), v 0 (unlabelled: NaN), 1 (occluded) or 2
 (visible); with ``kpt_shape [K, 2]`` every point is visible. The box is
-(cx - w/2, cy - h/2, cx + w/2, cy + h/2) in pixels.
+(cx - w/2, cy - h/2, cx + w/2, cy + h/2) in pixels. YOLO labels have no segment area:
+``Sample.area`` (what OKS scales by) is Ultralytics' rule for its pose metrics,
+``AREA_OF_BOX`` (0.53) * w * h of the box in pixels.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ YAML_LIMIT = 1 << 20  # bytes of a dataset YAML
 LABEL_LIMIT = 64 << 20  # bytes of one label file or image list
 OTHER_IMAGES = (".bmp", ".dng", ".mpo", ".tif", ".tiff", ".webp", ".pfm", ".heic")  # YOLO's, not fastkp's
 BOX_RANGE = (-0.5, 1.5)  # a normalised box centre outside this is not normalised
+AREA_OF_BOX = 0.53  # an object's OKS area: this share of its box's w * h (ultralytics' pose validator)
 
 
 def _strings(value: object) -> bool:
@@ -235,7 +238,7 @@ def _samples(root: Path, images: list[Path], spec: dict, headers: Headers, skipp
                 points = v[4:].reshape(-1, 3)
                 box = (cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)
                 samples.append(keypoint_sample(image, (h, w), points[:, :2] * scale, points[:, 2], box,
-                                               f"{at} ({image.name})"))
+                                               f"{at} ({image.name})", area=float(AREA_OF_BOX * bw * bh)))
             except DatasetError as err:
                 skipper.bad(err)
     return samples

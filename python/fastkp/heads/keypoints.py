@@ -64,6 +64,8 @@ def _frame_batch(samples: Sequence[Sample], size: tuple[int, int], box_crop: Box
     batch = {"keypoints": torch.from_numpy(points), "visible": torch.from_numpy(visible),
              "matrix": torch.from_numpy(matrix).float()}
     batch.update((k, torch.from_numpy(v)) for k, v in zip(LABELS, codec.labels(samples)))
+    if (areas := codec.areas(samples)) is not None:
+        batch["area"] = torch.from_numpy(areas)
     if all(s.box is not None for s in samples):
         batch["boxes"] = torch.from_numpy(np.stack([s.box for s in samples]))
     return batch
@@ -81,7 +83,7 @@ class KeypointHead(Head):
     # first: the papers' metrics in image pixels against the data set's labels
     directions = {"rmse": "min", "rmse_px": "min", "rmse_px_image": "min", "nme": "min", "pck": "max"}
     monitor = "rmse_px"
-    batch_keys = ("keypoints", "visible", "boxes", *LABELS)
+    batch_keys = ("keypoints", "visible", "boxes", "area", *LABELS)  # area: OKS's, where the data gives one
 
     def __init__(self, name: str = "keypoints", *, n_keypoints: int, names: Sequence[str] | None = None,
                  flip_index: Sequence[int] | None = None, loss: str | None = None, weight: float = 1.0,
@@ -136,13 +138,15 @@ class KeypointHead(Head):
         arrays = {"pred_px": codec.decode(out, batch["matrix"], size), **{k: batch[k] for k in LABELS}}
         if self.boxes:
             arrays["boxes"] = batch["boxes"]
+        if self.oks and "area" in batch:
+            arrays["area"] = batch["area"]
         return {**sums, **arrays}
 
     def metrics(self, stats):
         out = keypoint_metrics({k: v for k, v in stats.items() if np.ndim(v) == 0})
         if "pred_px" in stats:
             report = self.evaluator.report(stats["pred_px"], stats["points_px"], stats["visibility"],
-                                           stats.get("boxes"), stats["image_id"])
+                                           stats.get("boxes"), stats["image_id"], stats.get("area"))
             out.update({m: report[m] for m in self.paper_metrics()})
         return {m: out[m] for m in self.directions if m in out}
 

@@ -40,12 +40,13 @@ class KeypointEvaluator:
         return kp_metrics.primary_norm(self.k, self.boxes)
 
     def report(self, pred: np.ndarray, points: np.ndarray, visibility: np.ndarray, boxes: np.ndarray | None,
-               image_ids: np.ndarray) -> dict[str, float]:
+               image_ids: np.ndarray, areas: np.ndarray | None = None) -> dict[str, float]:
         """Every metric of :meth:`names` for ``pred`` (N, K, 2) against ``points`` (N, K, 2),
-        ``visibility`` (N, K), ``boxes`` (N, 4) (used when this evaluator has boxes) and the
-        image each row shows, ``image_ids`` (N,)."""
-        return kp_metrics.keypoint_report(pred, points, visibility, boxes if self.boxes else None, coco=self.oks,
-                                          image_ids=image_ids)
+        ``visibility`` (N, K), ``boxes`` (N, 4) (used when this evaluator has boxes), the
+        image each row shows, ``image_ids`` (N,), and the objects' areas OKS scales by,
+        ``areas`` (N,) (:func:`fastkp.pipeline.codec.areas`; None: each box's w * h)."""
+        return kp_metrics.keypoint_report(pred, points, visibility, boxes if self.boxes else None,
+                                          areas if self.oks else None, coco=self.oks, image_ids=image_ids)
 
     def per_image(self, pred: np.ndarray, points: np.ndarray, visibility: np.ndarray,
                   boxes: np.ndarray | None) -> np.ndarray:

@@ -16,7 +16,8 @@ fastai's [-1, 1] coordinates of that frame: ``x' = 2x/W - 1``, ``y' = 2y/H - 1``
 - :func:`mirror`/:func:`flip_targets`: a horizontal flip (``x -> c - x``, then the flip
   permutation swaps left and right points), inside exports, outside them and in the loaders;
 - :func:`diagonal`: the normaliser of ``nme``/``pck`` (the labelled points' box diagonal);
-- :func:`labels`: the points as the data set labels them, what evaluation scores against.
+- :func:`labels`: the points as the data set labels them, what evaluation scores against;
+  :func:`areas`: the objects' areas that OKS scales by.
 
 Functions that training or export run on tensors take numpy arrays and torch tensors alike.
 """
@@ -124,7 +125,6 @@ def diagonal(target, visible):
     return np.where(visible.any(axis=1), diag, np.nan)
 
 
-
 def labels(samples: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What the samples' keypoints are scored against, as the data set gives them: points
     (N, K, 2) float32 in image pixels (NaN where not labelled), their visibility flags (N, K)
@@ -136,3 +136,10 @@ def labels(samples: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     flags = [np.where(labelled[i], 2, 0) if s.visibility is None else s.visibility for i, s in enumerate(samples)]
     images = np.unique([s.path for s in samples], return_inverse=True)[1]
     return points, np.stack(flags).astype(np.int8), images.astype(np.int64)
+
+
+def areas(samples: Sequence) -> np.ndarray | None:
+    """(N,) float32 ``Sample.area`` of the samples (the object areas OKS scales by) when
+    every sample has one, else None (OKS then takes each box's w * h)."""
+    values = [s.area for s in samples]
+    return None if any(v is None for v in values) else np.array(values, np.float32)

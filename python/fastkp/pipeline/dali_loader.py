@@ -231,7 +231,8 @@ def build_loader(
     not visible) and ``visible`` bool (B, K) (:func:`fastkp.pipeline.codec.encode`);
     ``points_px`` float32 (B, K, 2), ``visibility`` int8 (B, K) and ``image_id`` int64 (B,),
     the keypoints as the data set labels them (:func:`fastkp.pipeline.codec.labels`, not
-    augmented); ``boxes`` float32 (B, 4) in source pixels when every sample has a box;
+    augmented); ``area`` float32 (B,), the objects' areas OKS scales by, when every sample
+    has one (``Sample.area``); ``boxes`` float32 (B, 4) in source pixels when every sample has a box;
     ``labels`` float32 (B, C), ``values`` float32 (B, D) and ``label`` int64 (B,).
 
     ``train=True`` augments with ``aug`` (default ``AugConfig()``), reshuffles every epoch

@@ -44,7 +44,7 @@ class BatchPlan:
 # What a batch can carry beside its images, index and matrix (build_loader's docstring):
 # computed per batch from the draws, then taken per sample.
 DRAWN = ("keypoints", "visible")
-TAKEN = ("points_px", "visibility", "image_id", "boxes", "labels", "values", "label")
+TAKEN = ("points_px", "visibility", "image_id", "area", "boxes", "labels", "values", "label")
 TARGETS = DRAWN + TAKEN
 
 
@@ -129,6 +129,7 @@ class EpochPlanner:
         taken: dict[str, np.ndarray | None] = dict.fromkeys(TAKEN)
         if self.keypoints is not None:
             taken.update(zip(("points_px", "visibility", "image_id"), codec.labels(samples)))
+            taken["area"] = codec.areas(samples)
         taken["labels"] = _stack_optional([s.labels for s in samples], "labels", 1)
         taken["values"] = _stack_optional([s.values for s in samples], "values", 1)
         classes = _stack_optional([None if s.label is None else np.array([s.label]) for s in samples], "label", 1)

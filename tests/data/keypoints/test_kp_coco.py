@@ -31,7 +31,7 @@ def test_coco_round_trip(trees):
     _check_samples(d, 17)
     assert list(d.meta.point_names) == list(COCO_NAMES) and np.array(d.meta.flip_index)[:5].tolist() == [0, 2, 1, 4, 3]
     for split, samples in (("train", d.train), ("val", d.valid)):
-        _, spec = _coco_json(root, split)
+        path, spec = _coco_json(root, split)
         anns = [a for a in spec["annotations"] if not a["iscrowd"] and a["num_keypoints"] > 0]
         assert len(anns) == len(samples) and any(a["iscrowd"] for a in _coco_json(root)[1]["annotations"])
         files = {im["id"]: im["file_name"] for im in spec["images"]}
@@ -43,6 +43,8 @@ def test_coco_round_trip(trees):
             np.testing.assert_array_equal(s.keypoints[labelled], kp[labelled, :2] + COCO_SHIFT)
             x, y, w, h = a["bbox"]
             np.testing.assert_allclose(s.box, [x, y, x + w, y + h], rtol=1e-6)
+            assert s.area == a["area"] < 0.5 * w * h  # the drawn person's pixels, as COCO's segment area
+            assert s.source == {"file": str(path), "id": a["id"], "image_id": a["image_id"], "category_id": 1}
     vis = np.concatenate([s.visibility for s in _all(d)])
     assert {0, 1, 2} <= set(vis.tolist())  # the generator writes every kind
     boxes = np.stack([s.box for s in _all(d)])
@@ -90,6 +92,8 @@ BAD_COCO = {
     "missing image": (lambda a, s: _image_of(a, s).__setitem__("file_name", "nope.jpg"), "nope.jpg: missing"),
     "size mismatch": (lambda a, s: _image_of(a, s).__setitem__("width", 81), "the JSON says 81x64"),
     "far outside": (_point(3, 500, 5, 2), "point 3 at"),
+    "area 0": (_set("area", 0), "area 0 must be a positive number"),
+    "area string": (_set("area", "812.5"), "area '812.5' must be"),
 }
 
 
@@ -123,6 +127,34 @@ def test_coco_unlabelled_and_occluded_points(copy):
     s = load_coco(root).train[index]
     assert np.isnan(s.keypoints[0]).all() and s.visibility[0] == 0
     assert s.keypoints[5].tolist() == [7.5, 8.5] and s.visibility[5] == 1
+
+
+def test_coco_missing_area_is_the_boxs_with_a_warning(copy, caplog):
+    root = copy("coco")
+    ann_id = _coco_edit(root, lambda a, s: a.pop("area"))
+    with caplog.at_level(logging.WARNING, logger="fastkp.data"):
+        d = load_coco(root)
+    (record,) = caplog.records
+    assert f"train2017.json: 1 annotation(s) without area (first: id {ann_id}): OKS takes" in record.getMessage()
+    s = next(s for s in d.train if s.source["id"] == ann_id)
+    x0, y0, x1, y1 = s.box.astype(np.float64)
+    assert s.area == pytest.approx((x1 - x0) * (y1 - y0), rel=1e-6)
+
+
+def test_coco_val_only_folder_is_for_evaluation(copy, tmp_path, capsys):
+    """COCO's val set alone: no training split, the val samples as they were; training refuses it."""
+    from fastkp.train import cli
+
+    root = copy("coco")
+    full = load_coco(root)
+    (root / "annotations" / "person_keypoints_train2017.json").unlink()
+    d = load_coco(root)
+    assert d.train == [] and [s.source for s in d.valid] == [s.source for s in full.valid]
+    assert d.meta.split == "the val2017 annotation file, only val (no person_keypoints_train*.json: evaluation only)"
+    assert cli(["--task", "keypoints", "--format", "coco", "--data", str(root), "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err == (f"fastkp.train: error: {root}: no training annotations, only {len(d.valid)} "
+                                       "validation samples: evaluate them with python -m fastkp.evaluate, or train "
+                                       "on data with a train split\n")
 
 
 @pytest.mark.parametrize("text, match", [

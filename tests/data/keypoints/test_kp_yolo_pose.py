@@ -40,6 +40,7 @@ def test_yolo_round_trip(trees):
             cx, cy, bw, bh = v[:4] * (w, h, w, h)
             assert s.path == image
             np.testing.assert_allclose(s.box, [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], atol=1e-3)
+            assert s.area == pytest.approx(0.53 * bw * bh) and s.source is None  # Ultralytics' OKS area
             kp = v[4:].reshape(17, 3)
             assert s.visibility.tolist() == kp[:, 2].astype(int).tolist()
             on = kp[:, 2] > 0

@@ -8,7 +8,8 @@ the image and their points outside it are unlabelled (v 0), as COCO marks them;
 about ``UNLABELLED`` of the other points are unlabelled too; a person has one joint
 hidden behind a block with probability ``OCCLUDED`` (v 1). Some images also hold a
 crowd annotation. Keypoints are written as COCO's integer pixel indices
-(``coco.COCO_SHIFT``), boxes as [x, y, w, h].
+(``coco.COCO_SHIFT``), boxes as [x, y, w, h], and ``area`` as COCO's segment area: the
+drawn person's pixels inside the image (0.2 to 0.45 of the box's w * h here).
 """
 
 from __future__ import annotations
@@ -61,7 +62,14 @@ def _pose(rng: np.random.Generator) -> np.ndarray:
     return np.array([p[n] for n in COCO_NAMES])
 
 
-def _draw_person(img: np.ndarray, rng: np.random.Generator, pts: np.ndarray, scale: float) -> None:
+def _draw_person(img: np.ndarray, rng: np.random.Generator, pts: np.ndarray, scale: float) -> float:
+    """Draw one person into ``img``; the pixel area it covers (a mask drawn alongside)."""
+    mask = np.zeros((*img.shape[:2], 1), np.float32)
+
+    def ellipse(centre, radii, angle, colour) -> None:
+        fill_ellipse(img, centre, radii, angle, colour)
+        fill_ellipse(mask, centre, radii, angle, (1.0,))
+
     skin = jitter(rng, SKIN[rng.integers(len(SKIN))], 12)
     cloth = tuple(float(c) for c in rng.uniform(30, 220, 3))
     trousers = tuple(float(c) for c in rng.uniform(20, 160, 3))
@@ -69,39 +77,41 @@ def _draw_person(img: np.ndarray, rng: np.random.Generator, pts: np.ndarray, sca
 
     def bar(a: np.ndarray, b: np.ndarray, thick: float, colour: Colour) -> None:
         d = b - a
-        fill_ellipse(img, tuple((a + b) / 2), (max(float(np.hypot(*d)) / 2, thick * scale), thick * scale),
-                     math.atan2(d[1], d[0]), colour)
+        ellipse(tuple((a + b) / 2), (max(float(np.hypot(*d)) / 2, thick * scale), thick * scale),
+                math.atan2(d[1], d[0]), colour)
 
     hips = (at["left_hip"] + at["right_hip"]) / 2
     shoulders = (at["left_shoulder"] + at["right_shoulder"]) / 2
     for side in ("left", "right"):
         bar(at[f"{side}_hip"], at[f"{side}_knee"], 0.045, trousers)
         bar(at[f"{side}_knee"], at[f"{side}_ankle"], 0.04, trousers)
-    fill_ellipse(img, tuple((hips + shoulders) / 2), (0.14 * scale, float(np.hypot(*(hips - shoulders))) / 2
-                 + 0.03 * scale), math.atan2(*(shoulders - hips)[::-1]) + math.pi / 2, cloth)
+    ellipse(tuple((hips + shoulders) / 2), (0.14 * scale, float(np.hypot(*(hips - shoulders))) / 2
+            + 0.03 * scale), math.atan2(*(shoulders - hips)[::-1]) + math.pi / 2, cloth)
     bar(shoulders, at["nose"], 0.03, skin)
     for side in ("left", "right"):
         bar(at[f"{side}_shoulder"], at[f"{side}_elbow"], 0.035, cloth)
         bar(at[f"{side}_elbow"], at[f"{side}_wrist"], 0.03, skin)
     head = at["nose"] - (0, 0.02 * scale)
     for side in ("left", "right"):  # behind the head, their centres just outside it
-        fill_ellipse(img, tuple(at[f"{side}_ear"]), (0.015 * scale, 0.025 * scale), 0,
-                     (skin[0] * 0.75, skin[1] * 0.75, skin[2] * 0.75))
-    fill_ellipse(img, tuple(head), (0.068 * scale, 0.09 * scale), 0, skin)
+        ellipse(tuple(at[f"{side}_ear"]), (0.015 * scale, 0.025 * scale), 0,
+                (skin[0] * 0.75, skin[1] * 0.75, skin[2] * 0.75))
+    ellipse(tuple(head), (0.068 * scale, 0.09 * scale), 0, skin)
     for side in ("left", "right"):
-        fill_ellipse(img, tuple(at[f"{side}_eye"]), (0.011 * scale, 0.011 * scale), 0, (20, 20, 30))
+        ellipse(tuple(at[f"{side}_eye"]), (0.011 * scale, 0.011 * scale), 0, (20, 20, 30))
     nose = (skin[0] * 0.6, skin[1] * 0.6, skin[2] * 0.6)
-    fill_ellipse(img, tuple(at["nose"]), (0.012 * scale, 0.01 * scale), 0, nose)
+    ellipse(tuple(at["nose"]), (0.012 * scale, 0.01 * scale), 0, nose)
     for name, colour in JOINT_COLOURS.items():
         for side in ("left", "right"):
-            fill_ellipse(img, tuple(at[f"{side}_{name}"]), (0.02 * scale, 0.02 * scale), 0, colour)
+            ellipse(tuple(at[f"{side}_{name}"]), (0.02 * scale, 0.02 * scale), 0, colour)
+    return float(mask.sum())
 
 
 def draw_people(
     rng: np.random.Generator, size: tuple[int, int]
-) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]]:
     """One image (H, W, 3) float and its people: (points (17, 2) in fastkp pixels,
-    visibility (17,) int8, box (x0, y0, x1, y1)), the box not clipped to the image."""
+    visibility (17,) int8, box (x0, y0, x1, y1), the pixel area drawn), the box not
+    clipped to the image."""
     h, w = size
     img = clutter(rng, gradient(rng, size, saturation=0.5), int(rng.integers(1, 4)))
     n = int(rng.integers(1, MAX_PEOPLE + 1))
@@ -114,7 +124,7 @@ def draw_people(
             u = w - rng.uniform(0.0, 0.08) * w
         centre = np.array([u, h / 2 + rng.uniform(-0.05, 0.1) * h + 0.1 * scale])
         pts = centre + scale * _pose(rng)
-        _draw_person(img, rng, pts, scale)
+        area = _draw_person(img, rng, pts, scale)
         vis = np.full(len(COCO_NAMES), 2, np.int8)
         if rng.random() < OCCLUDED:
             i = int(rng.integers(5, len(COCO_NAMES)))
@@ -129,7 +139,7 @@ def draw_people(
         top = pts[COCO_NAMES.index("nose"), 1] - 0.12 * scale
         box = np.array([pts[:, 0].min() - pad, min(top, pts[:, 1].min() - pad), pts[:, 0].max() + pad,
                         pts[:, 1].max() + pad])
-        people.append((pts, vis, box))
+        people.append((pts, vis, box, area))
     return img, people
 
 
@@ -180,13 +190,13 @@ def make_coco(
         save(img, folder / name)
         spec = files[split]
         spec["images"].append({"id": image_id, "file_name": name, "height": h, "width": w})
-        for pts, vis, box in people:
+        for pts, vis, box, area in people:
             ann_id += 1
             x0, y0, x1, y1 = (round(float(v), 2) for v in box)
             spec["annotations"].append({
                 "id": ann_id, "image_id": image_id, "category_id": 1, "iscrowd": 0,
                 "num_keypoints": int((vis > 0).sum()), "keypoints": coco_keypoints(pts, vis),
-                "bbox": [x0, y0, round(x1 - x0, 2), round(y1 - y0, 2)], "area": round(0.6 * (x1 - x0) * (y1 - y0), 2),
+                "bbox": [x0, y0, round(x1 - x0, 2), round(y1 - y0, 2)], "area": round(area, 2),
             })  # fmt: skip
         if rng.random() < CROWD:
             ann_id += 1

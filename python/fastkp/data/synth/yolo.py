@@ -55,7 +55,7 @@ def make_yolo(
             continue
         img, people = draw_people(rng, size)
         save(img, root / "images" / split / f"{name}.jpg")
-        lines = [label_line(pts, vis, box, size) for pts, vis, box in people]
+        lines = [label_line(pts, vis, box, size) for pts, vis, box, _ in people]
         (root / "labels" / split / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     spec = {
         "path": ".", "train": "images/train", "val": "images/val", "kpt_shape": [17, 3],
