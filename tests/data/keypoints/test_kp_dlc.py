@@ -1,5 +1,5 @@
-"""DeepLabCut CSV: the generator's files read back, mirror names and flip files, bad rows
-and headers, and the fuzzed parser."""
+"""DeepLabCut CSV: the generator's files read back, config.yaml (body part order, training
+fraction, multi-animal projects), flip files, bad rows and headers, and the fuzzed parser."""
 
 from __future__ import annotations
 
@@ -11,24 +11,15 @@ import shutil
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from fastkp.data import DatasetError
 from fastkp.data.dlc import DLC_SHIFT, load_dlc, parse_dlc
-from fastkp.data.flips import mirror_name
 from fastkp.data.on_error import Skipper
 from fastkp.data.synth.dlc import BODYPARTS
 from support.keypoints import N, _all, _check_samples, _dlc_set, number
-
-
-@pytest.mark.parametrize("name, mirror", [
-    ("left_ear", "right_ear"), ("LeftPaw", "RightPaw"), ("RIGHT_EYE", "LEFT_EYE"),
-    ("front_left_paw", "front_right_paw"),
-    ("pawLeft", "pawRight"), ("earL", "earL"), ("leftear", "leftear"), ("bright", "bright"), ("tail", "tail"),
-])  # fmt: skip
-def test_mirror_name_swaps_only_the_words_left_and_right(name, mirror):
-    assert mirror_name(name) == mirror
 
 
 def test_dlc_round_trip(trees):
@@ -38,10 +29,10 @@ def test_dlc_round_trip(trees):
     names = list(BODYPARTS)
     assert list(d.meta.point_names) == names
     flip = np.array(d.meta.flip_index)
-    assert names[flip[names.index("LeftEar")]] == "RightEar"
-    assert flip[names.index("tailbase")] == names.index("tailbase")
-    assert names[flip[names.index("left_hindpaw")]] == "right_hindpaw"
-    assert len(d.valid) == round(0.2 * N)
+    assert [names[i] for i in flip] == ["snout", "rightear", "leftear", "R_forepaw", "L_forepaw", "right_hindpaw",
+                                        "left_hindpaw", "tailbase", "tail_tip"]
+    assert len(d.valid) == round(0.2 * N) and d.meta.split.endswith("(1 - TrainingFraction[0] of "
+                                                                     f"{root / 'config.yaml'})")
     got = {s.path: s for s in _all(d)}
     empty = 0
     for path in sorted((root / "labeled-data").glob("*/CollectedData_*.csv")):
@@ -59,7 +50,7 @@ def test_dlc_round_trip(trees):
 
 BAD_DLC = {
     "half a pair": (_dlc_set(5, 4, ""), "snout: only one of x, y"),
-    "not a number": (_dlc_set(4, 6, "abc"), "LeftEar y: 'abc'"),
+    "not a number": (_dlc_set(4, 6, "abc"), "leftear y: 'abc'"),
     "inf": (_dlc_set(4, 6, "inf"), "'inf'"),
     "duplicate frame": (_dlc_set(5, 2, "img0000.png"), "img0000.png is also on line 4"),
     "dotdot frame": (_dlc_set(5, 2, ".."), "'..'"),
@@ -111,15 +102,98 @@ def test_dlc_flip_file_overrides_the_names(copy, tmp_path):
             load_dlc(root, flip_json=flip, on_error="skip")
 
 
-def test_dlc_unpaired_side_names_need_a_flip_file(copy):
+def _rename(root, old: str, new: str) -> None:
+    for path in [*root.glob("config.yaml"), *(root / "labeled-data").glob("*/CollectedData_*.csv")]:
+        path.write_text(path.read_text().replace(old, new))
+    for path in (root / "labeled-data").glob("*/CollectedData_*.h5"):
+        path.unlink()
+
+
+def test_dlc_unpaired_side_names_need_a_flip_file(copy, caplog):
     root = copy("dlc")
-    _dlc_set(2, 3 + 2 * BODYPARTS.index("RightEar"), "EarR")(root)
-    _dlc_set(2, 4 + 2 * BODYPARTS.index("RightEar"), "EarR")(root)
-    with pytest.raises(DatasetError, match="body parts .* differ"):  # video2 still says RightEar
+    _dlc_set(2, 3 + 2 * BODYPARTS.index("right_hindpaw"), "hindpawR")(root)
+    _dlc_set(2, 4 + 2 * BODYPARTS.index("right_hindpaw"), "hindpawR")(root)
+    (root / "config.yaml").unlink()
+    with pytest.raises(DatasetError, match="body parts .* differ"):  # video2 still says right_hindpaw
         load_dlc(root)
-    other = root / "labeled-data" / "video2" / "CollectedData_synth.csv"
-    other.write_text(other.read_text().replace("RightEar", "EarR"))
-    with pytest.raises(DatasetError, match="'LeftEar' has no mirror point 'RightEar'; give a flip file"):
+    _rename(root, "right_hindpaw", "hindpawR")
+    with pytest.raises(DatasetError, match="'left_hindpaw' has no mirror point 'right_hindpaw'; give a flip file"):
+        load_dlc(root)
+    _rename(root, "left_hindpaw", "hindpawL")  # pairs with hindpawR: a lone L/R letter
+    _rename(root, "rightear", "ear_right")  # the word right: no partner is an error
+    with pytest.raises(DatasetError, match=r"CollectedData_synth.csv: body parts: point 2 'ear_right' has no"):
+        load_dlc(root)
+    _rename(root, "ear_right", "earRight")
+    _rename(root, "leftear", "earLeft")
+    _rename(root, "R_forepaw", "forepaw_R")  # L_forepaw has lost its partner: a warning, not an error
+    with caplog.at_level(logging.WARNING, logger="fastkp.data"):
+        d = load_dlc(root)
+    names = list(d.meta.point_names)
+    assert [names[i] for i in d.meta.flip_index] == ["snout", "earRight", "earLeft", "L_forepaw", "forepaw_R",
+                                                     "hindpawR", "hindpawL", "tailbase", "tail_tip"]
+    (record,) = caplog.records
+    assert "CollectedData_synth.csv: body parts: 'L_forepaw' (no 'R_forepaw'), 'forepaw_R' (no 'forepaw_L') " \
+           "look sided but have no mirror point" in record.getMessage()
+
+
+# ---- config.yaml --------------------------------------------------------------------------------
+
+def _config(root, **changes) -> None:
+    path = root / "config.yaml"
+    spec = yaml.safe_load(path.read_text())
+    spec.update(changes)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def test_dlc_config_orders_the_body_parts_and_gives_the_split(copy, trees):
+    root = copy("dlc")
+    before = load_dlc(trees["dlc"])
+    order = list(reversed(BODYPARTS))
+    _config(root, bodyparts=order, TrainingFraction=[0.5, 0.8])
+    d = load_dlc(root)
+    assert list(d.meta.point_names) == order and len(d.valid) == N // 2
+    assert d.meta.split == f"random 0.5 of the rows, seed 0 (1 - TrainingFraction[0] of {root / 'config.yaml'})"
+    take = [BODYPARTS.index(p) for p in order]
+    same = {s.path.replace(str(root), ""): s for s in _all(d)}
+    for s in _all(before):
+        np.testing.assert_array_equal(same[s.path.replace(str(trees["dlc"]), "")].keypoints, s.keypoints[take])
+    mirror = dict(zip(BODYPARTS, (BODYPARTS[i] for i in before.meta.flip_index)))
+    assert [order[i] for i in d.meta.flip_index] == [mirror[p] for p in order]
+
+
+def test_dlc_without_config_reads_as_before(copy):
+    root = copy("dlc")
+    (root / "config.yaml").unlink()
+    d = load_dlc(root, valid_frac=0.25)
+    assert list(d.meta.point_names) == list(BODYPARTS) and len(d.valid) == 3
+    assert d.meta.split == "random 0.25 of the rows, seed 0"
+    assert load_dlc(root).meta.split == "random 0.2 of the rows, seed 0"
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"bodyparts": list(BODYPARTS[:-1])},
+     r"CollectedData_synth.csv: body parts \['tail_tip'\] are not in .*config.yaml's bodyparts"),
+    ({"bodyparts": [*BODYPARTS, "tail_mid"]},
+     r"CollectedData_synth.csv: body parts .* lack \['tail_mid'\] of .*config.yaml's"),
+    ({"bodyparts": "MULTI!", "multianimalproject": True}, r"config.yaml: multianimalproject is true: a multi-animal"),
+    ({"bodyparts": ["a", "a"]}, r"config.yaml: bodyparts must be a list of distinct names"),
+    ({"TrainingFraction": 0.8}, r"config.yaml: TrainingFraction must be a list whose first value is in \(0, 1\)"),
+    ({"TrainingFraction": [1.0]}, r"config.yaml: TrainingFraction must be a list"),
+])  # fmt: skip
+def test_dlc_bad_config_is_refused_naming_the_file(copy, changes, match):
+    root = copy("dlc")
+    _config(root, **changes)
+    with pytest.raises(DatasetError, match=match):
+        load_dlc(root, on_error="skip")
+
+
+def test_dlc_config_that_is_not_yaml(copy):
+    root = copy("dlc")
+    (root / "config.yaml").write_text("bodyparts: [a\n")
+    with pytest.raises(DatasetError, match=r"config.yaml: not valid YAML"):
+        load_dlc(root)
+    (root / "config.yaml").write_text("- a\n")
+    with pytest.raises(DatasetError, match=r"config.yaml: expected a mapping with bodyparts"):
         load_dlc(root)
 
 

@@ -2,13 +2,15 @@
 
 Body parts sit on what is drawn: the snout on the nose dot, the ears on pink ears,
 the paws on pink paws, the tail's base and tip at the ends of the tail. Their names
-mix DeepLabCut users' styles (``LeftEar``, ``left_forepaw``, ``tailbase``), so the
-flip pairs come from the words left/right. About ``UNLABELLED`` of the points are
-empty cells; about ``NEAR_EDGE`` of the mice stand over an edge (their points outside
-the image are kept, as DeepLabCut keeps them). The first video's CSV has the three
-index columns of DeepLabCut 2.2+, the others the single path column of older
-versions. Coordinates are written as DeepLabCut's pixel indices (``dlc.DLC_SHIFT``);
-frames are PNG, as DeepLabCut extracts them.
+mix DeepLabCut users' styles (``leftear`` as in DeepLabCut's open-field example,
+``L_forepaw``, ``left_hindpaw``, ``tailbase``), so each way of pairing sides by name
+is read. About ``UNLABELLED`` of the points are empty cells; about ``NEAR_EDGE`` of the
+mice stand over an edge (their points outside the image are kept, as DeepLabCut keeps
+them). The first video's CSV has the three index columns of DeepLabCut 2.2+, the others
+the single path column of older versions. Coordinates are written as DeepLabCut's pixel
+indices (``dlc.DLC_SHIFT``); frames are PNG, as DeepLabCut extracts them. ``config.yaml``
+holds the fields DeepLabCut writes (no project path or videos on disk); beside each CSV
+is the same table as DeepLabCut's ``.h5`` where pandas and PyTables are installed.
 """
 
 from __future__ import annotations
@@ -18,16 +20,20 @@ import math
 from pathlib import Path
 
 import numpy as np
+import yaml
 from tqdm.auto import tqdm
 
-from ..dlc import DLC_SHIFT, LABELED
+from ..dlc import DLC_SHIFT, HEADER, LABELED
+from ..dlc_config import CONFIG
 from .draw import HAIR, clutter, fill_ellipse, gradient, jitter, save
 
 BODYPARTS = (
-    "snout", "LeftEar", "RightEar", "left_forepaw", "right_forepaw", "left_hindpaw", "right_hindpaw",
+    "snout", "leftear", "rightear", "L_forepaw", "R_forepaw", "left_hindpaw", "right_hindpaw",
     "tailbase", "tail_tip",
 )  # fmt: skip
 SCORER = "synth"
+TRAINING_FRACTION = 0.8  # DeepLabCut's default is 0.95; 0.8 keeps small sets' validation split
+H5_KEY = "df_with_missing"  # the key DeepLabCut saves its CollectedData table under
 UNLABELLED = 0.1
 NEAR_EDGE = 0.15
 PINK = (235, 160, 170)
@@ -77,13 +83,47 @@ def mouse_image(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.nda
     return img, np.array([at(f, l) for f, l in local])
 
 
+def _config(videos: int, size: tuple[int, int]) -> dict:
+    h, w = size
+    return {
+        "Task": "synth", "scorer": SCORER, "date": "Jan1", "multianimalproject": False, "identity": None,
+        "video_sets": {f"videos/video{v + 1}.mp4": {"crop": f"0, {w}, 0, {h}"} for v in range(videos)},
+        "bodyparts": list(BODYPARTS), "start": 0, "stop": 1, "numframes2pick": 20,
+        "skeleton": [["snout", "leftear"], ["snout", "rightear"], ["tailbase", "tail_tip"]],
+        "skeleton_color": "black", "pcutoff": 0.6, "dotsize": 12, "alphavalue": 0.7, "colormap": "rainbow",
+        "TrainingFraction": [TRAINING_FRACTION], "iteration": 0, "default_net_type": "resnet_50",
+        "snapshotindex": -1, "batch_size": 8,
+    }  # fmt: skip
+
+
+def _pandas() -> object | None:
+    try:
+        import pandas as pd
+        import tables  # noqa: F401 - DataFrame.to_hdf needs it
+    except ImportError:
+        return None
+    return pd
+
+
+def _write_h5(pd, path: Path, rows: list[list[str]], n_index: int) -> None:
+    """The CSV's table as DeepLabCut saves it: ``DataFrame.to_hdf`` (fixed format), columns
+    scorer/bodyparts/coords, index the frame paths (three parts, or one)."""
+    header, body = rows[:3], rows[3:]
+    columns = pd.MultiIndex.from_arrays([r[n_index:] for r in header], names=list(HEADER))
+    index = (pd.MultiIndex.from_tuples([tuple(r[:n_index]) for r in body]) if n_index > 1
+             else pd.Index([r[0] for r in body]))
+    values = np.array([[float(c) if c else np.nan for c in r[n_index:]] for r in body])
+    pd.DataFrame(values, index=index, columns=columns).to_hdf(path, key=H5_KEY, mode="w")
+
+
 def make_dlc(
     root: str | Path, n_images: int, seed: int = 0, size: tuple[int, int] = (128, 128), videos: int = 2,
     progress: bool = False,
 ) -> Path:
-    """Write ``root/labeled-data/videoN/CollectedData_synth.csv`` and ``imgNNNN.png`` frames
-    (``size`` = (height, width)), the frames dealt to ``videos`` folders in turn. Same
-    arguments, same bytes."""
+    """Write ``root/config.yaml``, ``root/labeled-data/videoN/CollectedData_synth.csv`` (and
+    ``.h5`` where pandas is installed) and ``imgNNNN.png`` frames (``size`` = (height, width)),
+    the frames dealt to ``videos`` folders in turn. Same arguments, same bytes (the .h5
+    files: the same table; HDF5 stamps each array with the time it was written)."""
     if n_images < 2:
         raise ValueError(f"n_images must be >= 2 (a training and a validation image), got {n_images}")
     root = Path(root).expanduser()
@@ -101,6 +141,8 @@ def make_dlc(
                  for c in (("", "") if off else (f"{x - DLC_SHIFT:.4f}", f"{y - DLC_SHIFT:.4f}"))]
         index = [LABELED, folder.name, name] if video == 0 else [f"{LABELED}/{folder.name}/{name}"]
         rows[video].append(index + cells)
+    (root / CONFIG).write_text(yaml.safe_dump(_config(len(rows), size), sort_keys=False), encoding="utf-8")
+    pd = _pandas()
     for video, body in rows.items():
         n_index = 3 if video == 0 else 1
         pad = [""] * (n_index - 1)
@@ -112,4 +154,6 @@ def make_dlc(
         path = root / LABELED / f"video{video + 1}" / f"CollectedData_{SCORER}.csv"
         with open(path, "w", newline="", encoding="utf-8") as f:
             csv.writer(f, lineterminator="\n").writerows(header + body)
+        if pd is not None:
+            _write_h5(pd, path.with_suffix(".h5"), header + body, n_index)
     return root
