@@ -16,7 +16,7 @@ from fastkp.metrics import keypoints as kp_metrics
 from fastkp.config import resolve
 from fastkp.data.synth.coco import make_coco
 from fastkp.data.synth.dlc import make_dlc
-from fastkp.data.synth.w300 import make_300w
+from fastkp.data.synth.w300 import make_300vw, make_300w
 from fastkp.data.synth.yolo import make_yolo
 from fastkp.errors import DatasetError, UsageError
 from fastkp.export import export_checkpoint, load
@@ -61,6 +61,17 @@ def test_each_format_trains_exports_and_predicts(sets, fmt, tmp_path):
     images = torch.zeros(1, *sample.size, 3, dtype=torch.uint8)
     boxes = torch.from_numpy(sample.box[None]) if crops else None
     assert model.answers(images, boxes)[0].shape == (1, sample.keypoints.shape[0], 2)
+
+
+def test_300w_format_trains_on_300vw_videos_validating_on_whole_ones(tmp_path):
+    root = make_300vw(tmp_path / "vw", 15, size=(64, 64), videos=5)
+    learn = Learner.from_folder("keypoints", root, format="300w", out=tmp_path / "run", **TINY)
+    train, valid = ({Path(s.path).parents[1].name for s in samples} for samples in (learn.train_samples,
+                                                                                   learn.valid_samples))
+    assert len(valid) == 1 and len(train) == 4 and len(learn.valid_samples) == 3
+    learn.fit(1, 1e-3)
+    row = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
+    assert EXPECTED["300w"][1] <= set(row)
 
 
 def test_flip_test_in_validation_is_the_manual_average(sets, tmp_path):

@@ -1,10 +1,15 @@
-"""300W / iBUG reader: 68-point faces in ``.pts`` files, each beside its image.
+"""300W / 300-VW / iBUG reader: 68-point faces in ``.pts`` files, each beside its image.
 
-A ``.pts`` file is ``version: 1``, ``n_points: 68``, ``{``, 68 lines ``x y``, ``}``.
-Its image has the same stem and a ``.jpg``, ``.jpeg`` or ``.png`` suffix (any case)
-in the same folder. ``ROOT`` is searched recursively (links to folders are not
-followed; hidden names are skipped); ``ROOT/valid/`` is the validation split if it
-exists, else ``valid_frac`` of the faces drawn as ``load_landmarks`` draws them.
+A ``.pts`` file is ``version: 1`` (or ``1.0``, as 300-VW writes it), ``n_points: 68``,
+``{``, 68 lines ``x y``, ``}``; LF or CRLF line ends, blank lines and trailing
+whitespace anywhere. Its image has the same stem and a ``.jpg``, ``.jpeg`` or ``.png``
+suffix (any case) in the same folder, or, for a ``.pts`` in an ``annot/`` folder (300-VW's
+``VIDEO/annot/FRAME.pts``), in the sibling ``VIDEO/imgs/``. ``ROOT`` is searched
+recursively (links to folders are not followed; hidden names are skipped).
+
+Split: ``ROOT/valid/`` if it exists; else ``valid_frac`` of the units drawn as
+``load_landmarks`` draws rows, a unit being a whole video (the faces of one
+``VIDEO/annot/`` folder, so no video is on both sides) or one face outside any video.
 
 Coordinates: ``.pts`` files are 1-based (the first pixel's centre is at 1, as menpo
 reads them); fastkp puts a pixel's centre at ``i + 0.5``, so ``PTS_SHIFT`` (-0.5) is
@@ -27,13 +32,14 @@ from .keypoint_samples import keypoint_samples
 from .on_error import Skipper
 from .paths import IMAGE_SUFFIXES
 from .sample import DatasetError, Sample
-from .splits import check_valid_frac, random_rule, random_split
+from .splits import Entry, check_valid_frac, random_rule, split
 from .textio import decode, parse_floats, read_bounded
 
 N_POINTS = 68
 PTS_SHIFT = -0.5  # 1-based pixel centres -> fastkp's i + 0.5
 PTS_LIMIT = 1 << 20  # bytes; a 68-point file is about 1 KiB
 VALID = "valid"
+ANNOT, IMGS = "annot", "imgs"  # 300-VW: VIDEO/annot/FRAME.pts, VIDEO/imgs/FRAME.jpg
 _VISIBLE = np.full(N_POINTS, 2, np.int8)  # every point is labelled and visible
 
 # The iBUG 68-point mark-up, named as seen in the image: left_* is on the image's left
@@ -67,11 +73,13 @@ FLIP_68 = (
 
 
 _TOKEN = r"[0-9.eE+-]+"  # what a decimal number can be made of; float() then checks its form
+_VERSION = r"1(?:\.0+)?"  # iBUG's tools write 1 (300W, menpo), 300-VW 1.0
 _FAST = re.compile(
-    rf"\s*version:[ \t]*1[ \t]*\r?\n\s*n_points:[ \t]*(\d{{1,6}})[ \t]*\r?\n\s*\{{[ \t]*\r?\n"
+    rf"\s*version:[ \t]*{_VERSION}[ \t]*\r?\n\s*n_points:[ \t]*(\d{{1,6}})[ \t]*\r?\n\s*\{{[ \t]*\r?\n"
     rf"((?:[ \t]*(?:{_TOKEN}[ \t]+{_TOKEN}[ \t]*)?\r?\n)*)[ \t]*\}}\s*",
     re.ASCII,
 )  # the plain layout every tool writes; anything else takes parse_pts's line-by-line path
+_VERSION_ONLY = re.compile(_VERSION, re.ASCII)
 
 
 def _key_value(line: str, key: str, where: str) -> str:
@@ -84,19 +92,31 @@ def _key_value(line: str, key: str, where: str) -> str:
 def parse_pts(text: str, where: str) -> np.ndarray:
     """(n, 2) float64 points of a ``.pts`` text as written (1-based); blank lines are allowed
     anywhere, errors name the line."""
+    points = _parse_fast(text)
+    return _parse_lines(text, where) if points is None else points
+
+
+def _parse_fast(text: str) -> np.ndarray | None:
+    """The points of a file in the plain layout, or None: ``_parse_lines`` then decides, and
+    gives the same points where this gives any (a test holds the two to that)."""
     if (m := _FAST.fullmatch(text)) and 0 < int(m[1]) <= 100_000:
         try:  # only digits, '.', 'e', signs: float() accepts exactly the plain decimals
             values = np.array(m[2].split(), np.float64)
         except ValueError:
-            values = np.array([np.nan])
+            return None
         if len(values) == 2 * int(m[1]) and np.isfinite(values).all():
             return values.reshape(-1, 2)
+    return None
+
+
+def _parse_lines(text: str, where: str) -> np.ndarray:
+    """``parse_pts`` line by line: any layout, errors naming the line."""
     lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     if len(lines) < 3:
         raise DatasetError(f"{where}: too short for a .pts file (version, n_points, {{ points }})")
     (n1, version), (n2, count), (n3, brace) = lines[:3]
-    if _key_value(version, "version", f"{where}: line {n1}") != "1":
-        raise DatasetError(f"{where}: line {n1}: only 'version: 1' is known, got {version[:40]!r}")
+    if not _VERSION_ONLY.fullmatch(_key_value(version, "version", f"{where}: line {n1}")):
+        raise DatasetError(f"{where}: line {n1}: only 'version: 1' (or 1.0) is known, got {version[:40]!r}")
     value = _key_value(count, "n_points", f"{where}: line {n2}")
     if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= 100_000:
         raise DatasetError(f"{where}: line {n2}: n_points {value[:20]!r} is not a count of points")
@@ -120,31 +140,59 @@ def parse_pts(text: str, where: str) -> np.ndarray:
     return parse_floats(tokens, lambda i: f"{where}: line {body[i // 2][0]}: point {i // 2}").reshape(n, 2)
 
 
-def _pairs(root: Path, skipper: Skipper) -> list[tuple[str, str | None, str]]:
-    """(pts file, its image or None, why none) under ``root`` in sorted walk order."""
+def _by_stem(names: list[str]) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+    """The image names of a folder listing by stem, and its (.pts name, stem)s."""
+    images: dict[str, list[str]] = {}
+    faces = []
+    for name in names:
+        if name.startswith("."):
+            continue
+        stem, suffix = os.path.splitext(name)
+        suffix = suffix.lower()
+        if suffix == ".pts":
+            faces.append((name, stem))
+        elif suffix in IMAGE_SUFFIXES:
+            images.setdefault(stem, []).append(name)
+    return images, faces
+
+
+def _frames(video: str) -> dict[str, list[str]]:
+    """The images of 300-VW's ``VIDEO/imgs/`` by stem; none when it cannot be listed (the
+    walk reports an unreadable one, and each .pts then says where it looked)."""
+    try:
+        return _by_stem(os.listdir(os.path.join(video, IMGS)))[0]
+    except OSError:
+        return {}
+
+
+def _pairs(root: Path, skipper: Skipper) -> list[tuple[str, str | None, str, str | None]]:
+    """(pts file, its image or None, why none, its video folder or None) under ``root`` in
+    sorted walk order; a .pts in an ``annot/`` folder below ``root`` belongs to a video."""
     pairs = []
+    top = str(root)
 
     def unreadable(err: OSError) -> None:
         skipper.bad(DatasetError(f"{err.filename}: cannot list the folder ({err.strerror})"))
 
     for folder, dirs, files in os.walk(root, onerror=unreadable):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        images: dict[str, list[str]] = {}
-        faces = []
-        for name in files:
-            if name.startswith("."):
-                continue
-            stem, suffix = os.path.splitext(name)
-            suffix = suffix.lower()
-            if suffix == ".pts":
-                faces.append((name, stem))
-            elif suffix in IMAGE_SUFFIXES:
-                images.setdefault(stem, []).append(name)
+        images, faces = _by_stem(files)
+        video = os.path.dirname(folder) if os.path.basename(folder) == ANNOT and folder != top else None
+        frames = None  # VIDEO/imgs/, listed when a .pts has no image beside it
         for name, stem in sorted(faces):
-            found = sorted(images.get(stem, []))
-            why = "" if len(found) == 1 else (
-                f"no image {stem}{{.jpg,.jpeg,.png}} beside it" if not found else f"several images: {found}")
-            pairs.append((os.path.join(folder, name), os.path.join(folder, found[0]) if len(found) == 1 else None, why))
+            found, where = sorted(images.get(stem, [])), folder
+            if not found and video is not None:
+                frames = _frames(video) if frames is None else frames
+                found, where = sorted(frames.get(stem, [])), os.path.join(video, IMGS)
+            if len(found) == 1:
+                pairs.append((os.path.join(folder, name), os.path.join(where, found[0]), "", video))
+                continue
+            if found:
+                why = f"several images: {found}" if where == folder else f"several images in {where}: {found}"
+            else:
+                why = f"no image {stem}{{.jpg,.jpeg,.png}} beside it"
+                why += "" if video is None else f" or in {os.path.join(video, IMGS)}"
+            pairs.append((os.path.join(folder, name), None, why, video))
     return pairs
 
 
@@ -155,6 +203,22 @@ def _record(pts: str, image: str, max_pixels: int | None) -> tuple:
         raise DatasetError(f"{pts}: n_points is {len(points)}, the 300W mark-up has {N_POINTS}")
     size = read_header(image, max_pixels).size
     return image, size, points + PTS_SHIFT, _VISIBLE, f"{pts} ({os.path.basename(image)})"
+
+
+def _random_split(samples: list[Sample], video_of: dict[str, str], valid_frac: float, seed: int,
+                  source: str) -> tuple[list[Sample], list[Sample], str]:
+    """(train, valid, rule): ``valid_frac`` of the units drawn as ``splits.split`` draws
+    samples, a unit being a whole video (frames of one video are near copies: one on each
+    side would flatter validation) or one face outside any video."""
+    units: dict[str, list[Sample]] = {}  # first-seen order: the samples keep their walk order
+    for s in samples:
+        units.setdefault(video_of.get(s.path, s.path), []).append(s)
+    n_videos = len(set(video_of.values()).intersection(units))
+    unit = "faces" if not n_videos else "videos" if n_videos == len(units) else "videos and faces"
+    entries = [Entry(key, faces[0].size, faces, source) for key, faces in units.items()]
+    train, valid = split(entries, valid_frac, seed, source, unit)
+    rule = random_rule(valid_frac, seed, unit.replace("videos", "videos (VIDEO/annot/ folders)"))
+    return [s for e in train for s in e.target], [s for e in valid for s in e.target], rule
 
 
 def load_300w(root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error: str = "raise",
@@ -173,7 +237,8 @@ def load_300w(root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error
     if not pairs:
         raise DatasetError(f"{root}: no .pts files found")
     records: list[tuple | DatasetError] = []
-    for pts, image, why in pairs:
+    video_of = {image: video for _, image, _, video in pairs if video is not None}
+    for pts, image, why, _ in pairs:
         try:
             if image is None:
                 raise DatasetError(f"{pts}: {why}")
@@ -185,20 +250,20 @@ def load_300w(root: str | Path, valid_frac: float = 0.2, seed: int = 0, on_error
     train: list[Sample] = []
     valid: list[Sample] = []
     for sample in keypoint_samples(records, skipper):
-        in_valid = by_folder and sample.path.startswith(valid_prefix)  # the image is beside its .pts
+        in_valid = by_folder and sample.path.startswith(valid_prefix)  # the image is in valid/ with its .pts
         (valid if in_valid else train).append(sample)
     skipper.report()
     if not by_folder:
-        if not train:
-            raise DatasetError(f"{root}: no usable faces")
-        train, valid = random_split(train, valid_frac, seed, str(root))
+        train, valid, rule = _random_split(train, video_of, valid_frac, seed, str(root))
     elif not train or not valid:
         side = "training (outside valid/)" if not train else f"validation ({valid_dir})"
         raise DatasetError(f"{root}: empty {side} split")
-    rule = f"ROOT/{VALID}/ folder" if by_folder else random_rule(valid_frac, seed, "faces")
+    else:
+        rule = f"ROOT/{VALID}/ folder"
     meta = DatasetMeta("300w", rule, point_names=NAMES_68, flip_index=FLIP_68, boxes="points")
     return Dataset(train, valid, meta)
 
 
 register(Format("300w", "keypoints", lambda root, o: load_300w(root, o.valid_frac, o.seed, o.on_error, o.max_pixels),
-                crop_boxes=True, description="iBUG 300W: 68-point .pts files beside their images; valid/ if present"))
+                crop_boxes=True, description="iBUG 300W / 300-VW: 68-point .pts files beside their images or in"
+                " VIDEO/imgs/; valid/ if present, else at random by video"))

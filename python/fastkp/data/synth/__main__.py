@@ -1,5 +1,5 @@
 """Command line: ``python -m fastkp.data.synth KIND OUT [options]``, KIND one of biwi,
-pascal, landmarks, regression, agegender, classify, 300w, coco, dlc, yolo.
+pascal, landmarks, regression, agegender, classify, 300w, 300vw, coco, dlc, yolo.
 
 Bad arguments and failures print one line on stderr and exit 2.
 """
@@ -21,7 +21,7 @@ from .dlc import make_dlc
 from .landmarks import ALLOWED_K, make_landmarks
 from .pascal import make_pascal
 from .regression import make_regression
-from .w300 import make_300w
+from .w300 import make_300vw, make_300w
 from .yolo import make_yolo
 
 
@@ -91,6 +91,10 @@ def _classify_options(p: argparse.ArgumentParser) -> None:
                    help="a folder per class (default) or OUT/labels.csv + images/")
 
 
+def _300vw_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--videos", type=_count(2), default=5, help="videos, at most --n (default 5)")
+
+
 KINDS = (
     Kind("biwi", "Biwi head-pose tree OUT/NN/frame_XXXXX_{rgb.jpg,pose.txt} + rgb.cal", "frames per person",
          20, 1, "480x640", lambda a: make_biwi(a.out, a.persons, a.n, seed=a.seed, size=a.size), _biwi_options),
@@ -108,6 +112,9 @@ KINDS = (
          _classify_options),
     Kind("300w", "300W faces OUT/{train,valid}/SUBSET/NAME.{jpg,png} + NAME.pts (68 points)", "images", 200, 2,
          "128x128", lambda a: make_300w(a.out, a.n, seed=a.seed, size=a.size)),
+    Kind("300vw", "300-VW videos OUT/NNN/annot/FFFFFF.pts + OUT/NNN/imgs/FFFFFF.jpg (read as --format 300w)",
+         "frames", 200, 2, "128x128",
+         lambda a: make_300vw(a.out, a.n, seed=a.seed, size=a.size, videos=a.videos), _300vw_options),
     Kind("coco", "COCO keypoints OUT/annotations/person_keypoints_{train,val}2017.json + {train,val}2017/", "images",
          200, 2, "160x160", lambda a: make_coco(a.out, a.n, seed=a.seed, size=a.size)),
     Kind("dlc", "DeepLabCut project OUT/labeled-data/VIDEO/CollectedData_synth.csv + img*.png", "frames", 200, 2,

@@ -5,7 +5,9 @@ points on the eye outlines (corners at their ends), the nose points on the bridg
 line and the nostril bar, the lip points on the outer and inner lip outlines. Faces
 are turned by up to 20 degrees; about ``NEAR_EDGE`` of them sit so close to an edge
 that some points fall outside the image (kept, as 300W keeps them). Points are
-written 1-based (``fastkp.data.w300.PTS_SHIFT``). JPEG images, every fifth a PNG.
+written 1-based (``fastkp.data.w300.PTS_SHIFT``), the files in turn as the iBUG tools
+write them (``PTS_STYLES``). ``make_300w`` writes 300W's layout (JPEG images, every
+fifth a PNG), ``make_300vw`` 300-VW's (videos of one face each, frames as JPEGs).
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..w300 import FLIP_68, N_POINTS, PTS_SHIFT, VALID
+from ...errors import UsageError
+from ..w300 import ANNOT, FLIP_68, IMGS, N_POINTS, PTS_SHIFT, VALID
 from .draw import HAIR, SKIN, clutter, fill_ellipse, gradient, jitter, save
 
 NEAR_EDGE = 0.15
 SUBSETS = ("helen", "lfpw")
+# (version, line end, what follows the closing brace): 300W's files, 300-VW's version 1.0
+# with Windows line ends, each also with a trailing blank line or trailing spaces
+PTS_STYLES = (("1", "\n", ""), ("1.0", "\r\n", ""), ("1", "\n", "  \n"), ("1.0", "\r\n", "\r\n"))
 
 
 def _ellipse_point(cu: float, cv: float, ru: float, rv: float, angle: float) -> tuple[float, float]:
@@ -71,17 +77,21 @@ def _geometry(rng: np.random.Generator) -> dict[str, float]:
     return g
 
 
-def face_image(rng: np.random.Generator, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """One face image (H, W, 3) float and its (68, 2) points in fastkp pixels."""
+def face_image(rng: np.random.Generator, size: tuple[int, int],
+               pose: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One face image (H, W, 3) float and its (68, 2) points in fastkp pixels: the face, its
+    colours and the background drawn from ``rng``, its place, size and roll from ``pose``
+    (default ``rng``; a video's frames share ``rng``'s state and differ in ``pose``)."""
     h, w = size
+    pose = rng if pose is None else pose
     g = _geometry(rng)
     pts = face_points(g)
-    scale = rng.uniform(0.2, 0.27) * min(h, w)
-    roll = math.radians(rng.uniform(-20, 20))
-    if rng.random() < NEAR_EDGE:
-        centre = np.array([rng.choice([0.1, 0.9]) * w, rng.uniform(0.3, 0.7) * h])
+    scale = pose.uniform(0.2, 0.27) * min(h, w)
+    roll = math.radians(pose.uniform(-20, 20))
+    if pose.random() < NEAR_EDGE:
+        centre = np.array([pose.choice([0.1, 0.9]) * w, pose.uniform(0.3, 0.7) * h])
     else:
-        centre = rng.uniform((0.4 * w, 0.42 * h), (0.6 * w, 0.58 * h))
+        centre = pose.uniform((0.4 * w, 0.42 * h), (0.6 * w, 0.58 * h))
     c, s = math.cos(roll), math.sin(roll)
 
     def at(u: float, v: float) -> tuple[float, float]:  # face units -> pixels
@@ -135,7 +145,36 @@ def make_300w(
         folder.mkdir(parents=True, exist_ok=True)
         stem = f"image_{i + 1:05d}"
         save(img, folder / (stem + (".png" if i % 5 == 4 else ".jpg")))
-        lines = [f"{x - PTS_SHIFT:.3f} {y - PTS_SHIFT:.3f}" for x, y in points]
-        text = f"version: 1\nn_points:  {N_POINTS}\n{{\n" + "\n".join(lines) + "\n}\n"
-        (folder / f"{stem}.pts").write_text(text, encoding="utf-8")
+        (folder / f"{stem}.pts").write_bytes(pts_text(points, i))
+    return root
+
+
+def pts_text(points: np.ndarray, i: int) -> bytes:
+    """The ``.pts`` file of (68, 2) fastkp pixels, 1-based, in the ``i``-th of ``PTS_STYLES``."""
+    version, end, tail = PTS_STYLES[i % len(PTS_STYLES)]
+    lines = [f"version: {version}", f"n_points:  {N_POINTS}", "{"]
+    lines += [f"{x - PTS_SHIFT:.3f} {y - PTS_SHIFT:.3f}" for x, y in points]
+    return (end.join(lines + ["}"]) + end + tail).encode()
+
+
+def make_300vw(root: str | Path, n_images: int, seed: int = 0, size: tuple[int, int] = (128, 128), videos: int = 5,
+               progress: bool = False) -> Path:
+    """Write 300-VW's layout, ``root/NNN/annot/FFFFFF.pts`` beside ``root/NNN/imgs/FFFFFF.jpg``
+    (no ``valid/``: the reader splits by video): ``n_images`` frames over ``videos`` videos
+    of one face each before one background, placed anew in each frame. Same arguments, same
+    bytes."""
+    if videos < 2:
+        raise ValueError(f"videos must be >= 2 (a training and a validation video), got {videos}")
+    if n_images < videos:
+        raise UsageError(f"{n_images} frames are too few for {videos} videos: at least one each", setting="n_images")
+    root = Path(root).expanduser()
+    for i in tqdm(range(n_images), desc="300-VW demo set", unit="frame", disable=not progress):
+        video = i * videos // n_images
+        first = -(-video * n_images // videos)  # the video's first i; its frames count from 1, as 300-VW's do
+        img, points = face_image(np.random.default_rng([seed, video]), size, np.random.default_rng([seed, video, i]))
+        folder, stem = root / f"{video + 1:03d}", f"{i - first + 1:06d}"
+        for sub in (ANNOT, IMGS):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        save(img, folder / IMGS / f"{stem}.jpg")
+        (folder / ANNOT / f"{stem}.pts").write_bytes(pts_text(points, i))
     return root
