@@ -66,7 +66,7 @@ class DataLoaders:
         root = ensure_demo(task, progress=config.progress) if config.data is None else Path(config.data)
         if not root.exists():
             raise DatasetError(f"{root}: data path does not exist")
-        options = ReadOptions(on_error=config.on_error, max_pixels=config.max_pixels)
+        options = ReadOptions(on_error=config.on_error, max_pixels=config.max_pixels, flip_json=config.flip_json)
         dataset = task.read(root, config.format, options)
         _check_trainable(dataset, str(root))
         if config.flip_json is not None:

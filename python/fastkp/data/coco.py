@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import Dataset, DatasetMeta
-from .flips import flip_from_names
+from .flips import flip_from_names, read_flip_file
 from .formats import Format, register
 from .keypoint_samples import Headers, keypoint_sample
 from .on_error import Skipper, log
@@ -238,9 +238,11 @@ def _samples(records: list[Record], image_dir: Path, headers: Headers, skipper: 
     return samples
 
 
-def load_coco(root: str | Path, on_error: str = "raise", max_pixels: int | None = None) -> Dataset:
+def load_coco(root: str | Path, on_error: str = "raise", max_pixels: int | None = None,
+              flip_json: str | Path | None = None) -> Dataset:
     """Read a COCO keypoints tree, the samples in annotation order; the val file is the
-    validation split (the training split is empty without a train file)."""
+    validation split (the training split is empty without a train file). The flip pairs
+    come from the point names, or from ``flip_json`` where given."""
     skipper = Skipper(on_error, f"load_coco({root})")
     root = Path(root).expanduser()
     splits, names = {"train": []}, {}
@@ -261,7 +263,8 @@ def load_coco(root: str | Path, on_error: str = "raise", max_pixels: int | None 
     for split, side in (("train", "training"), ("val", "validation")):
         if split in names and not splits[split]:
             raise DatasetError(f"{root}: empty {side} split (no usable annotation)")
-    flip = flip_from_names(names["val"], f"{root / ANNOTATIONS}: keypoint names")
+    flip = (read_flip_file(Path(flip_json).expanduser(), names["val"]) if flip_json is not None
+            else flip_from_names(names["val"], f"{root / ANNOTATIONS}: keypoint names"))
     person = len(names["val"]) == len(COCO_SIGMAS)
     only_val = "" if "train" in names else f", only val (no {PREFIX}train*.json: evaluation only)"
     # image_dir: the loop ended on the val file
@@ -271,5 +274,6 @@ def load_coco(root: str | Path, on_error: str = "raise", max_pixels: int | None 
     return Dataset(splits["train"], splits["val"], meta)
 
 
-register(Format("coco", "keypoints", lambda root, o: load_coco(root, o.on_error, o.max_pixels), crop_boxes=True,
+register(Format("coco", "keypoints", lambda root, o: load_coco(root, o.on_error, o.max_pixels, o.flip_json),
+                crop_boxes=True,
                 description="COCO keypoints: annotations/person_keypoints_{train,val}*.json, {train,val}*/"))

@@ -256,6 +256,6 @@ def load_dlc(
 
 
 register(Format("dlc", "keypoints",
-                lambda root, o: load_dlc(root, None, o.valid_frac, o.seed, o.on_error, o.max_pixels),
+                lambda root, o: load_dlc(root, o.flip_json, o.valid_frac, o.seed, o.on_error, o.max_pixels),
                 description="DeepLabCut single-animal project: labeled-data/VIDEO/CollectedData_*.csv (or .h5), "
                             "config.yaml, frames beside"))

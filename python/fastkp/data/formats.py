@@ -19,13 +19,16 @@ from .dataset import Dataset
 @dataclass(frozen=True)
 class ReadOptions:
     """What a caller may choose about any read: the ``on_error`` policy, the pixel limit
-    (None: the default, ``fastkp.data.pixels``), and the random split of formats that
-    give none (``valid_frac`` of the samples chosen with ``seed``)."""
+    (None: the default, ``fastkp.data.pixels``), the random split of formats that give
+    none (``valid_frac`` of the samples chosen with ``seed``), and a flip file
+    (``--flip-json``) that formats pairing points by name (COCO, DeepLabCut) read instead,
+    so that a name with no mirror is no error when the file gives the permutation."""
 
     on_error: str = "raise"
     max_pixels: int | None = None
     valid_frac: float = 0.2
     seed: int = 0
+    flip_json: str | None = None
 
 
 @dataclass(frozen=True)
