@@ -9,10 +9,8 @@ import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from .sample import DatasetError
-from .textio import decode, read_bounded
+from .textio import decode, load_yaml, read_bounded
 
 CONFIG = "config.yaml"
 CONFIG_LIMIT = 1 << 24  # bytes: video_sets may list many videos
@@ -30,10 +28,7 @@ class DlcConfig:
 
 
 def parse_config(text: str, path: Path) -> DlcConfig:
-    try:
-        spec = yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as err:
-        raise DatasetError(f"{path}: not valid YAML: {str(err).splitlines()[0] if str(err) else err!r}") from None
+    spec = load_yaml(text, str(path))
     if not isinstance(spec, dict):
         raise DatasetError(f"{path}: expected a mapping with bodyparts (DeepLabCut's project config)")
     if spec.get("multianimalproject"):

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from .sample import DatasetError
 
@@ -92,6 +93,14 @@ def load_json(data: bytes | str, where: str) -> object:
         return json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError) as err:
         raise DatasetError(f"{where}: not valid JSON: {err}") from None
+
+
+def load_yaml(text: str, where: str) -> object:
+    """``yaml.safe_load`` (no Python objects built), any YAML error a DatasetError naming ``where``."""
+    try:
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as err:
+        raise DatasetError(f"{where}: not valid YAML: {str(err).splitlines()[0] if str(err) else err!r}") from None
 
 
 def all_numbers(values: list) -> bool:

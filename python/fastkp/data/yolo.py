@@ -25,7 +25,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from .dataset import Dataset, DatasetMeta
 from .flips import check_flip
@@ -34,7 +33,7 @@ from .keypoint_samples import Headers, keypoint_sample
 from .on_error import Skipper
 from .paths import IMAGE_SUFFIXES, inside
 from .sample import DatasetError, Sample
-from .textio import bulk_floats, decode, parse_floats, read_bounded
+from .textio import bulk_floats, decode, load_yaml, parse_floats, read_bounded
 
 YAML_LIMIT = 1 << 20  # bytes of a dataset YAML
 LABEL_LIMIT = 64 << 20  # bytes of one label file or image list
@@ -71,10 +70,7 @@ def _point_names(spec: dict, k: int, where: str) -> list[str]:
 def parse_data_yaml(text: str, where: str) -> dict:
     """The checked YAML: ``k``, ``ndim``, ``flip_index``, ``classes``, ``names`` (points),
     ``path`` (str or None), ``train`` and ``val`` (lists of str)."""
-    try:
-        spec = yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as err:
-        raise DatasetError(f"{where}: not valid YAML: {str(err).splitlines()[0] if str(err) else err!r}") from None
+    spec = load_yaml(text, where)
     if not isinstance(spec, dict):
         raise DatasetError(f"{where}: expected a mapping with train, val, kpt_shape, flip_idx and names")
     shape = spec.get("kpt_shape")
