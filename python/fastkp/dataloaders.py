@@ -24,15 +24,9 @@ from .errors import UsageError
 from .heads import Head
 from .pipeline import build_loader
 from .pipeline.boxes import BoxCrop
+from .pipeline.plan import SCORING
 from .runtime import Runtime
 from .tasks import TASKS, ensure_demo, weighted
-
-
-def _check_trainable(dataset: Dataset, source: str) -> None:
-    """Refuse, in one line, data without training samples (a COCO val-only folder)."""
-    if not dataset.train:
-        raise DatasetError(f"{source}: no training annotations, only {len(dataset.valid)} validation samples: "
-                           "evaluate them with python -m fastkp.evaluate, or train on data with a train split")
 
 
 @dataclass
@@ -68,7 +62,6 @@ class DataLoaders:
             raise DatasetError(f"{root}: data path does not exist")
         options = ReadOptions(on_error=config.on_error, max_pixels=config.max_pixels, flip_json=config.flip_json)
         dataset = task.read(root, config.format, options)
-        _check_trainable(dataset, str(root))
         if config.flip_json is not None:
             dataset = with_flip_file(dataset, config.flip_json)
         source = f"synthetic demo set {root}" if config.data is None else str(root)
@@ -80,7 +73,9 @@ class DataLoaders:
         """Verify the samples' images, make the task's heads from ``dataset``, check that the
         data suits the settings (boxes to crop, a full batch per process) and build this
         rank's two loaders (of ``world`` processes)."""
-        _check_trainable(dataset, source)
+        if not dataset.train:  # a COCO val-only folder
+            raise DatasetError(f"{source}: no training annotations, only {len(dataset.valid)} validation samples: "
+                               "evaluate them with python -m fastkp.evaluate, or train on data with a train split")
         task = TASKS[config.task]
         checked = {"on_error": config.on_error, "threads": config.threads, "max_pixels": config.max_pixels}
         dataset = Dataset(verify(dataset.train, **checked), verify(dataset.valid, **checked), dataset.meta)
@@ -98,7 +93,9 @@ class DataLoaders:
         options: dict[str, Any] = {k: v for h in heads for k, v in h.loader_args().items()}
         options.update(size=config.size, batch_size=config.bs, aug=config.aug, device=runtime.device.type,
                        dtype=runtime.load_dtype, num_threads=runtime.threads, seed=config.seed, shard_id=rank,
-                       num_shards=world, mean=mean, std=std, box_crop=box_crop,
-                       keys=sorted({k for h in heads for k in h.batch_keys}), max_pixels=config.max_pixels)
-        return cls(dataset, heads, box_crop, build_loader(dataset.train, train=True, **options),
-                   build_loader(dataset.valid, train=False, **options), source, rank, world)
+                       num_shards=world, mean=mean, std=std, box_crop=box_crop, max_pixels=config.max_pixels)
+        keys = {k for h in heads for k in h.batch_keys}
+        # training steps never score: their batches leave out the labels only validation uses
+        train = build_loader(dataset.train, train=True, keys=sorted(keys - set(SCORING)), **options)
+        valid = build_loader(dataset.valid, train=False, keys=sorted(keys), **options)
+        return cls(dataset, heads, box_crop, train, valid, source, rank, world)

@@ -11,6 +11,7 @@ from fastkp.data import Dataset, Sample
 from fastkp.data.dataset import DatasetMeta
 from fastkp.dataloaders import DataLoaders
 from fastkp.learner import Learner
+from fastkp.pipeline.plan import SCORING
 
 TINY = dict(size=32, bs=4, epochs=1, progress=False, threads=1)
 
@@ -37,6 +38,8 @@ def test_a_learner_from_samples_in_memory(tmp_path):
     data = DataLoaders.from_dataset(dataset, config)
     assert [h.kind for h in data.heads] == ["keypoints"] and data.heads[0].flip_index == [1, 0]
     assert data.heads[0].names == ["a", "b"] and data.source == "samples in memory"
+    assert not set(SCORING) & set(next(iter(data.train)))  # training steps never score: nothing to copy
+    assert {"points_px", "visibility", "image_id"} <= set(next(iter(data.valid)))
     learn = Learner(data, config, out=tmp_path / "run")
     assert learn.train_samples == dataset.train and learn.valid_dl is data.valid
     history = learn.fit(1)

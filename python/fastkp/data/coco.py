@@ -25,7 +25,6 @@ points is COCO's person: its samples carry COCO's OKS sigmas.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,13 +130,24 @@ def _image(table: dict, image_id: object, where: str) -> tuple[str, tuple[int, i
     return table[image_id]
 
 
+def _in_range(values: list, where: str) -> np.ndarray:
+    """float64 of JSON numbers that fit the float32 the models take (the keypoints, the box's
+    corners, the area), else a DatasetError naming ``where``."""
+    with np.errstate(over="ignore"):
+        try:
+            array = np.array(values, np.float64)
+        except OverflowError:  # an int beyond float64
+            array = np.array([np.inf])
+        if not np.isfinite(array.astype(np.float32)).all():
+            raise DatasetError(f"{where}: a value is out of range")
+    return array
+
+
 def _record(ann: dict, k: int, table: dict, where: str, source: dict) -> Record:
     values = ann.get("keypoints")
     if not isinstance(values, list) or len(values) != 3 * k or not all_numbers(values):
         raise DatasetError(f"{where}: keypoints must be a list of {3 * k} numbers (x, y, v per point)")
-    kp = np.array(values, np.float64).reshape(k, 3)
-    if not np.isfinite(kp).all():
-        raise DatasetError(f"{where}: keypoints: a value is out of range")
+    kp = _in_range(values, f"{where}: keypoints").reshape(k, 3)
     v = kp[:, 2]
     bad = (v != 0) & (v != 1) & (v != 2)
     if bad.any():
@@ -149,17 +159,17 @@ def _record(ann: dict, k: int, table: dict, where: str, source: dict) -> Record:
     bbox = ann.get("bbox")
     if not isinstance(bbox, list) or len(bbox) != 4 or not all_numbers(bbox):
         raise DatasetError(f"{where}: bbox must be a list of 4 numbers [x, y, w, h]")
-    x, y, bw, bh = (float(b) for b in bbox)
-    if not np.isfinite([x, y, bw, bh]).all() or bw <= 0 or bh <= 0:
+    x, y, bw, bh = _in_range(bbox, f"{where}: bbox {bbox}")
+    if bw <= 0 or bh <= 0:
         raise DatasetError(f"{where}: bbox {bbox} must be finite with width and height > 0")
+    box = _in_range([x, y, x + bw, y + bh], f"{where}: bbox {bbox}")
     area = ann.get("area")
-    if area is None:
-        area = bw * bh
-    elif not all_numbers([area]) or not 0 < area <= sys.float_info.max:
+    if area is not None and (not all_numbers([area]) or not area > 0):
         raise DatasetError(f"{where}: area {area!r} must be a positive number (the segment's area in pixels)")
+    (area,) = _in_range([bw * bh if area is None else area], f"{where}: area")
     file_name, size = _image(table, ann.get("image_id"), where)
-    return Record(where, file_name, size, kp[:, :2] + COCO_SHIFT, v.astype(np.int8),
-                  np.array([x, y, x + bw, y + bh]), float(area), {**source, "image_id": ann["image_id"]})
+    return Record(where, file_name, size, kp[:, :2] + COCO_SHIFT, v.astype(np.int8), box, float(area),
+                  {**source, "image_id": ann["image_id"]})
 
 
 def parse_coco(data: bytes | str, where: str, skipper: Skipper) -> tuple[list[str], list[Record]]:

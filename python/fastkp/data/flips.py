@@ -7,7 +7,6 @@ all are checked here to be a permutation that is its own inverse.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -129,10 +128,7 @@ def flip_from_names(names: Sequence[str], where: str, hint: str = "") -> np.ndar
 def parse_landmark_flip(text: str, where: str, k: int) -> tuple[list[str], np.ndarray]:
     """(names, flip_index (K,) int64) of a landmark set's flip.json: exactly the keys
     ``names`` (K strings, one per CSV point) and ``flip_index``."""
-    try:
-        spec = json.loads(text)
-    except (ValueError, RecursionError) as err:
-        raise DatasetError(f"{where}: not valid JSON: {err}") from None
+    spec = load_json(text, where)
     if not isinstance(spec, dict) or set(spec) != {"names", "flip_index"}:
         raise DatasetError(f'{where}: expected an object with exactly the keys "names" and "flip_index"')
     names, flip = spec["names"], spec["flip_index"]
@@ -160,7 +156,7 @@ def read_flip_file(path: str | Path, names: list[str]) -> np.ndarray:
 def with_flip_file(dataset: Dataset, path: str | Path) -> Dataset:
     """``--flip-json FILE``: ``dataset`` with the permutation of ``FILE`` over the reader's;
     its ``names``, if given, must be the dataset's point names (0, 1, ... without any)."""
-    k = int(dataset.train[0].keypoints.shape[0])
+    k = int((dataset.train or dataset.valid)[0].keypoints.shape[0])
     names = list(dataset.meta.point_names or [str(i) for i in range(k)])
     flip = tuple(int(i) for i in read_flip_file(path, names))
     return replace(dataset, meta=replace(dataset.meta, flip_index=flip))

@@ -46,6 +46,7 @@ class BatchPlan:
 DRAWN = ("keypoints", "visible")
 TAKEN = ("points_px", "visibility", "image_id", "area", "boxes", "labels", "values", "label")
 TARGETS = DRAWN + TAKEN
+SCORING = ("points_px", "visibility", "image_id", "area")  # the data set's own labels: validation scores with them
 
 
 def _stack_optional(values: list[np.ndarray | None], name: str, ndim: int) -> np.ndarray | None:

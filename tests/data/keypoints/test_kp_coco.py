@@ -94,6 +94,10 @@ BAD_COCO = {
     "far outside": (_point(3, 500, 5, 2), "point 3 at"),
     "area 0": (_set("area", 0), "area 0 must be a positive number"),
     "area string": (_set("area", "812.5"), "area '812.5' must be"),
+    # out of the float32 range the models take, or of float64 itself: one line, not a traceback
+    "bbox 1e300": (lambda a, s: a["bbox"].__setitem__(2, 1e300), r"bbox \[.*\]: a value is out of range"),
+    "keypoint beyond float64": (lambda a, s: a["keypoints"].__setitem__(0, 10**400), "keypoints: a value is out"),
+    "area beyond float64": (_set("area", 10**400), "area: a value is out of range"),
 }
 
 
