@@ -28,7 +28,7 @@ for cap in "${!caps[@]}"; do
   # shellcheck disable=SC2086  # the flags are separate words
   check "csrc/ops/cpu/kernels.cpp ($cap)" -DCPU_CAPABILITY=$cap -DCPU_CAPABILITY_$cap ${caps[$cap]} "$root/csrc/ops/cpu/kernels.cpp"
 done
-for src in "$root"/csrc/ops/*.cpp "$root"/csrc/ops/cpu/{dispatch,sigmoid_range,bce_with_logits}.cpp "$root"/csrc/ops/autograd/*.cpp; do
+for src in "$root"/csrc/ops/*.cpp "$root"/csrc/ops/cpu/{dispatch,sigmoid_range,bce_with_logits,soft_argmax}.cpp "$root"/csrc/ops/autograd/*.cpp; do
   check "${src#"$root"/}" "$src"
 done
 # The Python module, with the pybind11 that ships with that torch.

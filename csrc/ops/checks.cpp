@@ -51,6 +51,36 @@ void check_sigmoid_range_backward(const at::Tensor& grad, const at::Tensor& x, d
               grad.sizes(), " must match x of shape ", x.sizes());
 }
 
+void check_soft_argmax(const at::Tensor& heatmaps, double beta) {
+  const char* op = "fastkp.soft_argmax";
+  TORCH_CHECK(heatmaps.defined(), op, ": heatmaps is an undefined tensor");
+  auto dt = heatmaps.scalar_type();
+  TORCH_CHECK(dt == at::kFloat || dt == at::kDouble, op,
+              ": heatmaps must be a float32 or float64 tensor (half types compute in float32 under "
+              "autocast), got ", dt);
+  TORCH_CHECK(heatmaps.layout() == at::kStrided, op, ": heatmaps must be a dense (strided) tensor");
+  TORCH_CHECK(heatmaps.dim() == 4, op, ": heatmaps must be a 4-D (B, K, H, W) tensor, got shape ",
+              heatmaps.sizes());
+  TORCH_CHECK(heatmaps.size(2) > 0 && heatmaps.size(3) > 0, op,
+              ": heatmaps must have H and W of at least 1, got shape ", heatmaps.sizes());
+  TORCH_CHECK(std::isfinite(beta), op, ": beta must be finite, got ", beta);
+}
+
+void check_soft_argmax_backward(const at::Tensor& grad_coords, const at::Tensor& heatmaps,
+                                const at::Tensor& coords, const at::Tensor& peak, double beta) {
+  const char* op = "fastkp.soft_argmax_backward";
+  check_soft_argmax(heatmaps, beta);
+  const auto b = heatmaps.size(0), k = heatmaps.size(1);
+  auto like = [&](const at::Tensor& t, const char* arg, at::IntArrayRef shape) {
+    check_like(t, heatmaps, op, arg, "heatmaps");
+    TORCH_CHECK(t.sizes() == shape, op, ": ", arg, " of shape ", t.sizes(), " must have shape ", shape,
+                " for heatmaps of shape ", heatmaps.sizes());
+  };
+  like(grad_coords, "grad_coords", {b, k, 2});
+  like(coords, "coords", {b, k, 2});
+  like(peak, "peak", {b, k});
+}
+
 Reduction check_bce(const at::Tensor& input, const at::Tensor& target,
                     const std::optional<at::Tensor>& weight,
                     const std::optional<at::Tensor>& pos_weight, int64_t reduction) {

@@ -19,6 +19,10 @@ void check_sigmoid_range_backward(const at::Tensor& grad, const at::Tensor& x, d
 Reduction check_bce(const at::Tensor& input, const at::Tensor& target,
                     const std::optional<at::Tensor>& weight,
                     const std::optional<at::Tensor>& pos_weight, int64_t reduction);
+// heatmaps: a float32/float64 (B, K, H, W) tensor with H, W >= 1; beta finite.
+void check_soft_argmax(const at::Tensor& heatmaps, double beta);
+void check_soft_argmax_backward(const at::Tensor& grad_coords, const at::Tensor& heatmaps,
+                                const at::Tensor& coords, const at::Tensor& peak, double beta);
 void check_bce_grad(const at::Tensor& grad, const at::Tensor& input, Reduction reduction);
 
 }  // namespace fastkp

@@ -11,9 +11,17 @@
 //   sigmoid_range(x) = sigmoid(x) * (hi - lo) + lo
 //   log_sigmoid(x)   = min(x, 0) - log1p(exp(-|x|))          (never overflows)
 //   bce(x, t)        = (1 - t) * x - lw * log_sigmoid(x),  lw = 1 + (pw - 1) * t
+//
+// soft_argmax of one (H, W) map h: p = softmax(beta * h) over its H*W cells,
+// written as p_ij = e_ij * peak with e_ij = exp(beta * h_ij - m), m = max(beta * h)
+// (so the largest e is exactly 1) and peak = 1 / sum(e) = max(p);
+//   coords = (sum p_ij x_j, sum p_ij y_i),  x_j = (2j + 1) / W - 1,  y_i = (2i + 1) / H - 1
+// (cell centres in fastkp's [-1, 1] frame), and
+//   d coords . (gx, gy) / d h_ij = beta * p_ij * (gx * (x_j - cx) + gy * (y_i - cy)).
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 
 #if defined(__CUDACC__)
 #define FASTKP_HD __host__ __device__ __forceinline__
@@ -91,6 +99,27 @@ FASTKP_HD T bce_grad_target(T x, T pos_weight) {
   } else {
     return -x;
   }
+}
+
+// ---- soft_argmax ----------------------------------------------------------------
+
+// Centre of cell i of n along one axis, in [-1, 1]: (2i + 1) / n - 1.
+template <typename T>
+FASTKP_HD T cell_centre(int64_t i, int64_t n) {
+  return T(2 * i + 1) / T(n) - T(1);
+}
+
+// The unnormalised weight e = exp(beta * h - m) of a cell (m = max(beta * h)).
+template <typename T>
+FASTKP_HD T soft_argmax_weight(T h, T beta, T m) {
+  return exp_(h * beta - m);
+}
+
+// d coords . (gx, gy) / d h of a cell with probability p, centre (x, y), the
+// map's coords (cx, cy).
+template <typename T>
+FASTKP_HD T soft_argmax_grad(T p, T beta, T gx, T x, T cx, T gy, T y, T cy) {
+  return beta * p * (gx * (x - cx) + gy * (y - cy));
 }
 
 }  // namespace fastkp::math

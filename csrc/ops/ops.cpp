@@ -40,4 +40,18 @@ std::tuple<at::Tensor, at::Tensor> bce_with_logits_backward(
   return op.call(grad, input, target, weight, pos_weight, reduction, target_grad);
 }
 
+std::tuple<at::Tensor, at::Tensor> soft_argmax(const at::Tensor& heatmaps, double beta) {
+  static const auto op =
+      find<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&, double)>("fastkp::soft_argmax");
+  return op.call(heatmaps, beta);
+}
+
+at::Tensor soft_argmax_backward(const at::Tensor& grad_coords, const at::Tensor& heatmaps, const at::Tensor& coords,
+                                const at::Tensor& peak, double beta) {
+  static const auto op =
+      find<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, double)>(
+          "fastkp::soft_argmax_backward");
+  return op.call(grad_coords, heatmaps, coords, peak, beta);
+}
+
 }  // namespace fastkp::ops

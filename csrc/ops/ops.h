@@ -19,4 +19,8 @@ std::tuple<at::Tensor, at::Tensor> bce_with_logits_backward(
     const at::Tensor& grad, const at::Tensor& input, const at::Tensor& target, const OptTensor& weight,
     const OptTensor& pos_weight, int64_t reduction, bool target_grad);
 
+std::tuple<at::Tensor, at::Tensor> soft_argmax(const at::Tensor& heatmaps, double beta);
+at::Tensor soft_argmax_backward(const at::Tensor& grad_coords, const at::Tensor& heatmaps, const at::Tensor& coords,
+                                const at::Tensor& peak, double beta);
+
 }  // namespace fastkp::ops

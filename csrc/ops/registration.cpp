@@ -9,7 +9,7 @@ namespace {
 
 using ops::OptTensor;
 
-// Under autocast both operators compute in float32 and return float32, as
+// Under autocast the operators compute in float32 and return float32, as
 // PyTorch's own losses do: a bf16/fp16 loss or keypoint loses too much.
 template <c10::DeviceType Device>
 at::Tensor sigmoid_range_autocast(const at::Tensor& x, double lo, double hi) {
@@ -23,6 +23,13 @@ at::Tensor bce_autocast(const at::Tensor& input, const at::Tensor& target, const
   c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
   auto f32 = [](const auto& t) { return at::autocast::cached_cast(at::kFloat, t, Device); };
   return ops::bce_with_logits(f32(input), f32(target), f32(weight), f32(pos_weight), reduction);
+}
+
+// soft_argmax too: keypoints decoded from bf16/fp16 heatmaps would lose pixels.
+template <c10::DeviceType Device>
+std::tuple<at::Tensor, at::Tensor> soft_argmax_autocast(const at::Tensor& heatmaps, double beta) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(c10::autocast_dispatch_keyset);
+  return ops::soft_argmax(at::autocast::cached_cast(at::kFloat, heatmaps, Device), beta);
 }
 
 }  // namespace
@@ -41,16 +48,25 @@ TORCH_LIBRARY(fastkp, m) {
   m.def(
       "bce_with_logits_backward(Tensor grad, Tensor input, Tensor target, Tensor? weight, "
       "Tensor? pos_weight, int reduction, bool target_grad) -> (Tensor, Tensor)");
+  // (B, K, H, W) logits -> coords (B, K, 2) = the softmax(beta * map)-weighted mean of the
+  // cell centres in [-1, 1], and peak (B, K) = the largest probability (not differentiable).
+  m.def("soft_argmax(Tensor heatmaps, float beta) -> (Tensor coords, Tensor peak)");
+  // d loss / d heatmaps from d loss / d coords, recomputing the probabilities.
+  m.def(
+      "soft_argmax_backward(Tensor grad_coords, Tensor heatmaps, Tensor coords, Tensor peak, "
+      "float beta) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(fastkp, AutocastCPU, m) {
   m.impl("sigmoid_range", &sigmoid_range_autocast<c10::DeviceType::CPU>);
   m.impl("bce_with_logits", &bce_autocast<c10::DeviceType::CPU>);
+  m.impl("soft_argmax", &soft_argmax_autocast<c10::DeviceType::CPU>);
 }
 
 TORCH_LIBRARY_IMPL(fastkp, AutocastCUDA, m) {
   m.impl("sigmoid_range", &sigmoid_range_autocast<c10::DeviceType::CUDA>);
   m.impl("bce_with_logits", &bce_autocast<c10::DeviceType::CUDA>);
+  m.impl("soft_argmax", &soft_argmax_autocast<c10::DeviceType::CUDA>);
 }
 
 }  // namespace fastkp

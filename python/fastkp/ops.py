@@ -1,4 +1,5 @@
-"""Fused operators: ``torch.ops.fastkp.sigmoid_range`` and ``torch.ops.fastkp.bce_with_logits``.
+"""Fused operators: ``torch.ops.fastkp.sigmoid_range``, ``torch.ops.fastkp.bce_with_logits``
+and ``torch.ops.fastkp.soft_argmax``.
 
 Importing this module loads the compiled operator library (through
 ``fastkp._C``) and registers, for every operator, the fake (meta) kernel that
@@ -7,6 +8,15 @@ autograd (each backward is one fused kernel too) and the autocast rule
 (compute and return float32 under autocast) live in C++, so TorchScript files
 that call the operators also run, and train, from C++ once the library is
 loaded there (see :func:`library_path`).
+
+``soft_argmax(heatmaps, beta) -> (coords, peak)`` decodes (B, K, H, W) heatmap
+logits: ``p = softmax(beta * map)`` over each map's H*W cells, ``coords``
+(B, K, 2) is the p-weighted mean of the cell centres ``x_j = (2j + 1)/W - 1``,
+``y_i = (2i + 1)/H - 1`` (fastkp's [-1, 1] frame) and ``peak`` (B, K) is
+``max p``, the point's confidence. ``peak`` is not differentiable (it never
+requires grad; only ``coords`` carries a gradient). :func:`soft_argmax_composite`
+is the same computation in plain torch operations, which the ONNX export
+decomposes the operator into.
 """
 
 from __future__ import annotations
@@ -21,6 +31,8 @@ __all__ = [
     "has_cuda_kernels",
     "library_path",
     "sigmoid_range",
+    "soft_argmax",
+    "soft_argmax_composite",
 ]
 
 _REDUCTIONS = {"none": 0, "mean": 1, "sum": 2}
@@ -65,6 +77,29 @@ def bce_with_logits(
     return torch.ops.fastkp.bce_with_logits(input, target, weight, pos_weight, reduction_code(reduction))
 
 
+def soft_argmax(heatmaps: torch.Tensor, beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(coords, peak)`` of (B, K, H, W) heatmap logits, fused (forward and backward):
+    coords (B, K, 2) in [-1, 1], the softmax(beta * map)-weighted mean of the cell
+    centres; peak (B, K), the largest probability (not differentiable)."""
+    return torch.ops.fastkp.soft_argmax(heatmaps, float(beta))
+
+
+def soft_argmax_composite(heatmaps: torch.Tensor, beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`soft_argmax` in plain torch operations (softmax, two weighted sums, amax):
+    the ONNX decomposition, the benchmarks' eager baseline and the tests' reference.
+    Computes in float32 under autocast, as the fused operator does; its peak is detached."""
+    if heatmaps.dtype not in (torch.float32, torch.float64):
+        heatmaps = heatmaps.float()
+    b, k, h, w = heatmaps.shape
+    p = torch.softmax(heatmaps.reshape(b, k, h * w) * beta, dim=-1).reshape(b, k, h, w)
+    xs = (torch.arange(w, dtype=p.dtype, device=p.device) * 2 + 1) / w - 1
+    ys = (torch.arange(h, dtype=p.dtype, device=p.device) * 2 + 1) / h - 1
+    x = (p.sum(dim=2) * xs).sum(dim=-1)  # columns' mass times their centres
+    y = (p.sum(dim=3) * ys).sum(dim=-1)
+    peak = p.detach().reshape(b, k, h * w).amax(dim=-1)
+    return torch.stack([x, y], dim=-1), peak
+
+
 # ---- fake kernels -------------------------------------------------------------------
 
 
@@ -90,3 +125,17 @@ def _bce_fake(input, target, weight, pos_weight, reduction):
 def _bce_backward_fake(grad, input, target, weight, pos_weight, reduction, target_grad):
     grad_target = torch.empty_like(target) if target_grad else input.new_empty((0,))
     return torch.empty_like(input), grad_target
+
+
+@torch.library.register_fake("fastkp::soft_argmax")
+def _soft_argmax_fake(heatmaps, beta):
+    torch._check(heatmaps.dim() == 4, lambda: "fastkp.soft_argmax: heatmaps must be a 4-D (B, K, H, W) tensor")
+    torch._check(heatmaps.dtype in (torch.float32, torch.float64),
+                 lambda: "fastkp.soft_argmax: heatmaps must be a float32 or float64 tensor")
+    b, k = heatmaps.shape[:2]
+    return heatmaps.new_empty((b, k, 2)), heatmaps.new_empty((b, k))
+
+
+@torch.library.register_fake("fastkp::soft_argmax_backward")
+def _soft_argmax_backward_fake(grad_coords, heatmaps, coords, peak, beta):
+    return heatmaps.new_empty(heatmaps.shape)  # contiguous, whatever the heatmaps' layout

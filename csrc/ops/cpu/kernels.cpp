@@ -5,8 +5,11 @@
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 
+#include <algorithm>
 #include <array>
+#include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "vec_math.h"
 
@@ -183,6 +186,107 @@ void bce_backward_impl(const Run& r, double scale) {
   });
 }
 
+// ---- soft_argmax: one map at a time, SIMD along each row ---------------------------
+//
+// Rows are walked in whole registers, the last one of each row masked, so the
+// x centres of a register are the same for every row (precomputed once per
+// call) and no horizontal sum happens before the map's end.
+
+template <typename T>
+struct CellCentres {
+  std::vector<T> x;  // W centres, then zeros to a whole register
+  explicit CellCentres(int64_t W) : x(W + Vectorized<T>::size(), T(0)) {
+    for (int64_t j = 0; j < W; ++j) x[j] = m::cell_centre<T>(j, W);
+  }
+};
+
+template <typename T>
+T lane_sum(const Vectorized<T>& v) {
+  alignas(64) T lanes[Vectorized<T>::size()];
+  v.store(lanes);
+  T s = 0;
+  for (int j = 0; j < Vectorized<T>::size(); ++j) s += lanes[j];
+  return s;
+}
+
+// m = max(beta * h) over n values (NaN if any is NaN).
+template <typename T>
+T scaled_max(const T* h, int64_t n, T beta) {
+  using V = Vectorized<T>;
+  const V vb(beta);
+  V acc(-std::numeric_limits<T>::infinity());
+  int64_t i = 0;
+  for (; i + V::size() <= n; i += V::size()) acc = m::max_(acc, V::loadu(h + i) * vb);
+  alignas(64) T lanes[V::size()];
+  acc.store(lanes);
+  T mx = -std::numeric_limits<T>::infinity();
+  for (int j = 0; j < V::size(); ++j) mx = m::max_(mx, lanes[j]);
+  for (; i < n; ++i) mx = m::max_(mx, h[i] * beta);
+  return mx;
+}
+
+template <typename T>
+void soft_argmax_forward_impl(const SoftArgmaxArgs& a, int64_t begin, int64_t end) {
+  using V = Vectorized<T>;
+  const int64_t H = a.H, W = a.W, n = H * W;
+  const T beta = T(a.beta);
+  const V vb(beta);
+  const CellCentres<T> xs(W);
+  for (int64_t k = begin; k < end; ++k) {
+    const T* h = static_cast<const T*>(a.heatmaps) + k * n;
+    const V vm(scaled_max(h, n, beta));
+    V sum(T(0)), sum_x(T(0)), sum_y(T(0));
+    for (int64_t i = 0; i < H; ++i) {
+      const T* row = h + i * W;
+      V row_sum(T(0)), row_x(T(0));
+      for (int64_t j = 0; j < W; j += V::size()) {
+        const int64_t count = std::min<int64_t>(V::size(), W - j);
+        V e = m::soft_argmax_weight(V::loadu(row + j, count), vb, vm);
+        if (count < V::size()) e = V::set(V(T(0)), e, count);
+        row_sum = row_sum + e;
+        row_x = at::vec::fmadd(e, V::loadu(xs.x.data() + j), row_x);
+      }
+      sum = sum + row_sum;
+      sum_x = sum_x + row_x;
+      sum_y = at::vec::fmadd(row_sum, V(m::cell_centre<T>(i, H)), sum_y);
+    }
+    const T s = lane_sum(sum);
+    static_cast<T*>(a.peak)[k] = T(1) / s;
+    static_cast<T*>(a.coords)[2 * k] = lane_sum(sum_x) / s;
+    static_cast<T*>(a.coords)[2 * k + 1] = lane_sum(sum_y) / s;
+  }
+}
+
+template <typename T>
+void soft_argmax_backward_impl(const SoftArgmaxGradArgs& a, int64_t begin, int64_t end) {
+  using V = Vectorized<T>;
+  const int64_t H = a.H, W = a.W, n = H * W;
+  const T beta = T(a.beta);
+  const V vb(beta);
+  const CellCentres<T> xs(W);
+  const T* grad_coords = static_cast<const T*>(a.grad_coords);
+  const T* coords = static_cast<const T*>(a.coords);
+  for (int64_t k = begin; k < end; ++k) {
+    const T* h = static_cast<const T*>(a.heatmaps) + k * n;
+    T* out = static_cast<T*>(a.grad_heatmaps) + k * n;
+    const V vm(scaled_max(h, n, beta));
+    const V peak(static_cast<const T*>(a.peak)[k]);
+    const V gx(grad_coords[2 * k]), gy(grad_coords[2 * k + 1]);
+    const V cx(coords[2 * k]), cy(coords[2 * k + 1]);
+    for (int64_t i = 0; i < H; ++i) {
+      const V y(m::cell_centre<T>(i, H));
+      const T* row = h + i * W;
+      T* out_row = out + i * W;
+      for (int64_t j = 0; j < W; j += V::size()) {
+        const int64_t count = std::min<int64_t>(V::size(), W - j);
+        V p = m::soft_argmax_weight(V::loadu(row + j, count), vb, vm) * peak;
+        V g = m::soft_argmax_grad(p, vb, gx, V::loadu(xs.x.data() + j), cx, gy, y, cy);
+        g.store(out_row + j, count);
+      }
+    }
+  }
+}
+
 template <typename F>
 void dispatch(c10::ScalarType dtype, const F& f) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, dtype, "fastkp_cpu", [&] {
@@ -234,13 +338,23 @@ void bce_backward(c10::ScalarType dtype, const Run& r, BceFlags f, double scale)
 
 }  // namespace
 
+void soft_argmax_forward(c10::ScalarType dtype, const SoftArgmaxArgs& a, int64_t begin, int64_t end) {
+  AT_DISPATCH_FLOATING_TYPES(dtype, "fastkp_soft_argmax", [&] { soft_argmax_forward_impl<scalar_t>(a, begin, end); });
+}
+
+void soft_argmax_backward(c10::ScalarType dtype, const SoftArgmaxGradArgs& a, int64_t begin, int64_t end) {
+  AT_DISPATCH_FLOATING_TYPES(dtype, "fastkp_soft_argmax_backward",
+                             [&] { soft_argmax_backward_impl<scalar_t>(a, begin, end); });
+}
+
 #define FASTKP_STR2(x) #x
 #define FASTKP_STR(x) FASTKP_STR2(x)
 
 // One table per capability; each build lives in its own namespace.
 const Kernels& table() {
   static const Kernels k{FASTKP_STR(CPU_CAPABILITY), sigmoid_range_forward,
-                         sigmoid_range_backward, bce_forward, bce_backward};
+                         sigmoid_range_backward, bce_forward, bce_backward,
+                         soft_argmax_forward,   soft_argmax_backward};
   return k;
 }
 

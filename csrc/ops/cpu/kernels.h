@@ -23,6 +23,28 @@ struct BceFlags {
   bool grad_target = false; // backward: also write d loss / d target
 };
 
+// soft_argmax over maps [begin, end) of contiguous (maps, H, W) heatmaps;
+// coords is (maps, 2), peak is (maps), all of the kernel's dtype (float or double).
+struct SoftArgmaxArgs {
+  const void* heatmaps;
+  void* coords;
+  void* peak;
+  int64_t H, W;
+  double beta;
+};
+
+// Its backward: grad_heatmaps (maps, H, W) from grad_coords (maps, 2), the
+// heatmaps and the forward's coords and peak, all contiguous.
+struct SoftArgmaxGradArgs {
+  void* grad_heatmaps;
+  const void* grad_coords;
+  const void* heatmaps;
+  const void* coords;
+  const void* peak;
+  int64_t H, W;
+  double beta;
+};
+
 struct Kernels {
   const char* name;
   // operands: y, x
@@ -35,6 +57,9 @@ struct Kernels {
   // operands: grad_x, [grad_target], grad (broadcast when reduced), x, target,
   // [weight], [pos_weight]; every gradient is multiplied by `scale`.
   void (*bce_backward)(c10::ScalarType, const Run&, BceFlags, double scale);
+  // maps [begin, end) of a soft_argmax call (float or double only).
+  void (*soft_argmax_forward)(c10::ScalarType, const SoftArgmaxArgs&, int64_t begin, int64_t end);
+  void (*soft_argmax_backward)(c10::ScalarType, const SoftArgmaxGradArgs&, int64_t begin, int64_t end);
 };
 
 // The kernels for this CPU: AVX512, AVX2 or DEFAULT, honouring
