@@ -64,14 +64,37 @@ def read_onnx_metadata(path: Path) -> str:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # protobuf's DecodeError and friends
         raise ExportError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from None
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer):
-        raise ExportError(f"{path}: an ONNX model with external data files; fastkp exports and runs "
-                          "self-contained files only")
+    external = _external_tensor(proto, onnx.TensorProto)
+    if external is not None:
+        raise ExportError(f"{path}: an ONNX model with external data files (tensor {external!r}); fastkp "
+                          "exports and runs self-contained files only")
     found = [p.value for p in proto.metadata_props if p.key == FILE_NAME]
     if not found:
         raise ExportError(f"{path}: an ONNX model without {FILE_NAME} in its metadata: not exported by "
                           "fastkp.export")
     return found[0]
+
+
+def _external_tensor(model, tensor_type) -> str | None:
+    """The name of a tensor anywhere in ``model`` whose data lives in another file, or None.
+
+    onnxruntime reads such a tensor wherever it is (a Constant node's attribute, an
+    initializer of an If/Loop/Scan body, a sparse tensor's values, a function), so every
+    TensorProto of the whole message tree is checked: onnx's own walker
+    (``external_data_helper._get_all_tensors``) skips sparse tensors and functions."""
+    from google.protobuf.message import Message  # onnx's protobuf
+
+    stack = [model]
+    while stack:  # a stack, not recursion: subgraphs nest as deep as the file says
+        message = stack.pop()
+        if isinstance(message, tensor_type):
+            if message.data_location == tensor_type.EXTERNAL or len(message.external_data):
+                return message.name or "(unnamed)"
+            continue
+        for field, value in message.ListFields():
+            if field.type == field.TYPE_MESSAGE:  # one message, or a repeated field of them
+                stack.extend([value] if isinstance(value, Message) else value)
+    return None
 
 
 def load_onnx(path: Path, meta: ModelMetadata, device: torch.device):
