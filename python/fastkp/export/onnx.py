@@ -1,9 +1,11 @@
 """ONNX files: ``torch.export`` of the DeployModule, converted by ``torch.onnx`` at opset 18.
 
 The fused operators become plain ONNX: ``fastkp::sigmoid_range`` is decomposed into
-Sigmoid, Mul and Add before conversion (the BCE loss is not in a deployed model). Batch,
-height and width stay dynamic; ``fastkp.json`` is the model's ``metadata_props`` entry
-``fastkp.json``. The file is self-contained (no external data) and runs in onnxruntime.
+Sigmoid, Mul and Add, ``fastkp::soft_argmax`` into its eager composite (Softmax, the
+weighted sums as ReduceSum and Mul, ReduceMax for the peak) before conversion (the BCE
+loss is not in a deployed model). Batch, height and width stay dynamic; ``fastkp.json``
+is the model's ``metadata_props`` entry ``fastkp.json``. The file is self-contained (no
+external data) and runs in onnxruntime.
 """
 
 from __future__ import annotations
@@ -37,12 +39,20 @@ def _sigmoid_range(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
     return torch.sigmoid(x) * (hi - lo) + lo
 
 
+def decompositions() -> dict:
+    """``run_decompositions`` table: each fused operator of a deployed model -> plain torch ops."""
+    from ..ops import soft_argmax_composite
+
+    return {torch.ops.fastkp.sigmoid_range.default: _sigmoid_range,
+            torch.ops.fastkp.soft_argmax.default: soft_argmax_composite}
+
+
 def save_onnx(module: DeployModule, meta: ModelMetadata, out: Path, device: torch.device = CPU,
               freeze: bool = True) -> None:
     """Export ``module`` (on the CPU, unfrozen: onnxruntime folds constants itself) and write the ONNX file with ``fastkp.json``, atomically."""
     _onnx()
     program = export_program(module, torch.device("cpu"))
-    program = program.run_decompositions({torch.ops.fastkp.sigmoid_range.default: _sigmoid_range})
+    program = program.run_decompositions(decompositions())
     names = [h["name"] for h in meta.heads]
     inputs = [INPUT, "boxes"] if meta.box_crop is not None else [INPUT]
     converted = torch.onnx.export(program, dynamo=True, opset_version=OPSET, input_names=inputs,
