@@ -3,6 +3,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <unordered_set>
@@ -55,6 +56,12 @@ void check_archive(const std::string& path, const std::string& record) {
   } catch (const std::runtime_error& e) {
     throw Error(path + ": not a fastkp model file (" + e.what() + ")");
   }
+  // Bytes before the first entry, even with offsets that account for them, are read by
+  // some zip readers and not others: refused, as Python's zipfile check refuses them.
+  std::uint64_t first = UINT64_MAX;
+  for (const ZipEntry& e : entries) first = std::min(first, e.offset);
+  if (!entries.empty() && first != 0)
+    throw Error(path + ": the archive does not start at the beginning of the file" + kRefuse);
   std::unordered_set<std::string> seen;
   std::vector<const ZipEntry*> records;
   for (const ZipEntry& e : entries) {

@@ -115,6 +115,24 @@ class Parser {
     return code;
   }
 
+  // One UTF-8 sequence at i_, appended to `out`: JSON text is UTF-8, and a name that is
+  // not would reach messages and paths as raw bytes. Overlong forms, surrogates and
+  // code points past U+10FFFF are refused as Python's decoder refuses them.
+  void utf8_sequence(std::string& out) {
+    const auto byte = [&](size_t k) { return static_cast<unsigned char>(s_[i_ + k]); };
+    const unsigned lead = byte(0);
+    const size_t n = lead < 0xC2 ? 0 : lead <= 0xDF ? 2 : lead <= 0xEF ? 3 : lead <= 0xF4 ? 4 : 0;
+    if (n == 0 || i_ + n > s_.size()) fail("invalid UTF-8");
+    for (size_t k = 1; k < n; ++k)
+      if ((byte(k) & 0xC0) != 0x80) fail("invalid UTF-8");
+    const unsigned second = byte(1);
+    if ((lead == 0xE0 && second < 0xA0) || (lead == 0xED && second >= 0xA0) || (lead == 0xF0 && second < 0x90) ||
+        (lead == 0xF4 && second >= 0x90))
+      fail("invalid UTF-8");
+    out.append(s_.substr(i_, n));
+    i_ += n;
+  }
+
   static void append_utf8(std::string& out, uint32_t cp) {
     if (cp < 0x80) {
       out += static_cast<char>(cp);
@@ -141,6 +159,11 @@ class Parser {
       char c = s_[i_++];
       if (c == '"') return out;
       if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        --i_;
+        utf8_sequence(out);
+        continue;
+      }
       if (c != '\\') {
         out += c;
         continue;
@@ -155,6 +178,7 @@ class Parser {
         case 't': out += '\t'; break;
         case 'u': {
           uint32_t cp = hex4();
+          if (cp >= 0xDC00 && cp < 0xE000) fail("lone surrogate");
           if (cp >= 0xD800 && cp < 0xDC00) {  // a surrogate pair
             if (!literal("\\u")) fail("lone surrogate");
             uint32_t low = hex4();

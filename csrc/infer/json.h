@@ -20,7 +20,8 @@ struct Value {
   const Value* find(std::string_view key) const;
 };
 
-// Parses one JSON document; std::runtime_error names the byte offset of a syntax error.
+// Parses one JSON document of UTF-8 text; std::runtime_error names the byte offset of a
+// syntax error or of invalid UTF-8 (lone surrogates included).
 Value parse(std::string_view text);
 
 // `text` as a JSON string literal (quotes included); bytes >= 0x80 pass through.

@@ -104,32 +104,39 @@ Directory read_end_records(std::ifstream& in, std::uint64_t file_size) {
   return d;
 }
 
-// The uncompressed size from a zip64 extra field, which lists only the fields that
-// the fixed header marks 0xFFFFFFFF (uncompressed size first).
-std::uint64_t zip64_size(Reader extra) {
+// The fields that the fixed header marks 0xFFFFFFFF, from its zip64 extra field, which
+// lists only those, in this order: uncompressed size, compressed size, local header offset.
+void read_zip64(Reader extra, bool size, bool compressed, bool offset, ZipEntry* e) {
   while (extra.left() > 0) {
     const std::uint16_t id = extra.u16(), n = extra.u16();
-    if (id == kZip64Extra) {
-      if (n < 8) damaged("a zip64 extra field too short for a size");
-      return extra.u64();
+    if (id != kZip64Extra) {
+      extra.skip(n);
+      continue;
     }
-    extra.skip(n);
+    if (n < 8 * (size + compressed + offset)) damaged("a zip64 extra field too short for its fields");
+    if (size) e->size = extra.u64();
+    if (compressed) extra.u64();
+    if (offset) e->offset = extra.u64();
+    return;
   }
-  damaged("an entry of 4 GiB or more without its zip64 size");
+  damaged("an entry of 4 GiB or more without its zip64 fields");
 }
 
 ZipEntry read_entry(Reader& f) {
   if (f.u32() != kEntrySignature) damaged("an entry without its signature");
-  f.skip(2 + 2 + 2 + 2 + 4 + 4 + 4);  // versions, flags, method, time and date, CRC, compressed size
+  f.skip(2 + 2 + 2 + 2 + 4 + 4);  // versions, flags, method, time and date, CRC
+  const std::uint32_t compressed = f.u32();
   ZipEntry e;
   e.size = f.u32();
   const std::uint16_t name = f.u16(), extra = f.u16(), comment = f.u16();
   f.skip(2 + 2);  // disk, internal attributes
   e.external_attributes = f.u32();
-  f.skip(4);  // local header offset
+  e.offset = f.u32();
   e.name = f.text(name);
   std::string extra_bytes = f.text(extra);
-  if (e.size == kUse64) e.size = zip64_size(Reader({extra_bytes.begin(), extra_bytes.end()}));
+  if (e.size == kUse64 || compressed == kUse64 || e.offset == kUse64)
+    read_zip64(Reader({extra_bytes.begin(), extra_bytes.end()}), e.size == kUse64, compressed == kUse64,
+               e.offset == kUse64, &e);
   f.skip(comment);
   return e;
 }

@@ -11,6 +11,7 @@ struct ZipEntry {
   std::string name;  // as stored: bytes, not decoded
   std::uint32_t external_attributes = 0;  // Unix mode in the high 16 bits
   std::uint64_t size = 0;  // uncompressed
+  std::uint64_t offset = 0;  // of its local header, from the file's first byte
 };
 
 // The entries of the zip at `path`, in directory order (zip64 included). Throws

@@ -40,7 +40,7 @@ import torch
 
 from . import heads as heads_mod
 from .data import check_images
-from .data.pixels import DEFAULT_MAX_PIXELS, check_max_pixels
+from .data.pixels import DEFAULT_MAX_PIXELS, check_max_pixels, pixel_limit
 from .data.textio import read_bounded
 from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
 from .export import DeployedModel, load
@@ -55,6 +55,7 @@ PROG = "fastkp.predict"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pnm")
 MAX_PLOTTED = 16
 MAX_BOXES_FILE = 1 << 30
+MAX_BOXES_PER_LINE = 10_000  # each box runs the model once (fastkp-infer's kMaxBoxesPerLine)
 BATCH_BYTES = 256 << 20  # pixels of one model call (fastkp-infer's bound too)
 
 
@@ -155,14 +156,18 @@ def read_boxes_file(path: str) -> list[tuple[str, list[list[float]]]]:
     """``--boxes FILE.jsonl``: (image, boxes) per non-blank line, in file order; UsageError
     naming FILE:LINE for anything malformed, before any image runs."""
     try:
-        text = read_bounded(Path(path), "boxes file", limit=MAX_BOXES_FILE).decode("utf-8")
-    except (DatasetError, UnicodeDecodeError) as e:
+        data = read_bounded(Path(path), "boxes file", limit=MAX_BOXES_FILE)
+    except DatasetError as e:
         raise UsageError(f"--boxes {path}: {e}") from None
     out = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, raw in enumerate(data.split(b"\n"), 1):  # fastkp-infer's lines: split at "\n" only
+        where = f"{path}:{n}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise UsageError(f"{where}: invalid UTF-8 at byte {e.start}") from None
         if not line.strip():
             continue
-        where = f"{path}:{n}"
         try:
             entry = json.loads(line)
         except ValueError as e:
@@ -170,6 +175,13 @@ def read_boxes_file(path: str) -> list[tuple[str, list[list[float]]]]:
         if not isinstance(entry, dict) or not {"image", "boxes"} <= set(entry) or not isinstance(entry["image"], str) \
                 or not isinstance(entry["boxes"], list) or not entry["boxes"]:
             raise UsageError(f'{where}: expected {{"image": PATH, "boxes": [[x0, y0, x1, y1], ...]}}')
+        if "\0" in entry["image"]:  # a path cannot hold one: open() would fail later, without FILE:LINE
+            raise UsageError(f"{where}: field 'image' holds a NUL byte")
+        if any("\ud800" <= c <= "\udfff" for c in entry["image"]):  # json.loads lets "\udc80" through
+            raise UsageError(f"{where}: field 'image' holds a lone surrogate")
+        if len(entry["boxes"]) > MAX_BOXES_PER_LINE:
+            raise UsageError(f"{where}: field 'boxes' has {len(entry['boxes'])} boxes, at most {MAX_BOXES_PER_LINE} "
+                             "per line")
         out.append((entry["image"], [check_box(b, where) for b in entry["boxes"]]))
     if not out:
         raise UsageError(f"--boxes {path}: no line names an image")
@@ -205,12 +217,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="image files or folders (searched recursively)")
     p.add_argument("--box", metavar="x0,y0,x1,y1", help="box-crop models: this box in every image")
     p.add_argument("--boxes", metavar="FILE.jsonl",
-                   help='box-crop models: lines {"image": PATH, "boxes": [[x0, y0, x1, y1], ...]}, the images to run')
+                   help='box-crop models: lines {"image": PATH, "boxes": [[x0, y0, x1, y1], ...]}, the images to run '
+                        f'(at most {MAX_BOXES_PER_LINE} boxes a line)')
     p.add_argument("--tta", choices=["flip"], help="flip: average with the mirrored image's answer (keypoints)")
     p.add_argument("--plot", type=Path, metavar="OUT.png",
                    help=f"draw the first {MAX_PLOTTED} images with their answers")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    p.add_argument("--threads", type=int, help="CPU threads for the model")
+    p.add_argument("--threads", type=int, help="CPU threads for the model (at most the CPUs)")
     p.add_argument("--max-pixels", type=int, help=f"refuse images of more pixels (default {DEFAULT_MAX_PIXELS:,})")
     return p
 
@@ -218,10 +231,12 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(args: argparse.Namespace) -> int:
     if args.max_pixels is not None:
         check_max_pixels(args.max_pixels)
+    pixel_limit(args.max_pixels)  # a bad FASTKP_MAX_PIXELS is bad usage (exit 2), not a failed image
     if args.threads is not None:
         if args.threads < 1:
             raise UsageError(f"--threads must be a positive int, got {args.threads}")
-        torch.set_num_threads(args.threads)
+        # more threads than CPUs only slow the model, and 10^9 exhaust libgomp: clamped (fastkp-infer too)
+        torch.set_num_threads(min(args.threads, os.cpu_count() or 1))
     try:
         model = load(args.model.expanduser(), args.device)
     except RuntimeError as e:  # an unparsable --device

@@ -21,13 +21,16 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
-#include "../fields.h"
 #include "../json.h"
+#include "boxes_file.h"
 #include "fastkp/infer.h"
 
 namespace {
+
+using fastkp::infer::cli::Job;
 
 constexpr const char* kUsage =
     "usage: fastkp-infer MODEL IMAGE... [--box x0,y0,x1,y1] [--device cpu|cuda[:N]] [--threads N] [--max-pixels N]\n"
@@ -40,9 +43,10 @@ constexpr const char* kUsage =
     "                each image's whole frame); one line per image, with its \"box\"\n"
     "  --boxes FILE.jsonl\n"
     "                the images to run and their boxes instead of IMAGE...: one JSON object a line,\n"
-    "                {\"image\": PATH, \"boxes\": [[x0, y0, x1, y1], ...]}; one line per box\n"
+    "                {\"image\": PATH, \"boxes\": [[x0, y0, x1, y1], ...]} (at most 10000 boxes); one line\n"
+    "                per box\n"
     "  --device      where the model runs (default cpu)\n"
-    "  --threads N   CPU threads for the model\n"
+    "  --threads N   CPU threads for the model (at most the number of CPUs)\n"
     "  --max-pixels N\n"
     "                refuse images of more pixels, as their headers say (default: the\n"
     "                environment variable FASTKP_MAX_PIXELS, else 100000000)\n"
@@ -100,70 +104,6 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-// An image to run, with the boxes to crop from it (none: the model's default).
-struct Job {
-  std::string image;
-  std::vector<fastkp::infer::Box> boxes;
-};
-
-// --box x0,y0,x1,y1.
-fastkp::infer::Box parse_box(const std::string& text) {
-  fastkp::infer::Box box{};
-  const char *p = text.data(), *end = p + text.size();
-  bool ok = true;
-  for (size_t k = 0; ok && k < box.size(); ++k) {
-    if (k > 0) ok = p != end && *p++ == ',';
-    double v = 0;
-    auto [next, ec] = std::from_chars(p, end, v);
-    ok = ok && ec == std::errc();
-    box[k] = static_cast<float>(v), p = next;
-  }
-  if (!ok || p != end || !fastkp::infer::valid_box(box))
-    throw fastkp::infer::Error("--box needs x0,y0,x1,y1: four finite numbers with x1 > x0 and y1 > y0, got '" +
-                               text + "'");
-  return box;
-}
-
-// One line of a --boxes file: {"image": PATH, "boxes": [[x0, y0, x1, y1], ...]}.
-Job parse_job(const fastkp::infer::json::Value& line) {
-  using Type = fastkp::infer::json::Value::Type;
-  fastkp::infer::Fields f(line);
-  Job job{f.text("image"), {}};
-  const auto& boxes = f.get("boxes", Type::Array);
-  if (boxes.items.empty()) f.fail("boxes", "is empty");
-  for (const auto& item : boxes.items) {
-    fastkp::infer::Box box{};
-    bool ok = item.type == Type::Array && item.items.size() == box.size();
-    for (size_t k = 0; ok && k < box.size(); ++k) {
-      ok = item.items[k].type == Type::Number;
-      box[k] = static_cast<float>(item.items[k].number);
-    }
-    if (!ok || !fastkp::infer::valid_box(box))
-      f.fail("boxes", "item " + std::to_string(job.boxes.size()) +
-                          " is not [x0, y0, x1, y1]: four finite numbers with x1 > x0 and y1 > y0");
-    job.boxes.push_back(box);
-  }
-  return job;
-}
-
-// The jobs of --boxes FILE, in file order; blank lines are skipped.
-std::vector<Job> read_boxes(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) throw fastkp::infer::Error(file + ": cannot read the --boxes file");
-  std::vector<Job> jobs;
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    try {
-      jobs.push_back(parse_job(fastkp::infer::json::parse(line)));
-    } catch (const std::runtime_error& e) {
-      throw fastkp::infer::Error(file + ":" + std::to_string(n) + ": " + e.what());
-    }
-  }
-  if (jobs.empty()) throw fastkp::infer::Error(file + ": no image in the --boxes file");
-  return jobs;
-}
-
 template <typename Strings>
 std::string joined(const Strings& items) {
   std::string out;
@@ -179,9 +119,9 @@ std::vector<Job> jobs(const Args& a) {
   if (a.box && a.boxes) throw fastkp::infer::Error("give --box or --boxes, not both");
   if (a.boxes && !a.images.empty())
     throw fastkp::infer::Error("--boxes " + *a.boxes + " names the images: give no image paths with it");
-  if (a.boxes) return read_boxes(*a.boxes);
+  if (a.boxes) return fastkp::infer::cli::read_boxes(*a.boxes);
   std::vector<fastkp::infer::Box> boxes;
-  if (a.box) boxes.push_back(parse_box(*a.box));
+  if (a.box) boxes.push_back(fastkp::infer::cli::parse_box(*a.box));
   std::vector<std::string> images = fastkp::infer::collect_images(a.images);
   if (images.empty())  // the folders hold no image
     throw fastkp::infer::Error("no image in " + joined(a.images) + " (looked for " +
@@ -243,13 +183,16 @@ int main(int argc, char** argv) {
     if (args.max_pixels == 0) args.max_pixels = fastkp::infer::pixel_limit();
     work = jobs(args);
   } catch (const UsageError& e) {
-    std::cerr << "fastkp-infer: " << e.message << "\n" << kUsage;
+    std::cerr << "fastkp-infer: " << e.message << " (fastkp-infer --help shows the usage)\n";
     return 2;
   } catch (const fastkp::infer::Error& e) {
     std::cerr << "fastkp-infer: " << e.what() << "\n";
     return 2;
   }
-  if (args.threads > 0) at::set_num_threads(args.threads);
+  // More threads than CPUs only slows the model down, and a huge count exhausts
+  // libgomp's memory: clamped, as fastkp.predict clamps its --threads.
+  if (args.threads > 0)
+    at::set_num_threads(std::min(args.threads, static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))));
   std::optional<fastkp::infer::Model> model;
   try {
     model.emplace(fastkp::infer::Model::load(args.model, c10::Device(args.device)));

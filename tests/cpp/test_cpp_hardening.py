@@ -1,0 +1,134 @@
+"""Issue 24, fastkp-infer's side (and where named, fastkp.predict's): prepended model
+archives, --boxes lines that name no usable file or hold too many boxes, --threads and
+FASTKP_MAX_PIXELS out of range, and one line for a bad value."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import zipfile
+
+import pytest
+import torch
+
+from fastkp import predict
+from support.images import random_pixels, write_ppm
+from support.infer import INFER, run_infer
+from support.model_files import record, save_model
+
+# The tests script small modules with torch.jit directly, which warns of its deprecation.
+pytestmark = pytest.mark.filterwarnings(r"ignore:.*torch\.jit\..* is deprecated:FutureWarning")
+
+
+class BoxCentre(torch.nn.Module):
+    """One keypoint: the box's centre."""
+
+    def forward(self, images: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        return ((boxes[:, :2] + boxes[:, 2:]) / 2)[:, None]
+
+
+POINT = {"name": "keypoints", "kind": "keypoints", "n_keypoints": 1, "y_range": [-1, 1]}
+
+
+@pytest.fixture(scope="module")
+def box_model(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hardening")
+    model = save_model(d / "box.pt", BoxCentre(), {**record(POINT), "box_crop": {"margin": 0.0, "mode": "squash"}})
+    return model, write_ppm(d / "a.ppm", random_pixels(8, 8))
+
+
+def one_line(proc: subprocess.CompletedProcess, status: int = 2) -> str:
+    assert proc.returncode == status and proc.stdout == "", proc.stderr
+    (line,) = proc.stderr.splitlines()
+    return line
+
+
+def run_predict(*args) -> subprocess.CompletedProcess:
+    """python -m fastkp.predict, run in this process (a subprocess costs seconds of imports)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = predict.cli([str(a) for a in args])
+    return subprocess.CompletedProcess(args, status, out.getvalue(), err.getvalue())
+
+
+def test_prepended_archive_is_refused_even_with_consistent_offsets(box_model, tmp_path):
+    """Bytes before a zip whose offsets all count them (zip -A's fix): one reader sees the
+    archive, another the bytes; both programs refuse the file."""
+    model, image = box_model
+    data, junk = model.read_bytes(), b"#!/bin/sh\nexit 0\n" * 4
+    shifted = bytearray(junk + data)
+    end = shifted.rindex(b"PK\x05\x06")
+    zip64 = shifted.rindex(b"PK\x06\x06")
+    at = lambda pos, n: int.from_bytes(shifted[pos:pos + n], "little")  # noqa: E731
+    put = lambda pos, n, v: shifted.__setitem__(slice(pos, pos + n), v.to_bytes(n, "little"))  # noqa: E731
+    put(zip64 + 48, 8, at(zip64 + 48, 8) + len(junk))  # the directory's offset
+    put(end - 20 + 8, 8, zip64)  # the locator's pointer to the zip64 end record
+    if at(end + 16, 4) != 0xFFFFFFFF:
+        put(end + 16, 4, at(end + 16, 4) + len(junk))
+    pos, count = at(zip64 + 48, 8), at(zip64 + 32, 8)
+    for _ in range(count):  # each entry's local header offset (zip64 extra when 0xFFFFFFFF)
+        assert shifted[pos:pos + 4] == b"PK\x01\x02"
+        name, extra, comment = at(pos + 28, 2), at(pos + 30, 2), at(pos + 32, 2)
+        assert at(pos + 42, 4) != 0xFFFFFFFF
+        put(pos + 42, 4, at(pos + 42, 4) + len(junk))
+        pos += 46 + name + extra + comment
+    path = tmp_path / "prepended.pt"
+    path.write_bytes(bytes(shifted))
+    with zipfile.ZipFile(path) as z:  # consistent: zipfile reads every entry back
+        assert z.testzip() is None
+    says = "the archive does not start at the beginning of the file; refusing the file"
+    assert one_line(run_infer(path, image, check=False)) == f"fastkp-infer: {path}: {says}"
+    assert one_line(run_predict(path, image)).endswith(f" {path}: {says}")
+
+
+def boxes_file(tmp_path, line: bytes):
+    path = tmp_path / "boxes.jsonl"
+    path.write_bytes(b'{"image": "x.ppm", "boxes": [[0, 0, 2, 2]]}\n' + line + b"\n")
+    return path
+
+
+@pytest.mark.parametrize("line, cpp, py", [
+    (b'{"image": "a\\u0000b.ppm", "boxes": [[0, 0, 2, 2]]}', "field 'image' holds a NUL byte",
+     "field 'image' holds a NUL byte"),
+    (b'{"image": "a\xff\xfeb.ppm", "boxes": [[0, 0, 2, 2]]}', "invalid UTF-8 at byte 12", "invalid UTF-8 at byte 12"),
+    (b'{"image": "a\\udc80.ppm", "boxes": [[0, 0, 2, 2]]}', "lone surrogate", "field 'image' holds a lone surrogate"),
+    (b'{"image": "a.ppm", "boxes": [' + b", ".join([b"[0, 0, 2, 2]"] * 10_001) + b"]}",
+     "field 'boxes' has 10001 boxes, at most 10000 per line", "field 'boxes' has 10001 boxes, at most 10000 per line"),
+])
+def test_bad_boxes_lines_name_file_and_line(box_model, tmp_path, line, cpp, py):
+    model, _ = box_model
+    path = boxes_file(tmp_path, line)
+    got = one_line(run_infer(model, "--boxes", path, check=False))
+    assert got.startswith(f"fastkp-infer: {path}:2: ") and cpp in got, got
+    err = one_line(run_predict(model, "--boxes", path))
+    assert err.startswith("fastkp.predict: ") and f" {path}:2: " in err and py in err, err
+
+
+def test_huge_thread_count_is_clamped(box_model):
+    model, image = box_model
+    proc = run_infer(model, image, "--threads", "1000000000", check=False)
+    assert proc.returncode == 0 and proc.stderr.count("\n") == 1, proc.stderr  # the whole-frame notice only
+    threads = torch.get_num_threads()
+    try:
+        assert run_predict(model, image, "--threads", "1000000000").returncode == 0
+        assert torch.get_num_threads() == os.cpu_count()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_bad_pixel_limit_is_bad_usage_in_both(box_model, monkeypatch):
+    model, image = box_model
+    infer = subprocess.run([str(INFER), str(model), str(image)], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "FASTKP_MAX_PIXELS": "abc"})
+    assert "FASTKP_MAX_PIXELS" in one_line(infer)
+    monkeypatch.setenv("FASTKP_MAX_PIXELS", "abc")
+    assert "FASTKP_MAX_PIXELS" in one_line(run_predict(model, image))
+
+
+@pytest.mark.parametrize("args", [["m.pt", "x.jpg", "--threads", "0"], ["m.pt", "x.jpg", "--bench", "x"],
+                                  ["m.pt", "x.jpg", "--frobnicate"], ["m.pt"]])
+def test_value_errors_are_one_line_naming_help(args):
+    line = one_line(run_infer(*args, check=False))
+    assert line.startswith("fastkp-infer: ") and line.endswith("(fastkp-infer --help shows the usage)"), line
