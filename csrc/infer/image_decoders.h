@@ -12,6 +12,11 @@ namespace fastkp::infer::detail {
 // Throws "image too large" for an image of more than max_pixels pixels.
 void check_pixel_count(int64_t width, int64_t height, int64_t max_pixels);
 
+// Refuses (std::runtime_error) a PNG whose iCCP, zTXt or iTXt chunk inflates past 1 MiB,
+// has an unknown compression method, or whose text chunks hold more than 64 MiB in all:
+// PIL's limits, so that Python's decoder and these agree on decompression bombs.
+void check_png_text(const std::vector<std::uint8_t>& bytes);
+
 // decode_*: the pixels; verify_*: the same checks, the same messages, no pixels.
 Image decode_jpeg(const std::vector<std::uint8_t>& bytes, int64_t max_pixels);
 Image decode_png(const std::vector<std::uint8_t>& bytes, int64_t max_pixels);

@@ -138,6 +138,7 @@ bool decode(Source* src, int64_t max_pixels, bool pixels, Decoded* d) {
 
 // decode() with libpng's errors as std::runtime_error.
 Decoded run(const std::vector<uint8_t>& bytes, int64_t max_pixels, bool pixels) {
+  check_png_text(bytes);
   Source src{bytes.data(), bytes.size()};
   Decoded d;
   try {

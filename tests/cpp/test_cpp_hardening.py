@@ -9,13 +9,15 @@ import io
 import os
 import subprocess
 import zipfile
+import zlib
 
 import pytest
 import torch
 
 from fastkp import predict
-from support.images import random_pixels, write_ppm
-from support.infer import INFER, run_infer
+from fastkp._verify import verify_images
+from support.images import chunk, png_bytes, random_pixels, scanlines, write_ppm
+from support.infer import INFER, json_lines, refused_lines, run_infer
 from support.model_files import record, save_model
 
 # The tests script small modules with torch.jit directly, which warns of its deprecation.
@@ -29,6 +31,14 @@ class BoxCentre(torch.nn.Module):
         return ((boxes[:, :2] + boxes[:, 2:]) / 2)[:, None]
 
 
+class Corner(torch.nn.Module):
+    """A model without boxes: one keypoint, the image's bottom-right corner."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        size = torch.tensor([images.size(2), images.size(1)], dtype=torch.float32)
+        return size.expand(images.size(0), 1, 2)
+
+
 POINT = {"name": "keypoints", "kind": "keypoints", "n_keypoints": 1, "y_range": [-1, 1]}
 
 
@@ -37,6 +47,11 @@ def box_model(tmp_path_factory):
     d = tmp_path_factory.mktemp("hardening")
     model = save_model(d / "box.pt", BoxCentre(), {**record(POINT), "box_crop": {"margin": 0.0, "mode": "squash"}})
     return model, write_ppm(d / "a.ppm", random_pixels(8, 8))
+
+
+@pytest.fixture(scope="module")
+def plain_model(tmp_path_factory):
+    return save_model(tmp_path_factory.mktemp("hardening") / "plain.pt", Corner(), record(POINT))
 
 
 def one_line(proc: subprocess.CompletedProcess, status: int = 2) -> str:
@@ -132,3 +147,28 @@ def test_bad_pixel_limit_is_bad_usage_in_both(box_model, monkeypatch):
 def test_value_errors_are_one_line_naming_help(args):
     line = one_line(run_infer(*args, check=False))
     assert line.startswith("fastkp-infer: ") and line.endswith("(fastkp-infer --help shows the usage)"), line
+
+
+BOMB = zlib.compress(bytes(2 << 20), 9)  # 2 MiB of zeros in about 2 KiB
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_png_chunk_bombs_are_refused_by_all_three(plain_model, tmp_path, where):
+    """iCCP, zTXt and iTXt that inflate past PIL's 1 MiB: fastkp-infer, fastkp._verify and
+    fastkp.predict (PIL) all refuse them; the same chunks under the limit all accept."""
+    model = plain_model
+    idat = zlib.compress(scanlines(random_pixels(4, 4), 8))
+    chunks = {"iCCP": b"icc\0\0" + BOMB, "zTXt": b"Comment\0\0" + BOMB, "iTXt": b"Comment\0\1\0en\0\0" + BOMB}
+    bombs, fine = [], []
+    for kind, data in chunks.items():
+        for name, body in ((f"{kind}.png", data), (f"{kind}-small.png", data.replace(BOMB, zlib.compress(b"hi")))):
+            path = tmp_path / name
+            path.write_bytes(png_bytes(4, 4, 8, 2, idat, **{where: chunk(kind.encode(), body)}))
+            (fine if "small" in name else bombs).append(path)
+    lines = [line.removeprefix("fastkp-infer: ") for line in refused_lines(model, fine[0], bombs)]
+    for kind, line in zip(chunks, lines):
+        assert line.endswith(f"PNG {kind} chunk inflates to more than 1 MiB (a decompression bomb); refusing the image")
+    assert verify_images([str(p) for p in fine + bombs], 1) == [None] * len(fine) + lines
+    proc = run_predict(model, *fine, *bombs)
+    assert proc.returncode == 1 and len(json_lines(proc.stdout)) == len(fine)
+    assert [line.removeprefix("fastkp.predict: ") for line in proc.stderr.splitlines()] == lines
