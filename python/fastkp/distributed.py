@@ -53,6 +53,20 @@ def gather_objects(obj):
     return out
 
 
+def broadcast_object(obj):
+    """Rank 0's ``obj`` on every rank (``obj`` itself outside torchrun)."""
+    if not active():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier() -> None:
+    if active():
+        dist.barrier()
+
+
 def gather_arrays(arrays: list) -> list:
     """Concatenate per-rank lists of numpy arrays on every rank."""
     return [a for part in gather_objects(arrays) for a in part]

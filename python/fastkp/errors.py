@@ -65,8 +65,21 @@ class TrainingError(FastkpError):
     verb = "stopped"
 
 
+class ReportedElsewhere(UsageError):
+    """An error another process has already reported (rank 0 of a torchrun run, for the
+    others): its exit status, without a second line."""
+
+
 class Terminated(BaseException):
     """SIGTERM, raised where the program is so that it unwinds as after Ctrl-C."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line naming ``--help`` instead of the whole
+    usage block; the exit status stays 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
 def exit_code(error: BaseException) -> int:
@@ -92,6 +105,8 @@ def run_cli(prog: str, main: Callable[[argparse.Namespace], int], args: argparse
     except (KeyboardInterrupt, Terminated) as e:
         print(f"{prog}: {interrupted}", file=sys.stderr)
         return exit_code(e)
+    except ReportedElsewhere as e:
+        return e.exit_code
     except FastkpError as e:
         print(f"{prog}: {e.verb}: {e}", file=sys.stderr)
         return e.exit_code

@@ -4,7 +4,8 @@ consistent order.
 - rank 0 holds ``fcntl.flock`` on ``OUT/.fastkp.lock`` for the whole run (the
   kernel releases it when the process dies, kill -9 included); a second run on
   the same folder is refused naming the holder's pid, written in the file only
-  for that message;
+  for that message (never through a symlink); under torchrun every rank leaves
+  with that refusal, rank 0 alone saying it;
 - once the lock is held, temporaries that an interrupted save left
   (``.last.pth.*.tmp``, ...) are removed;
 - each epoch writes its checkpoint once and publishes it as ``best.pth`` (a hard
@@ -30,7 +31,8 @@ import torch
 from torch.utils._pytree import tree_map
 
 from .checkpoint import checkpoint_payload, write_checkpoint
-from .errors import UsageError
+from . import distributed as dist
+from .errors import ReportedElsewhere, UsageError
 
 LOCK = ".fastkp.lock"
 OUTPUTS = ("last.pth", "best.pth", "nan_stop.pth", "metrics.jsonl", "config.json", "lr_find.png",
@@ -47,16 +49,33 @@ class RunFolder:
         self._pending: Future | None = None
 
     def __enter__(self) -> RunFolder:
+        refused: Exception | None = None
+        if self.rank == 0:
+            try:
+                self._open()
+            except (UsageError, OSError) as e:
+                refused = e
+        # every rank learns rank 0's verdict: the others leave quietly with the same exit
+        # status instead of failing later in a collective that rank 0 never joins, and all
+        # leave together (torchrun stops the rest once one has gone)
+        reason = dist.broadcast_object(None if refused is None else str(refused))
+        if reason is not None:
+            dist.barrier()
+        if refused is not None:
+            raise refused
+        if reason is not None:
+            raise ReportedElsewhere(reason)
+        return self
+
+    def _open(self) -> None:
         if self.out.exists() and not self.out.is_dir():
             raise UsageError(f"output folder {self.out} is a file", setting="out")
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except (NotADirectoryError, FileExistsError):
             raise UsageError(f"output folder {self.out}: a part of the path is a file", setting="out") from None
-        if self.rank == 0:
-            self._take_lock()
-            self._remove_temporaries()
-        return self
+        self._take_lock()
+        self._remove_temporaries()
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -76,7 +95,13 @@ class RunFolder:
             self._lock = None
 
     def _take_lock(self) -> None:
-        fd = os.open(self.out / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        try:  # O_NOFOLLOW: a symlink planted there would get the pid written into its target
+            fd = os.open(self.out / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+            raise UsageError(f"{self.out / LOCK} is a symbolic link; fastkp writes its lock file itself: remove "
+                             "the link", setting="out") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
