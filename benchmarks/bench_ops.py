@@ -2,6 +2,10 @@
 or PyTorch's own ``F.binary_cross_entropy_with_logits``, and ``torch.compile`` of the
 same, forward and forward+backward, at the sizes of a training step (B x 2K keypoint
 coordinates with K = 1, B x 20 labels, B = 64 and 256) and at 16M elements.
+``soft_argmax`` against its eager composite (``fastkp.ops.soft_argmax_composite``:
+softmax, two weighted sums, amax) at the heatmap head's training sizes (B x K x H x W:
+64 x 17 x 24 x 32, 16 x 68 x 16 x 16, 64 x 4 x 48 x 64; beta 4, backward from a random
+coordinate gradient).
 
 Run with ``make bench`` (or ``pytest benchmarks/bench_ops.py -o python_files="bench_*.py"
 --import-mode=prepend --benchmark-only -s [--device cuda]``). Every time, fused and baselines alike, comes
@@ -136,3 +140,58 @@ def test_compiled(benchmark, device, op, backward, size):
     compiled = wrap(torch.compile(eager, dynamic=False))
     run(benchmark, f"{op} {'fwd+bwd' if backward else 'fwd'} {size} vs compile", device, wrap(fused),
         {"compile": compiled}, nbytes(args, backward))
+
+
+# ---- soft_argmax: (B, K, H, W) heatmaps -> (B, K, 2) coords + (B, K) peak ------------------
+
+SOFT_ARGMAX_SIZES = {"64x17x24x32": (64, 17, 24, 32), "16x68x16x16": (16, 68, 16, 16),
+                     "64x4x48x64": (64, 4, 48, 64)}
+SOFT_ARGMAX_BETA = 4.0
+
+
+def soft_argmax_calls(device: torch.device, size: str, backward: bool):
+    """(heatmaps, wrap): wrap(fn) is a no-argument call of fn (fused or composite),
+    forward only, or forward+backward from a fixed random gradient of the coordinates."""
+    torch.manual_seed(0)
+    shape = SOFT_ARGMAX_SIZES[size]
+    h = (torch.randn(shape, device=device) * 2).requires_grad_(backward)
+    grad = torch.randn(*shape[:2], 2, device=device)
+
+    def wrap(fn):
+        def forward():
+            return fn(h, SOFT_ARGMAX_BETA)
+
+        def forward_backward():
+            h.grad = None
+            coords, _ = fn(h, SOFT_ARGMAX_BETA)
+            coords.backward(grad)
+
+        return forward_backward if backward else forward
+
+    return h, wrap
+
+
+@pytest.mark.parametrize("size", list(SOFT_ARGMAX_SIZES))
+def test_soft_argmax_forward(benchmark, device, size):
+    h, wrap = soft_argmax_calls(device, size, backward=False)
+    run(benchmark, f"soft_argmax fwd {size}", device, wrap(ops.soft_argmax),
+        {"eager": wrap(ops.soft_argmax_composite)}, h.nbytes)
+
+
+@pytest.mark.parametrize("size", list(SOFT_ARGMAX_SIZES))
+def test_soft_argmax_forward_backward(benchmark, device, size):
+    # bytes: the forward reads the maps; the backward reads them and writes their gradient
+    h, wrap = soft_argmax_calls(device, size, backward=True)
+    run(benchmark, f"soft_argmax fwd+bwd {size}", device, wrap(ops.soft_argmax),
+        {"eager": wrap(ops.soft_argmax_composite)}, 3 * h.nbytes)
+
+
+@pytest.mark.parametrize("size", list(SOFT_ARGMAX_SIZES))
+@pytest.mark.parametrize("backward", [False, True], ids=["fwd", "fwd_bwd"])
+def test_soft_argmax_compiled(benchmark, device, backward, size):
+    if device.type == "cpu" and size != "16x68x16x16":
+        pytest.skip("on the CPU compiled only at 16x68x16x16")
+    h, wrap = soft_argmax_calls(device, size, backward)
+    compiled = wrap(torch.compile(ops.soft_argmax_composite, dynamic=False))
+    run(benchmark, f"soft_argmax {'fwd+bwd' if backward else 'fwd'} {size} vs compile", device,
+        wrap(ops.soft_argmax), {"compile": compiled}, (3 if backward else 1) * h.nbytes)

@@ -33,6 +33,10 @@ namespace fastkp::math {
 
 FASTKP_HD float exp_(float x) { return ::expf(x); }
 FASTKP_HD double exp_(double x) { return ::exp(x); }
+// exp where a few ulp (ATen's exp_u20 on the CPU, 1e-6 relative) are fine and speed
+// matters; exact at 0. Scalars (and the GPU) use exp_.
+FASTKP_HD float fast_exp_(float x) { return ::expf(x); }
+FASTKP_HD double fast_exp_(double x) { return ::exp(x); }
 FASTKP_HD float log1p_(float x) { return ::log1pf(x); }
 FASTKP_HD double log1p_(double x) { return ::log1p(x); }
 FASTKP_HD float abs_(float x) { return ::fabsf(x); }
@@ -109,10 +113,12 @@ FASTKP_HD T cell_centre(int64_t i, int64_t n) {
   return T(2 * i + 1) / T(n) - T(1);
 }
 
-// The unnormalised weight e = exp(beta * h - m) of a cell (m = max(beta * h)).
+// The unnormalised weight e = exp(beta * h - m) of a cell (m = max(beta * h), so
+// e <= 1, and e = 1 at the maximum). The callers handle a NaN m (a NaN in the map)
+// themselves: the CPU's fast exp does not propagate NaN.
 template <typename T>
 FASTKP_HD T soft_argmax_weight(T h, T beta, T m) {
-  return exp_(h * beta - m);
+  return fast_exp_(h * beta - m);
 }
 
 // d coords . (gx, gy) / d h of a cell with probability p, centre (x, y), the

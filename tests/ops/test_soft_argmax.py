@@ -177,6 +177,24 @@ def test_a_single_hot_cell_lands_on_its_centre(device):
 
 
 @pytest.mark.parametrize("device", DEVICES)
+def test_non_finite_maps_give_nan_as_softmax_does(device):
+    h = heatmaps((4, 2, 5, 19), torch.float32, device)
+    h[0, 0, 1, 2] = float("nan")
+    h[1, 1, 4, 18] = float("inf")  # in a register's tail
+    h[2, 0] = float("-inf")
+    h.requires_grad_()
+    coords, peak = ops.soft_argmax(h, 2.0)
+    ref_coords, ref_peak = ops.soft_argmax_composite(h.detach(), 2.0)
+    torch.testing.assert_close(coords, ref_coords, equal_nan=True)
+    torch.testing.assert_close(peak, ref_peak, equal_nan=True)
+    bad = torch.zeros(4, 2, dtype=torch.bool, device=device)
+    bad[0, 0] = bad[1, 1] = bad[2, 0] = True
+    assert coords[bad].isnan().all() and coords[~bad].isfinite().all()
+    coords.sum().backward()
+    assert h.grad[bad].isnan().all() and h.grad[~bad].isfinite().all()
+
+
+@pytest.mark.parametrize("device", DEVICES)
 def test_empty_batch(device):
     h = torch.zeros(0, 3, 4, 4, device=device, requires_grad=True)
     coords, peak = ops.soft_argmax(h, 1.0)

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <limits>
 #include <type_traits>
 #include <vector>
@@ -234,7 +235,13 @@ void soft_argmax_forward_impl(const SoftArgmaxArgs& a, int64_t begin, int64_t en
   const CellCentres<T> xs(W);
   for (int64_t k = begin; k < end; ++k) {
     const T* h = static_cast<const T*>(a.heatmaps) + k * n;
-    const V vm(scaled_max(h, n, beta));
+    const T mx = scaled_max(h, n, beta);
+    if (!std::isfinite(mx)) {  // a NaN, or +-inf at the max: NaN throughout, as softmax gives
+      const T nan = std::numeric_limits<T>::quiet_NaN();
+      static_cast<T*>(a.peak)[k] = static_cast<T*>(a.coords)[2 * k] = static_cast<T*>(a.coords)[2 * k + 1] = nan;
+      continue;
+    }
+    const V vm(mx);
     V sum(T(0)), sum_x(T(0)), sum_y(T(0));
     for (int64_t i = 0; i < H; ++i) {
       const T* row = h + i * W;
@@ -269,7 +276,12 @@ void soft_argmax_backward_impl(const SoftArgmaxGradArgs& a, int64_t begin, int64
   for (int64_t k = begin; k < end; ++k) {
     const T* h = static_cast<const T*>(a.heatmaps) + k * n;
     T* out = static_cast<T*>(a.grad_heatmaps) + k * n;
-    const V vm(scaled_max(h, n, beta));
+    const T mx = scaled_max(h, n, beta);
+    if (!std::isfinite(mx)) {
+      std::fill(out, out + n, std::numeric_limits<T>::quiet_NaN());
+      continue;
+    }
+    const V vm(mx);
     const V peak(static_cast<const T*>(a.peak)[k]);
     const V gx(grad_coords[2 * k]), gy(grad_coords[2 * k + 1]);
     const V cx(coords[2 * k]), cy(coords[2 * k + 1]);

@@ -9,6 +9,9 @@ namespace fastkp::math {
 
 template <typename T>
 inline at::vec::Vectorized<T> exp_(const at::vec::Vectorized<T>& x) { return x.exp(); }
+// ATen's faster exp (float: a polynomial, exact at 0, no NaN propagation; double: exp).
+template <typename T>
+inline at::vec::Vectorized<T> fast_exp_(const at::vec::Vectorized<T>& x) { return x.exp_u20(); }
 template <typename T>
 inline at::vec::Vectorized<T> log1p_(const at::vec::Vectorized<T>& x) { return x.log1p(); }
 template <typename T>
