@@ -20,6 +20,7 @@ except ``threads``, ``max_pixels``, ``device`` and ``progress``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from dataclasses import asdict, dataclass, fields, replace
@@ -52,6 +53,7 @@ AUG_FIELDS = ("do_flip", "max_rotate", "min_zoom", "max_zoom", "max_warp", "max_
 SCHEDULES = ("auto", "fine_tune", "one_cycle")
 PRETRAINED = ("auto", "yes", "no")
 ONE_CYCLE_LR = 3e-3
+F32_MAX = 3.4028234663852886e38  # the largest finite float32
 # settings added after version 1 was first written: missing from older files, they take these values
 ADDED = {"format": None, "loss_weights": None, "label_smoothing": 0.0, "on_error": "raise", "pretrained": False,
          "schedule": "fine_tune", "box_crop": False, "box_margin": 0.25, "box_mode": "pad", "flip_json": None,
@@ -156,6 +158,24 @@ def parse_size(value: Any) -> tuple[int, ...]:
     return size * 2 if len(size) == 1 else size
 
 
+def float32_value(text: str) -> float:
+    """argparse type of the float options: a number that stays finite as float32 (the
+    type the models, losses and optimisers hold it in), so ``--lr 1e308`` is a usage
+    error naming the option instead of an overflow later."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not fits_float32(value):
+        raise argparse.ArgumentTypeError(f"{text!r} does not fit a float32 (finite, at most {F32_MAX:.2e} in size)")
+    return value
+
+
+def fits_float32(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and abs(value) <= F32_MAX
+
+
 def _check(name: str, ok: bool, want: str, value: Any) -> None:
     if not ok:
         raise UsageError(f"{name} must be {want}, got {value!r}", setting=name)
@@ -224,12 +244,11 @@ def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) ->
     for name, low in (("bs", 1), ("epochs", 0), ("freeze_epochs", 0), ("seed", 0)):
         _check(name, isinstance(s[name], int) and s[name] >= low, f"an int >= {low}", s[name])
     _check("seed", s["seed"] < 2**63, "below 2**63", s["seed"])
-    _check("lr", isinstance(s["lr"], (int, float)) and math.isfinite(s["lr"]) and s["lr"] > 0,
-           "a positive finite number", s["lr"])
+    _check("lr", fits_float32(s["lr"]) and s["lr"] > 0, "a positive number, finite as float32", s["lr"])
     weights = s["loss_weights"]
     _check("loss_weights", weights is None or (isinstance(weights, dict) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-        for v in weights.values()) and any(v > 0 for v in weights.values()) and all(weights)),
+        fits_float32(v) and v >= 0 for v in weights.values()) and any(v > 0 for v in weights.values())
+        and all(weights)),
         "a mapping of head names to non-negative weights, one of them positive", weights)
     _check("format", data is not None or s["format"] is None, "given only with data (the demo set has its own)",
            s["format"])

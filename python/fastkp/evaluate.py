@@ -48,7 +48,7 @@ import torch
 from .coco_results import write_coco_results
 from .data import Dataset, ReadOptions, Sample
 from .data.pixels import DEFAULT_MAX_PIXELS
-from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
+from .errors import EXIT_OK, EXIT_PARTIAL, ArgumentParser, DatasetError, UsageError, run_cli
 from .eval_batches import run_model
 from .eval_report import Scores, per_point_rows, plot_ced, plot_worst, write_csv, write_json, write_points_csv
 from .export.loader import CheckpointModel, DeployedModel, is_checkpoint
@@ -153,7 +153,7 @@ def summary(record: dict, written: Sequence[Path]) -> str:
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fastkp.evaluate", description=(
+    p = ArgumentParser(prog="python -m fastkp.evaluate", description=(
         "Score a keypoint model (export or checkpoint) on every labelled sample of a data set."))
     p.add_argument("model", type=Path, help="exported model file (TorchScript, pt2, ONNX) or training checkpoint")
     p.add_argument("--data", required=True, type=Path, help="the labelled data set")

@@ -42,7 +42,7 @@ from . import heads as heads_mod
 from .data import check_images
 from .data.pixels import DEFAULT_MAX_PIXELS, check_max_pixels, pixel_limit
 from .data.textio import read_bounded
-from .errors import EXIT_OK, EXIT_PARTIAL, DatasetError, UsageError, run_cli
+from .errors import EXIT_OK, EXIT_PARTIAL, ArgumentParser, DatasetError, UsageError, run_cli
 from .export import DeployedModel, load
 from .heads import Head
 from .heads.base import f32
@@ -172,6 +172,8 @@ def read_boxes_file(path: str) -> list[tuple[str, list[list[float]]]]:
             entry = json.loads(line)
         except ValueError as e:
             raise UsageError(f"{where}: not JSON ({e})") from None
+        except RecursionError:  # the parser's depth bound: Python's recursion limit
+            raise UsageError(f"{where}: not JSON (arrays or objects nested too deeply)") from None
         if not isinstance(entry, dict) or not {"image", "boxes"} <= set(entry) or not isinstance(entry["image"], str) \
                 or not isinstance(entry["boxes"], list) or not entry["boxes"]:
             raise UsageError(f'{where}: expected {{"image": PATH, "boxes": [[x0, y0, x1, y1], ...]}}')
@@ -211,7 +213,7 @@ def plot_results(results: Sequence[Result], heads: Sequence[Head], out: str | Pa
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fastkp.predict", description=(
+    p = ArgumentParser(prog="python -m fastkp.predict", description=(
         "Run an exported fastkp model on images; print one JSON line per image."))
     p.add_argument("model", type=Path, help="TorchScript file or pt2 package written by python -m fastkp.export")
     p.add_argument("paths", nargs="*", help="image files or folders (searched recursively)")
@@ -238,9 +240,10 @@ def main(args: argparse.Namespace) -> int:
         # more threads than CPUs only slow the model, and 10^9 exhaust libgomp: clamped (fastkp-infer too)
         torch.set_num_threads(min(args.threads, os.cpu_count() or 1))
     try:
-        model = load(args.model.expanduser(), args.device)
+        device = torch.device(args.device)
     except RuntimeError as e:  # an unparsable --device
         raise UsageError(f"--device {args.device}: {e}") from None
+    model = load(args.model.expanduser(), device)
     heads = model.metadata.head_objects()
     if args.tta == "flip":
         try:

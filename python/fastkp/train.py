@@ -18,9 +18,9 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from . import distributed  # noqa: E402
-from .config import AUG_PRESETS, DEVICES, PRETRAINED, SCHEDULES, resolve  # noqa: E402
+from .config import AUG_PRESETS, DEVICES, PRETRAINED, SCHEDULES, float32_value, resolve  # noqa: E402
 from .data.pixels import DEFAULT_MAX_PIXELS  # noqa: E402
-from .errors import UsageError, run_cli  # noqa: E402
+from .errors import ArgumentParser, UsageError, run_cli  # noqa: E402
 from .heads import loss_names  # noqa: E402
 from .pipeline.augment import PAD_MODES  # noqa: E402
 from .pipeline.boxes import BOX_MODES  # noqa: E402
@@ -34,7 +34,7 @@ NME_METRICS = {"diagonal": "nme", "interocular": "nme_interocular", "bbox": "nme
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m fastkp.train",
         description="Train an image model for keypoints, labels, values, age + gender or classes (fastai-style "
         "fine_tune, DALI loading, channels-last, mixed precision). Without --data, trains on a synthetic demo set.")
@@ -54,13 +54,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--bs", type=int, help="batch size per process")
     p.add_argument("--epochs", type=int, help="unfrozen epochs of fine_tune; all the epochs of one_cycle")
     p.add_argument("--freeze-epochs", type=int, help="fine_tune: epochs with the body frozen before unfreezing")
-    p.add_argument("--lr", type=float, help="base learning rate of fine_tune; peak rate of one_cycle (default 3e-3)")
+    p.add_argument("--lr", type=float32_value,
+                   help="base learning rate of fine_tune; peak rate of one_cycle (default 3e-3)")
     p.add_argument("--format", help="the data layout, where a task reads several (keypoints: csv, 300w, coco, dlc, "
                    "yolo; see README)")
     p.add_argument("--box-crop", action=argparse.BooleanOptionalAction, default=None,
                    help="crop each sample's box (default: on for 300w, coco and yolo; the exported model then "
                         "takes boxes)")
-    p.add_argument("--box-margin", type=float, help="box crops: enlarge the box by this share (default 0.25)")
+    p.add_argument("--box-margin", type=float32_value, help="box crops: enlarge the box by this share (default 0.25)")
     p.add_argument("--box-mode", choices=BOX_MODES, help="box crops: pad to the input's aspect ratio (default) "
                    "or squash")
     p.add_argument("--flip-json", type=Path, metavar="FILE",
@@ -69,7 +70,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    "and values, l1 for an age; see docs/training.md)")
     p.add_argument("--loss-weights", metavar="HEAD=W,...", type=_weights,
                    help="weight of each head's loss in the sum, e.g. age=1,gender=1 (default 1 each)")
-    p.add_argument("--label-smoothing", type=float, help="label smoothing of class heads' cross-entropy (default 0)")
+    p.add_argument("--label-smoothing", type=float32_value,
+                   help="label smoothing of class heads' cross-entropy (default 0)")
     p.add_argument("--monitor", metavar="METRIC",
                    help="metric that picks best.pth (default: the first head's: rmse_px for points, mAP for labels, "
                         "mae for values, accuracy for classes; agegender: valid_loss)")
@@ -96,23 +98,26 @@ def get_args_parser() -> argparse.ArgumentParser:
     aug.add_argument("--aug", choices=AUG_PRESETS,
                      help="fastai: aug_transforms defaults (default); light: flip only; none: resize only")
     aug.add_argument("--no-flip", action="store_true", help="no horizontal flips")
-    aug.add_argument("--max-rotate", type=float, metavar="DEG", help="rotation up to +-DEG degrees")
-    aug.add_argument("--min-zoom", type=float, help="smallest zoom factor")
-    aug.add_argument("--max-zoom", type=float, help="largest zoom factor")
-    aug.add_argument("--max-warp", type=float, help="skew strength in [0, 1)")
-    aug.add_argument("--max-lighting", type=float, help="brightness/contrast strength in [0, 1)")
-    aug.add_argument("--min-scale", type=float, help="random crops of at least this share of the image (1: none)")
+    aug.add_argument("--max-rotate", type=float32_value, metavar="DEG", help="rotation up to +-DEG degrees")
+    aug.add_argument("--min-zoom", type=float32_value, help="smallest zoom factor")
+    aug.add_argument("--max-zoom", type=float32_value, help="largest zoom factor")
+    aug.add_argument("--max-warp", type=float32_value, help="skew strength in [0, 1)")
+    aug.add_argument("--max-lighting", type=float32_value, help="brightness/contrast strength in [0, 1)")
+    aug.add_argument("--min-scale", type=float32_value,
+                     help="random crops of at least this share of the image (1: none)")
     aug.add_argument("--pad-mode", choices=PAD_MODES, help="what shows outside the image")
-    aug.add_argument("--box-scale", type=float, help="box crops: scale the box by U(1 - S, 1 + S) in training")
-    aug.add_argument("--box-shift", type=float, help="box crops: move the box by U(-S, S) of its size in training")
+    aug.add_argument("--box-scale", type=float32_value, help="box crops: scale the box by U(1 - S, 1 + S) in training")
+    aug.add_argument("--box-shift", type=float32_value,
+                     help="box crops: move the box by U(-S, S) of its size in training")
     return p
 
 
 def _weights(text: str) -> dict[str, float]:
     """``age=1,gender=0.5`` -> {"age": 1.0, "gender": 0.5}."""
     try:
-        pairs = [(name.strip(), float(value)) for name, value in (item.split("=", 1) for item in text.split(","))]
-    except ValueError:
+        pairs = [(name.strip(), float32_value(value))
+                 for name, value in (item.split("=", 1) for item in text.split(","))]
+    except (ValueError, argparse.ArgumentTypeError):
         raise argparse.ArgumentTypeError(f"expected HEAD=WEIGHT,... got {text!r}") from None
     names = [name for name, _ in pairs]
     if not all(names) or len(set(names)) != len(names):

@@ -26,7 +26,7 @@ from .formats import Format, ReadOptions, formats_of, get, register
 from .images import read_header
 from .labels_csv import Table
 from .on_error import Skipper
-from .paths import is_image_name, scan
+from .paths import inside, is_image_name, scan
 from .sample import DatasetError, Sample
 from .splits import Entry, check_valid_frac, random_rule, split
 from .textio import parse_float
@@ -59,9 +59,11 @@ def _check_age(age: float, text: str, where: str) -> None:
 
 def _images(root: Path, skipper: Skipper) -> list[Path]:
     """Every image name under ``root``, sorted; a folder reached twice (a link back to
-    an ancestor) is listed once."""
+    an ancestor) is listed once, and a linked folder that resolves outside ``root`` is a
+    bad entry, not searched (as the other readers keep to their dataset folder)."""
     found: list[Path] = []
     seen: set[tuple[int, int]] = set()
+    real_root = os.path.realpath(root)
     folders = [root]
     while folders:
         folder = folders.pop()
@@ -74,7 +76,11 @@ def _images(root: Path, skipper: Skipper) -> list[Path]:
         for err in bad + bad_files:
             skipper.bad(err)
         found += [folder / name for name in files]
-        folders += [folder / name for name in subfolders]
+        for name in subfolders:
+            if inside(real_root, os.path.realpath(folder / name)):
+                folders.append(folder / name)
+            else:
+                skipper.bad(DatasetError(f"{folder / name}: a link to a folder outside the dataset folder {root}"))
     return sorted(found, key=lambda p: p.relative_to(root).parts)
 
 

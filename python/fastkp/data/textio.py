@@ -86,13 +86,24 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _finite(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise ValueError(f"{token} is out of range for a double")
+    return value
+
+
 def load_json(data: bytes | str, where: str) -> object:
-    """Strict JSON: NaN and Infinity are refused, deep nesting is a DatasetError."""
+    """Strict JSON: NaN, Infinity and numbers beyond a double are refused; nesting is
+    bounded by the interpreter's recursion limit (about 1000 levels), whose RecursionError
+    becomes a DatasetError like any other fault."""
     text = decode(data, where) if isinstance(data, bytes) else data
     try:
-        return json.loads(text, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as err:
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except ValueError as err:
         raise DatasetError(f"{where}: not valid JSON: {err}") from None
+    except RecursionError:
+        raise DatasetError(f"{where}: not valid JSON: arrays or objects nested too deeply") from None
 
 
 def load_yaml(text: str, where: str) -> object:

@@ -6,15 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import run_cli
-from .exporter import export_checkpoint
+from ..errors import ArgumentParser, UsageError, run_cli
+from .exporter import check_device, export_checkpoint
 from . import formats
 
 PROG = "fastkp.export"
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fastkp.export", description=(
+    p = ArgumentParser(prog="python -m fastkp.export", description=(
         "Export a fastkp checkpoint as one self-describing file: forward(uint8 (B, H, W, 3) RGB "
         "images of any size[, float32 (B, 4) boxes for a model trained on box crops]) -> one answer per "
         "head (keypoints (B, K, 2) in input pixels, "
@@ -38,6 +38,10 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(args: argparse.Namespace) -> int:
     out = args.out.expanduser()
+    try:
+        check_device(args.device)  # before the checkpoint is read
+    except UsageError as e:
+        raise UsageError(f"--{e}") from None
     meta = export_checkpoint(args.checkpoint.expanduser(), out, args.format, args.freeze, args.device, args.tta)
     heads = ", ".join(f"{h['name']} ({h['kind']})" for h in meta.heads)
     print(f"wrote {out}: {meta.export_format}, {meta.arch} {meta.task}, heads {heads}, "

@@ -13,9 +13,25 @@ from .metadata import ModelMetadata, check_tta, metadata_for
 from .module import DeployModule, deploy_module_for
 
 
+def check_device(device: str) -> torch.device:
+    """``device`` parsed, and present here (every format's export runs on it: a TorchScript
+    file is traced on the CPU but checked too, so that no export silently ignores a device
+    that is not there)."""
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as e:
+        raise UsageError(f"device {device!r}: {str(e).splitlines()[0]}", setting="device") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError(f"device {device!r}: CUDA is not available on this machine", setting="device")
+    if parsed.type not in ("cpu", "cuda"):
+        raise UsageError(f"device {device!r}: fastkp exports for cpu or cuda", setting="device")
+    return parsed
+
+
 def _deploy(model: torch.nn.Module, spec: ModelSpec, export_format: str,
             device: str, tta: str | None) -> tuple[DeployModule, ModelMetadata]:
     fmt = formats.get(export_format)
+    check_device(device)
     try:
         check_tta(tta, spec.heads)
     except ValueError as e:

@@ -12,7 +12,7 @@ from .. import ops  # noqa: F401  registers torch.ops.fastkp.*, which both forma
 from ..errors import ExportError
 from .exporter import deploy_module
 from . import formats
-from .metadata import ModelMetadata, check_tta, read_metadata
+from .metadata import FILE_NAME, ModelMetadata, check_tta, read_metadata
 
 
 class DeployedModel:
@@ -31,7 +31,9 @@ class DeployedModel:
 
     def __call__(self, images: torch.Tensor, boxes: torch.Tensor | None = None
                  ) -> torch.Tensor | tuple[torch.Tensor, ...]:
-        return run_deployed(self._run, self.metadata, self.device, images, boxes)
+        out = run_deployed(self._run, self.metadata, self.device, images, boxes)
+        check_answers(out, self.metadata, images.size(0), self.path)
+        return out
 
     def answers(self, images: torch.Tensor, boxes: torch.Tensor | None = None) -> list[torch.Tensor]:
         """One answer per head, in ``metadata.heads`` order, whatever the head count."""
@@ -88,6 +90,32 @@ def run_deployed(run, meta: ModelMetadata, device: torch.device, images: torch.T
     with torch.inference_mode():
         out = run(*inputs)
     return tuple(out) if isinstance(out, (list, tuple)) else out
+
+
+def row_shape(entry: dict) -> tuple[int, ...]:
+    """The shape of one image's answer of the head ``entry`` (fastkp-infer's ``row_shape``)."""
+    if entry["kind"] == "keypoints":
+        return entry["n_keypoints"], 3 if entry.get("scores") else 2
+    if entry["kind"] in ("classes", "multilabel"):
+        return (len(entry["vocab"]),)
+    if entry["kind"] == "values":
+        return (len(entry["names"]),)
+    return ()
+
+
+def check_answers(out, meta: ModelMetadata, batch: int, path: Path) -> None:
+    """ExportError naming ``path`` unless the model gave one answer per head of ``fastkp.json``,
+    each of the shape its head decodes, as fastkp-infer checks: a file whose metadata does
+    not describe its network is refused, not answered from."""
+    answers = list(out) if isinstance(out, tuple) else [out]
+    if len(answers) != len(meta.heads):
+        raise ExportError(f"{path}: the model gives {len(answers)} output(s), {FILE_NAME} names "
+                          f"{len(meta.heads)} head(s)")
+    for entry, answer in zip(meta.heads, answers):
+        want = (batch, *row_shape(entry))
+        if tuple(answer.shape) != want:
+            raise ExportError(f"{path}: head '{entry['name']}' ({entry['kind']}) expects an output of shape "
+                              f"{list(want)}, the model gives {list(answer.shape)}")
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> DeployedModel:

@@ -20,7 +20,8 @@ import torch
 from .. import __version__
 from .. import heads as heads_mod
 from ..checkpoint import ModelSpec
-from ..errors import ExportError, FastkpError
+from ..data.textio import load_json
+from ..errors import DatasetError, ExportError, FastkpError
 from ..heads import Head
 from ..pipeline.boxes import BoxCrop
 from . import formats
@@ -74,10 +75,10 @@ class ModelMetadata:
     @classmethod
     def from_json(cls, text: str | bytes, path: str | Path) -> ModelMetadata:
         """Parse and check ``fastkp.json``; ExportError names ``path`` and the bad field."""
-        try:
-            d = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ExportError(f"{path}: {FILE_NAME} is not valid JSON ({e})") from None
+        try:  # strict, as fastkp-infer: NaN, Infinity and deep nesting are refused
+            d = load_json(text, f"{path}: {FILE_NAME}")
+        except DatasetError as e:
+            raise ExportError(str(e)) from None
         if not isinstance(d, dict) or d.get("format") != MARKER:
             raise ExportError(f"{path}: {FILE_NAME} lacks the '{MARKER}' marker: not a fastkp model")
         if d.get("version") not in (1, VERSION):
