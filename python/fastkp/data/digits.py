@@ -7,8 +7,8 @@ records paired by key: an image datum holds PNG/JPEG bytes (``encoded``) or raw
 uint8 pixels stored channel-first with colour in BGR order; a label datum holds the
 vector in ``float_data``. The import writes ``OUT/images/{train,val}_NNNNNN.png`` in
 key order and ``OUT/labels.csv`` (``fname,v0,v1,...`` or the ``--names`` given, plus
-``is_valid`` when a validation pair is given), the CSV last so that an interrupted
-import leaves none. Needs the ``lmdb`` and ``protobuf`` packages (``fastkp[digits]``).
+``is_valid`` when a validation pair is given), in a folder beside OUT renamed to OUT
+at the end, so that an interrupted import leaves no OUT. Needs the ``lmdb`` and ``protobuf`` packages (``fastkp[digits]``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..errors import UsageError, run_cli
+from ..errors import ArgumentParser, UsageError, run_cli
 from .pixels import check_pixels, over_limit, pil_limit
 from .sample import DatasetError
 
@@ -73,9 +73,17 @@ def _open(path: Path):
     if not path.exists():
         raise DatasetError(f"{path}: missing LMDB database")
     try:
-        return lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=path.is_dir())
+        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=path.is_dir())
+        # the file is memory-mapped: reading a page past its end is a SIGBUS, not an error
+        need = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
     except lmdb.Error as err:
         raise DatasetError(f"{path}: not a readable LMDB database ({err})") from None
+    data = path / "data.mdb" if path.is_dir() else path
+    size = data.stat().st_size
+    if size < need:
+        env.close()
+        raise DatasetError(f"{data}: truncated LMDB database: {size:,} bytes, its header says {need:,}")
+    return env
 
 
 def _datum(value: bytes, where: str):
@@ -156,18 +164,20 @@ def import_digits(train: Pair, valid: Pair | None, out: str | Path,
     if names is not None:
         _check_names(names)
     out = Path(out).expanduser()
-    existed = out.exists()
-    if existed and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out}: exists and is not an empty folder", setting="out")
-    (out / "images").mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # written beside OUT and renamed onto it at the end: a failure, even a crash, never
+    # leaves a partial OUT that blocks the next run
+    work = out.parent / f".{out.name}.{os.getpid()}.tmp"  # a leftover of this pid is a dead process's
+    shutil.rmtree(work, ignore_errors=True)
     try:
-        return _write(train, valid, out, names)
+        (work / "images").mkdir(parents=True)
+        counts = _write(train, valid, work, names)
+        os.replace(work, out)  # onto an empty folder too
+        return counts
     except BaseException:
-        if existed:
-            shutil.rmtree(out / "images", ignore_errors=True)
-            (out / "labels.csv.tmp").unlink(missing_ok=True)
-        else:
-            shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
         raise
 
 
@@ -188,15 +198,13 @@ def _write(train: Pair, valid: Pair | None, out: Path, names: Sequence[str] | No
             Image.fromarray(pixels).save(out / "images" / fname, format="PNG")
             rows.append([fname, *(str(v) for v in vector), *([str(phase == 1)] if valid else [])])
             counts[phase] += 1
-    temporary = out / "labels.csv.tmp"
-    with open(temporary, "w", newline="", encoding="utf-8") as f:
+    with open(out / "labels.csv", "w", newline="", encoding="utf-8") as f:
         csv.writer(f, lineterminator="\n").writerows([["fname", *names, *(["is_valid"] if valid else [])], *rows])
-    os.replace(temporary, out / "labels.csv")
     return counts[0], counts[1], list(names)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog=f"python -m {PROG}",
         usage=f"python -m {PROG} TRAIN_IMAGES TRAIN_LABELS [VAL_IMAGES VAL_LABELS] OUT [--names N0,N1,...]",
         description="Import a DIGITS generic dataset (LMDB pairs of Caffe Datum records, images and label "
