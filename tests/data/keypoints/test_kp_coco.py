@@ -89,6 +89,7 @@ BAD_COCO = {
     "unknown category": (_set("category_id", 7), "category_id 7"),
     "dotdot file_name": (lambda a, s: _image_of(a, s).__setitem__("file_name", "../val2017/x.jpg"), "'..'"),
     "absolute file_name": (lambda a, s: _image_of(a, s).__setitem__("file_name", "/etc/passwd"), "absolute"),
+    "NUL in file_name": (lambda a, s: _image_of(a, s).__setitem__("file_name", "a\0b.jpg"), "NUL byte"),
     "missing image": (lambda a, s: _image_of(a, s).__setitem__("file_name", "nope.jpg"), "nope.jpg: missing"),
     "size mismatch": (lambda a, s: _image_of(a, s).__setitem__("width", 81), "the JSON says 81x64"),
     "far outside": (_point(3, 500, 5, 2), "point 3 at"),
