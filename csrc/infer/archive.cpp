@@ -17,21 +17,6 @@ namespace {
 
 constexpr const char* kRefuse = "; refusing the file";
 
-// Quoted, control bytes escaped: a crafted name cannot break the one-line message.
-std::string quoted(const std::string& name) {
-  std::string out = "'";
-  for (unsigned char c : name) {
-    if (c >= 0x20 && c != 0x7F) {
-      out += static_cast<char>(c);
-    } else {
-      char hex[5];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  return out + "'";
-}
-
 // Absolute (/, \ or a drive letter) or with a ".." part, either separator counting.
 bool points_outside(const std::string& name) {
   if (!name.empty() && (name[0] == '/' || name[0] == '\\')) return true;
@@ -48,6 +33,20 @@ bool points_outside(const std::string& name) {
 bool is_link(std::uint32_t external_attributes) { return S_ISLNK(external_attributes >> 16); }
 
 }  // namespace
+
+std::string quoted(const std::string& name) {
+  std::string out = "'";
+  for (unsigned char c : name) {
+    if (c >= 0x20 && c != 0x7F) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out + "'";
+}
 
 void check_archive(const std::string& path, const std::string& record) {
   std::vector<ZipEntry> entries;

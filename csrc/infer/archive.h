@@ -9,6 +9,9 @@ namespace fastkp::infer {
 
 inline constexpr std::uint64_t kMaxMetadataBytes = 1 << 20;
 
+// `name` in single quotes, control bytes as \xNN: a crafted entry name cannot break a one-line message.
+std::string quoted(const std::string& name);
+
 // Error naming `path` (and the entry) unless the file is a well-formed zip whose
 // entries are neither absolute, nor climbing with "..", nor symbolic links, nor
 // repeated, and at most one entry, of at most kMaxMetadataBytes, ends with `record`.

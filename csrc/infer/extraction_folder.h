@@ -8,9 +8,10 @@ namespace fastkp::infer {
 
 // AOTIModelPackageLoader extracts a package (~50 MB) into a folder under
 // std::filesystem::temp_directory_path() and leaves it there when loading fails.
-// This folder, made with mode 0700 under the same temp path, is removed with its
-// contents when the object is destroyed; run the loader's constructor inside
-// with_tmpdir so that its extraction lands here.
+// This folder, made with mode 0700 under the same temp path and named
+// fastkp-pt2-PID-XXXXXX, is removed with its contents when the object is destroyed; run
+// the loader's constructor inside with_tmpdir so that its extraction lands here. Making
+// one first removes the folders of that name, of this user, whose process is gone.
 class ExtractionFolder {
  public:
   ExtractionFolder();  // std::runtime_error when the folder cannot be made

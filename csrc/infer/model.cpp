@@ -16,6 +16,7 @@
 #include "fastkp/infer/error.h"
 #include "json.h"
 #include "messages.h"
+#include "shared_libraries.h"
 #include "ops/build_info.h"
 
 namespace fastkp::infer {
@@ -53,6 +54,7 @@ Model Model::load(const std::string& path, c10::Device device) {
   impl->metadata = read_metadata(path);
   impl->device = device;
   check_device(path, impl->metadata, device);
+  if (impl->metadata.format == Format::Pt2) check_shared_libraries(path);
   try {
     if (impl->metadata.format == Format::Pt2) {
       impl->extraction.emplace();  // a failed load unwinds impl, which removes it

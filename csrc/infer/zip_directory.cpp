@@ -115,7 +115,7 @@ void read_zip64(Reader extra, bool size, bool compressed, bool offset, ZipEntry*
     }
     if (n < 8 * (size + compressed + offset)) damaged("a zip64 extra field too short for its fields");
     if (size) e->size = extra.u64();
-    if (compressed) extra.u64();
+    if (compressed) e->compressed_size = extra.u64();
     if (offset) e->offset = extra.u64();
     return;
   }
@@ -124,9 +124,11 @@ void read_zip64(Reader extra, bool size, bool compressed, bool offset, ZipEntry*
 
 ZipEntry read_entry(Reader& f) {
   if (f.u32() != kEntrySignature) damaged("an entry without its signature");
-  f.skip(2 + 2 + 2 + 2 + 4 + 4);  // versions, flags, method, time and date, CRC
-  const std::uint32_t compressed = f.u32();
   ZipEntry e;
+  f.skip(2 + 2 + 2);  // versions, flags
+  e.method = f.u16();
+  f.skip(4 + 4);  // time and date, CRC
+  e.compressed_size = f.u32();
   e.size = f.u32();
   const std::uint16_t name = f.u16(), extra = f.u16(), comment = f.u16();
   f.skip(2 + 2);  // disk, internal attributes
@@ -134,8 +136,8 @@ ZipEntry read_entry(Reader& f) {
   e.offset = f.u32();
   e.name = f.text(name);
   std::string extra_bytes = f.text(extra);
-  if (e.size == kUse64 || compressed == kUse64 || e.offset == kUse64)
-    read_zip64(Reader({extra_bytes.begin(), extra_bytes.end()}), e.size == kUse64, compressed == kUse64,
+  if (e.size == kUse64 || e.compressed_size == kUse64 || e.offset == kUse64)
+    read_zip64(Reader({extra_bytes.begin(), extra_bytes.end()}), e.size == kUse64, e.compressed_size == kUse64,
                e.offset == kUse64, &e);
   f.skip(comment);
   return e;

@@ -10,6 +10,8 @@ namespace fastkp::infer {
 struct ZipEntry {
   std::string name;  // as stored: bytes, not decoded
   std::uint32_t external_attributes = 0;  // Unix mode in the high 16 bits
+  std::uint16_t method = 0;  // 0: stored, 8: deflated
+  std::uint64_t compressed_size = 0;
   std::uint64_t size = 0;  // uncompressed
   std::uint64_t offset = 0;  // of its local header, from the file's first byte
 };

@@ -5,10 +5,16 @@ refuses: one policy. ``pytest -s`` prints the counts."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
-from fastkp.export import export_checkpoint
-from support.fuzz import count, format_table, infer_outcomes, make_corpus, predict_outcomes, verify_outcomes
+import fastkp._verify
+from fastkp.export import ExportError, export_checkpoint, load
+from support.fuzz import (count, damaged_libraries, format_table, infer_outcomes, make_corpus, predict_outcomes,
+                          pt2_package, verify_outcomes)
+from support.images import random_pixels, write_ppm
+from support.infer import INFER
 from support.models import make_checkpoint
 
 
@@ -40,3 +46,23 @@ def test_fuzz_decoders(model, tmp_path):
 @pytest.mark.slow
 def test_fuzz_decoders_large(model, tmp_path):
     fuzz(model, tmp_path, seed=1, per_category=2000)  # 22,000 files
+
+
+def test_fuzz_pt2_libraries(tmp_path, monkeypatch):
+    """Damaged compiled libraries in crafted pt2 packages: fastkp-infer and fastkp.export.load
+    refuse every one in one line, in the same words, before the loader maps it (a SIGBUS
+    before), and leave no extraction folder."""
+    with open(fastkp._verify.__file__, "rb") as f:
+        libraries = damaged_libraries(f.read(), seed=0, n=10)
+    image = write_ppm(tmp_path / "a.ppm", random_pixels(8, 8))
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    for name, library in libraries.items():
+        path = pt2_package(tmp_path / f"{name}.pt2", library)
+        proc = subprocess.run([str(INFER), str(path), str(image)], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, (name, proc.returncode, proc.stderr)
+        with pytest.raises(ExportError) as refused:
+            load(path)
+        assert proc.stderr == f"fastkp-infer: {refused.value}\n" and "is truncated or damaged" in proc.stderr, name
+    assert list(temp.iterdir()) == []

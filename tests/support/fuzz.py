@@ -1,4 +1,5 @@
-"""Fuzzing the image decoders (no tests here; cpp/test_fuzz.py drives it).
+"""Fuzzing the image decoders, and the checks of a pt2 package's library (no tests here;
+cpp/test_fuzz.py drives it).
 
 Seed JPEGs and PNGs are made by PIL from a fixed seed (no binary corpus is
 committed); each category of mutation damages them in one way. Every mutated file
@@ -12,6 +13,7 @@ goes through each decoder under test, and each file's outcome is one of:
 from __future__ import annotations
 
 import json
+import struct
 import subprocess
 import sys
 import zlib
@@ -333,3 +335,53 @@ def format_table(tables: dict[str, dict[str, Counter]]) -> str:
         for category, c in [*table.items(), ("total", total)]:
             lines.append(f"  {category:<28} {c['tried']:>6} " + " ".join(f"{c[o]:>8}" for o in OUTCOMES))
     return "\n".join(lines)
+
+
+# ---- pt2 packages: their compiled library cut short or pointing past its end -------------
+
+PT2_LIBRARY = "data/aotinductor/model/model.so"
+
+
+def pt2_package(path: Path, library: bytes) -> Path:
+    """A pt2 package as far as the checks before loading see it (fastkp.json and one compiled
+    library at PT2_LIBRARY), without an AOTInductor compile."""
+    from torch.export.pt2_archive import PT2ArchiveWriter
+
+    from support.model_files import record
+
+    point = {"name": "keypoints", "kind": "keypoints", "n_keypoints": 1, "y_range": [-1, 1]}
+    with PT2ArchiveWriter(str(path)) as w:
+        w.write_string("extra/fastkp.json", json.dumps({**record(point), "export_format": "pt2", "device": "cpu"}))
+        w.write_bytes(PT2_LIBRARY, library)
+    return path
+
+
+def _elf_tables(lib: bytes) -> list[tuple[int, int]]:
+    """(position of the offset field, of the size field) of every ELF64 program header and
+    every section header but SHT_NOBITS (no bytes in the file)."""
+    phoff, shoff = struct.unpack_from("<QQ", lib, 32)
+    phsize, phnum, shsize, shnum = struct.unpack_from("<HHHH", lib, 54)
+    programs = [(phoff + i * phsize + 8, phoff + i * phsize + 32) for i in range(phnum)]
+    sections = [(shoff + i * shsize + 24, shoff + i * shsize + 32) for i in range(shnum)
+                if struct.unpack_from("<I", lib, shoff + i * shsize + 4)[0] != 8]
+    return programs + sections
+
+
+def damaged_libraries(lib: bytes, seed: int, n: int) -> dict[str, bytes]:
+    """``n`` damaged copies of the ELF64 library ``lib``, each cut short (past its header) or
+    with one header's offset or size moved past its end: every one must be refused before
+    anything maps it."""
+    rng = np.random.default_rng(seed)
+    tables = _elf_tables(lib)
+    out = {}
+    for i in range(n):
+        if i % 2 == 0:
+            out[f"truncated-{i}"] = lib[:int(rng.integers(64, len(lib)))]
+            continue
+        damaged = bytearray(lib)
+        offset_at, size_at = tables[int(rng.integers(len(tables)))]
+        field = (offset_at, size_at)[int(rng.integers(2))]
+        past = len(lib) + int(rng.integers(1, 1 << int(rng.integers(1, 62))))
+        damaged[field:field + 8] = past.to_bytes(8, "little")
+        out[f"header-{i}"] = bytes(damaged)
+    return out
