@@ -213,20 +213,32 @@ def create_body(arch: str, size: tuple[int, int], pretrained: bool = False) -> t
         body, names = TimmBody(arch, model), []
     else:
         body, names = _cut(arch, model)
-    was_training = body.training
-    body.eval()
     try:
-        with torch.no_grad():
-            out = body(torch.zeros(1, 3, *size))
+        out = _dry_run(body, size)
     except Exception as e:  # a model that needs another input size, or cannot be cut this way
         raise UsageError(f"arch {arch}: cannot run as a body at {size[0]}x{size[1]}: {_reason(e)}", setting="arch") from None
-    finally:
-        body.train(was_training)
     if not isinstance(out, torch.Tensor) or out.dim() != 4:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise UsageError(f"arch {arch}: its features are {shape}, not a (B, C, H, W) map (a vision transformer?); "
                          "choose a convolutional model", setting="arch")
     return body, int(out.shape[1]), names
+
+
+def _dry_run(body: nn.Module, size: tuple[int, int]):
+    """``body``'s output for one black image of ``size``, in eval mode, without gradients."""
+    was_training = body.training
+    body.eval()
+    try:
+        with torch.no_grad():
+            return body(torch.zeros(1, 3, *size))
+    finally:
+        body.train(was_training)
+
+
+def feature_hw(body: nn.Module, size: tuple[int, int]) -> tuple[int, int]:
+    """(height, width) in cells of ``body``'s feature map for an input of ``size``."""
+    out = _dry_run(body, size)
+    return int(out.shape[2]), int(out.shape[3])
 
 
 def body_state(state: dict, names: list[str], timm: bool) -> dict:

@@ -10,6 +10,7 @@ values' mean and std), the box crop, and the training and validation loaders.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from .pipeline import build_loader
 from .pipeline.boxes import BoxCrop
 from .pipeline.plan import SCORING
 from .runtime import Runtime
+from .sizing import size_to_data
 from .tasks import TASKS, ensure_demo, weighted
 
 
@@ -41,6 +43,7 @@ class DataLoaders:
     train: Any
     valid: Any
     source: str  # where the data came from, as the run's first lines say it
+    config: Config  # the settings the loaders were built for: sized to the data (fastkp.sizing)
     rank: int = 0
     world: int = 1
 
@@ -85,9 +88,12 @@ class DataLoaders:
         if box_crop is not None and unboxed is not None:
             raise UsageError(f"box_crop: {unboxed.path} has no box (the {dataset.meta.format} reader gives none); "
                              "train on whole images", setting="box_crop")
-        if len(dataset.train) < config.bs * world:
-            raise DatasetError(f"{source}: {len(dataset.train)} training samples cannot fill one batch of "
-                               f"{config.bs} on each of {world} process(es); use a smaller batch size")
+        if len(dataset.train) < world:
+            raise DatasetError(f"{source}: {len(dataset.train)} training samples cannot give each of {world} "
+                               "processes one")
+        config, notes = size_to_data(config, len(dataset.train), world)
+        for note in notes if rank == 0 else []:
+            print(f"fastkp: {note}", file=sys.stdout, flush=True)
         runtime = Runtime.of(config)
         mean, std = backbones.normalisation(config.arch)
         options: dict[str, Any] = {k: v for h in heads for k, v in h.loader_args().items()}
@@ -98,4 +104,4 @@ class DataLoaders:
         # training steps never score: their batches leave out the labels only validation uses
         train = build_loader(dataset.train, train=True, keys=sorted(keys - set(SCORING)), **options)
         valid = build_loader(dataset.valid, train=False, keys=sorted(keys), **options)
-        return cls(dataset, heads, box_crop, train, valid, source, rank, world)
+        return cls(dataset, heads, box_crop, train, valid, source, config, rank, world)

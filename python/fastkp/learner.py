@@ -43,7 +43,12 @@ from .recorder import Recorder
 from .runfolder import RunFolder
 from .runstate import RunState, check_resumable, seed_everything
 from .schedule import OneCycle, Phase, SuggestedLRs, adamw, fine_tune_phases, one_cycle_phase, suggest_rates
+from .sizing import size_to_data
 from .tasks import TASKS
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
 
 __all__ = ["Learner", "Predictor", "SuggestedLRs", "TrainingError", "UsageError", "load_learner"]
 
@@ -57,6 +62,7 @@ class Learner(Predictor):
         self.data = data
         self.rank, self.world = data.rank, data.world
         heads = data.heads
+        config = size_to_data(config, len(data.train_samples), data.world)[0]  # as the loaders were built
         monitor, self.direction = heads_mod.monitored(heads, config.monitor)
         cfg = replace(config, loss=config.loss or heads[0].loss_name, monitor=monitor)
         mean, std = backbones.normalisation(cfg.arch)
@@ -176,6 +182,10 @@ class Learner(Predictor):
             ckpt = None
             for _ in range(max(start, first[i]), first[i + 1]):
                 self._epoch(sched, plan, guard, folder)
+                if self.state.epoch == start + 1 < total:  # the run's first epoch: how long the rest takes
+                    left = total - self.state.epoch
+                    self.log(f"about {_duration(self.history[-1]['time_s'] * left)} for the {left} epoch(s) left "
+                             f"({len(self.train_dl)} steps each)")
 
     def _resume(self, plan: list[dict]) -> dict:
         path = self.out / "last.pth"

@@ -186,12 +186,14 @@ class KeepFirst:
 
 
 def predictions(batches: Iterable[tuple[Batch, list[torch.Tensor]]], samples: Sequence[Sample],
-                heads: Sequence[Head], size: tuple[int, int], cropped: bool = False) -> list[dict]:
+                heads: Sequence[Head], size: tuple[int, int], cropped: bool = False,
+                min_score: float = 0.0) -> list[dict]:
     """One record per sample (``index`` in the batches), the fields fastkp.predict prints
-    (``box`` too where the samples were cropped to their boxes)."""
+    (``box`` too where the samples were cropped to their boxes; points scored below
+    ``min_score`` blanked)."""
     results: list[dict] = []
     for batch, outs in batches:
-        answers = [h.predict(o, batch, size) for h, o in zip(heads, outs)]
+        answers = [h.blank_below(h.predict(o, batch, size), min_score) for h, o in zip(heads, outs)]
         for i, idx in enumerate(batch["index"].tolist()):
             h, w = samples[idx].size
             fields = heads_mod.merge(heads, [head.record(a[i]) for head, a in zip(heads, answers)])

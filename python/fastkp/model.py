@@ -1,10 +1,9 @@
-"""Models: a body (:mod:`fastkp.backbones`: torchvision or timm) with a fastai-style head.
+"""Models: a body (:mod:`fastkp.backbones`: torchvision or timm) with one network per head.
 
-Each target head gets fastai's ``create_head``: concat pooling (max and
-average), then BatchNorm -> Dropout(0.25) -> Linear(2*nf, 512) -> ReLU ->
-BatchNorm -> Dropout(0.5) -> Linear(512, n_out), then the head's own output
-layer (keypoints: the fused ``SigmoidRange(-1, 1)`` and a reshape to (B, K, 2);
-labels: none, raw logits).
+Each target head ends the body with the network of its ``head_type``
+(:mod:`fastkp.heads.networks`: fastai's ``create_head``, torchvision's pool + linear, or
+a heatmap neck decoded by the fused soft-argmax), then its own output layer (keypoints:
+the fused ``SigmoidRange(-1, 1)`` and a reshape to (B, K, 2); labels: none, raw logits).
 """
 
 from __future__ import annotations
@@ -20,28 +19,8 @@ from .errors import UsageError
 from .heads import Head, check_names
 
 
-class AdaptiveConcatPool2d(nn.Module):
-    """Max and average pooling to 1x1, concatenated along channels."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([torch.amax(x, dim=(2, 3)), torch.mean(x, dim=(2, 3))], dim=1)
-
-
-def create_head(n_features: int, n_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        AdaptiveConcatPool2d(),
-        nn.BatchNorm1d(2 * n_features),
-        nn.Dropout(0.25),
-        nn.Linear(2 * n_features, 512, bias=False),
-        nn.ReLU(inplace=True),
-        nn.BatchNorm1d(512),
-        nn.Dropout(0.5),
-        nn.Linear(512, n_out, bias=False),
-    )
-
-
 class FastkpModel(nn.Module):
-    """Body + one fastai head per target head; ``forward`` returns one tensor per head, in
+    """Body + one network per target head; ``forward`` returns one tensor per head, in
     order (keypoints (B, K, 2) in [-1, 1], logits (B, C), ...). ``size`` is the network
     input (the body's channel count comes from a dry run there); ``pretrained`` loads the
     architecture's default ImageNet weights (:func:`fastkp.backbones.create_body`)."""
@@ -52,8 +31,9 @@ class FastkpModel(nn.Module):
         check_names(heads)
         self.body, n_features, self._names = backbones.create_body(arch, tuple(size), pretrained)
         self._timm = arch.startswith(backbones.TIMM)
-        self.heads = nn.ModuleList(
-            nn.Sequential(*create_head(n_features, h.n_out), h.output_layer()) for h in heads)
+        spatial = any(h.head_type == "heatmap" for h in heads)
+        feature_hw = backbones.feature_hw(self.body, tuple(size)) if spatial else None
+        self.heads = nn.ModuleList(h.network(n_features, tuple(size), feature_hw) for h in heads)
 
     def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
         features = self.body(images)

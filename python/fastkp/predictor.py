@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from . import heads as heads_mod
 from . import plots
 from .checkpoint import ModelSpec, load_checkpoint, save_checkpoint
 from .config import Config, for_model
@@ -97,13 +98,17 @@ class Predictor:
                               box_crop=crop, max_pixels=self.config.max_pixels)
         return samples, loader
 
-    def predict(self, paths: list[str | Path], boxes: list | None = None, tta: str | None = None) -> list[dict]:
+    def predict(self, paths: list[str | Path], boxes: list | None = None, tta: str | None = None,
+                min_score: float = 0.0) -> list[dict]:
         """One record per image file, the fields ``fastkp.predict`` prints (keypoints in the
-        file's pixels, labels and probabilities, ...); ``boxes``: one per file for a model
-        trained on box crops (default: whole images); ``tta="flip"``: the flip test."""
+        file's pixels, a ``score`` per point from a heatmap head, labels and probabilities,
+        ...); ``boxes``: one per file for a model trained on box crops (default: whole
+        images); ``tta="flip"``: the flip test; ``min_score``: points scored below it are
+        null, as ``--min-score``."""
+        heads_mod.check_min_score(min_score, self.heads)
         samples, loader = self._file_loader(paths, boxes)
         return predictions(self._outputs(loader, tta), samples, self.heads, self.config.size,
-                           cropped=self.spec.box_crop is not None)
+                           cropped=self.spec.box_crop is not None, min_score=min_score)
 
     def show_results(self, paths: list[str | Path] | None = None, path: str | Path | None = None) -> Figure:
         """Images with each head's prediction (and target, where the images have one):

@@ -54,6 +54,7 @@ class Task:
     make_demo: Callable[[Path, bool], None]  # (root, progress bar?)
     recipe: dict[str, Any] = field(default_factory=dict)  # settings of this task over the demo/book ones
     note: str = ""  # said in the run's first line
+    head_types: tuple[str, ...] = ("fastai", "linear")  # --head choices; the first is the default
 
     @property
     def formats(self) -> tuple[str, ...]:
@@ -79,6 +80,9 @@ class Task:
         return registry.get(self.target, self.format(fmt)).read(root, options)
 
 
+SPATIAL = ("heatmap", "fastai", "linear")  # keypoint tasks: the heatmap head by default (docs/accuracy.md)
+
+
 def _points(d: Dataset, cfg) -> list[Head]:
     """The keypoint head of ``d``'s points (``--flip-json`` is applied to ``d`` before:
     ``fastkp.data.flips.with_flip_file``), scored as ``fastkp.evaluate`` scores ``d``."""
@@ -86,25 +90,28 @@ def _points(d: Dataset, cfg) -> list[Head]:
     scorer = KeypointEvaluator.for_data(m, k, boxes=m.boxes is not None)
     return [KeypointHead("keypoints", n_keypoints=k, flip_index=None if m.flip_index is None else list(m.flip_index),
                          names=None if m.point_names is None else list(m.point_names), loss=cfg.loss,
-                         boxes=scorer.boxes, oks=scorer.oks)]
+                         boxes=scorer.boxes, oks=scorer.oks, head_type=cfg.head)]
 
 
 def _values(d: Dataset, cfg) -> list[Head]:
     mean, std = standardisation(d.train)
-    return [ValuesHead("values", names=list(d.meta.value_names), mean=mean, std=std, loss=cfg.loss)]
+    return [ValuesHead("values", names=list(d.meta.value_names), mean=mean, std=std, loss=cfg.loss,
+                       head_type=cfg.head)]
 
 
 def _age_gender(d: Dataset, cfg) -> list[Head]:
-    return [ScalarHead("age", y_range=AGE_RANGE, unit="years", loss=cfg.loss),
-            BinaryHead("gender", labels=GENDERS)]
+    return [ScalarHead("age", y_range=AGE_RANGE, unit="years", loss=cfg.loss, head_type=cfg.head),
+            BinaryHead("gender", labels=GENDERS, head_type=cfg.head)]
 
 
 def _classes(d: Dataset, cfg) -> list[Head]:
-    return [ClassHead("label", vocab=list(d.meta.vocab), label_smoothing=cfg.label_smoothing, loss=cfg.loss)]
+    return [ClassHead("label", vocab=list(d.meta.vocab), label_smoothing=cfg.label_smoothing, loss=cfg.loss,
+                      head_type=cfg.head)]
 
 
 def _labels(threshold: float) -> Callable[[Dataset, Any], list[Head]]:
-    return lambda d, cfg: [MultiLabelHead("labels", vocab=list(d.meta.vocab), threshold=threshold, loss=cfg.loss)]
+    return lambda d, cfg: [MultiLabelHead("labels", vocab=list(d.meta.vocab), threshold=threshold, loss=cfg.loss,
+                                        head_type=cfg.head)]
 
 
 KEYPOINTS = Task(
@@ -114,6 +121,7 @@ KEYPOINTS = Task(
     demo=Hyper("resnet18", (96, 96), 32, 6, 1, 1e-2),
     heads=_points,
     make_demo=lambda root, progress: synth.make_landmarks(root, n_images=800, k=5, seed=0, progress=progress),
+    head_types=SPATIAL,
 )
 
 TASKS: dict[str, Task] = {
@@ -125,6 +133,7 @@ TASKS: dict[str, Task] = {
         heads=_points,
         make_demo=lambda root, progress: synth.make_biwi(root, persons=9, frames_per_person=150, seed=0,
                                                          progress=progress),
+        head_types=SPATIAL,
     ),
     "pascal": Task(
         "pascal",

@@ -131,14 +131,23 @@ def test_labels_decode_to_probabilities_and_records():
 
 def test_state_and_export_entry_round_trip():
     kp = KeypointHead("face", n_keypoints=2, names=["l", "r"], flip_index=[1, 0], loss="l1", weight=0.5)
-    ml = MultiLabelHead(vocab=VOCAB, threshold=0.3)
-    for head in (kp, ml):
+    ml = MultiLabelHead(vocab=VOCAB, threshold=0.3, head_type="linear")
+    hm = KeypointHead("paws", n_keypoints=4, head_type="heatmap")
+    hm.heatmap_hw = (12, 16)
+    for head in (kp, ml, hm):
         again = heads.from_state(head.state())
         assert type(again) is type(head) and again.state() == head.state()
         assert heads.from_state(head.export_entry()).export_entry() == head.export_entry()
-    assert kp.export_entry() == {"name": "face", "kind": "keypoints", "n_keypoints": 2, "y_range": [-1.0, 1.0],
-                                 "names": ["l", "r"], "flip_index": [1, 0]}
-    assert ml.export_entry() == {"name": "labels", "kind": "multilabel", "vocab": VOCAB, "threshold": 0.3}
+    assert kp.export_entry() == {"name": "face", "kind": "keypoints", "head_type": "fastai", "n_keypoints": 2,
+                                 "y_range": [-1.0, 1.0], "names": ["l", "r"], "flip_index": [1, 0], "scores": False}
+    assert ml.export_entry() == {"name": "labels", "kind": "multilabel", "head_type": "linear", "vocab": VOCAB,
+                                 "threshold": 0.3}
+    assert hm.export_entry()["scores"] and heads.from_state(hm.state()).heatmap_hw == (12, 16)
+    # entries written before head types: the fastai network, no scores
+    old = heads.from_state({"name": "k", "kind": "keypoints", "n_keypoints": 1, "y_range": [-1, 1]})
+    assert (old.head_type, old.scores) == ("fastai", False)
+    with pytest.raises(UsageError, match="heatmap"):
+        MultiLabelHead(vocab=VOCAB, head_type="heatmap")
     with pytest.raises(UsageError, match="kind 'boxes'"):
         heads.from_state({"name": "b", "kind": "boxes"})
 

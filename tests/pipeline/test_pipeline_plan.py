@@ -182,13 +182,20 @@ def test_visibility_and_unlabelled_points():
     assert inside.any() and (~inside).any()
 
 
-def test_training_shards_are_disjoint_equal_and_drop_partial_batches():
-    items = samples(23)
-    plans = [planner(items, batch_size=3, shard_id=s, num_shards=3) for s in range(3)]
-    assert [len(p) for p in plans] == [2, 2, 2]  # 23 // 3 = 7 per shard, 2 full batches
-    seen = np.concatenate([b.targets["index"] for p in plans for b in p.epoch(5)])
-    assert len(seen) == 18 and len(set(seen.tolist())) == 18
-    assert all(len(b.paths) == 3 for p in plans for b in p.epoch(0))
+@pytest.mark.parametrize("n, bs, shards", [(23, 3, 3), (10, 4, 1), (9, 4, 2), (5, 5, 1), (4, 1, 4)])
+def test_every_epoch_sees_every_training_sample_in_full_batches(n, bs, shards):
+    """The shards split the epoch's order; each completes its last batch from the start of
+    its block, so no sample is left out of any epoch and every batch is full."""
+    items = samples(n)
+    plans = [planner(items, batch_size=bs, shard_id=s, num_shards=shards) for s in range(shards)]
+    steps = -(-(-(-n // shards)) // bs)
+    assert [len(p) for p in plans] == [steps] * shards
+    for epoch in (0, 5):
+        batches = [b for p in plans for b in p.epoch(epoch)]
+        assert all(len(b.paths) == bs for b in batches)
+        seen = np.concatenate([b.targets["index"] for b in batches]).tolist()
+        assert sorted(set(seen)) == list(range(n))
+        assert len(seen) - n < shards * bs  # what completes the last batches, no more
 
 
 def test_validation_shards_cover_every_sample_once_with_partial_batches():

@@ -76,11 +76,14 @@ class DeployModule(nn.Module):
         x = x * self.scale + self.offset
         if not self.flip:
             return self.net(x)
-        both = self.net(torch.cat([x, x.flip(3)]))
         b = x.size(0)
-        plain = torch.cat([o[:b] for o in both], 1)
-        mirrored = torch.cat([o[b:] for o in both], 1)
-        return list(torch.split((plain + codec.mirror(mirrored, self.flip_index)) / 2, self.sizes, 1))
+        averaged: list[torch.Tensor] = []
+        start = 0
+        for i, o in enumerate(self.net(torch.cat([x, x.flip(3)]))):
+            index = self.flip_index[start:start + self.sizes[i]] - start
+            averaged.append((o[:b] + codec.mirror(o[b:], index)) / 2)  # a heatmap head's maps unused after
+            start += self.sizes[i]
+        return averaged
 
     def answers(self, images: torch.Tensor, boxes: Optional[torch.Tensor] = None) -> list[torch.Tensor]:
         if images.dtype != torch.uint8 or images.dim() != 4 or images.size(3) != 3:

@@ -83,9 +83,18 @@ def monitored(heads: Sequence[Head], monitor: str | None) -> tuple[str, str]:
     return monitor, known[monitor]
 
 
+def check_min_score(min_score: float, heads: Sequence[Head]) -> None:
+    """UsageError unless ``min_score`` is in [0, 1] and, when above 0, some head has scores."""
+    if not 0.0 <= min_score <= 1.0:
+        raise UsageError(f"min_score must be in [0, 1], got {min_score!r}", setting="min_score")
+    if min_score > 0 and not any(h.scores for h in heads):
+        raise UsageError("min_score: this model's heads give no scores (a keypoint model trained with --head "
+                         "heatmap does)", setting="min_score")
+
+
 for _cls in (KeypointHead, MultiLabelHead, ValuesHead, ScalarHead, BinaryHead, ClassHead):
     register(_cls.kind, _cls)
 
 __all__ = ["BinaryHead", "ClassHead", "Head", "KeypointHead", "MultiLabelHead", "ScalarHead", "ValuesHead",
-           "check_names", "default_monitor", "directions", "from_state",
+           "check_min_score", "check_names", "default_monitor", "directions", "from_state",
            "kinds", "loss_names", "merge", "monitored", "register"]

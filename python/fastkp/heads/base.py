@@ -29,6 +29,7 @@ from torch import nn
 from ..data import Sample
 from ..errors import UsageError
 from ..pipeline.boxes import BoxCrop
+from .networks import fastai_head, linear_head
 
 NAME = re.compile(r"[A-Za-z0-9_]+")
 
@@ -42,17 +43,22 @@ class Head(abc.ABC):
     directions: ClassVar[dict[str, str]]  # metric -> "min" | "max": what its metrics mean
     monitor: ClassVar[str]  # the metric that picks the best epoch by default
     batch_keys: ClassVar[tuple[str, ...]]  # the loader batch entries it reads (fastkp.pipeline.plan)
+    head_types: ClassVar[tuple[str, ...]] = ("fastai", "linear")  # the networks it can end with (networks.py)
 
-    def __init__(self, name: str, *, loss: str | None = None, weight: float = 1.0):
+    def __init__(self, name: str, *, loss: str | None = None, weight: float = 1.0, head_type: str = "fastai"):
         if not NAME.fullmatch(name or ""):
             raise UsageError(f"head name {name!r} must be letters, digits or '_'")
         if loss is not None and loss not in self.losses:
             raise UsageError(f"the {self.kind} head {name!r} " + (
                 f"takes loss {' / '.join(self.losses)}, not {loss!r}" if len(self.losses) > 1
                 else f"has one loss ({self.losses[0]}); no loss can be chosen (got {loss!r})"), setting="loss")
+        if head_type not in self.head_types:
+            raise UsageError(f"the {self.kind} head {name!r} ends with a network of {' / '.join(self.head_types)}, "
+                             f"not {head_type!r}", setting="head")
         self.name = name
         self.loss_name = loss or self.losses[0]
         self.weight = float(weight)
+        self.head_type = head_type
 
     # ---- training: the network's end ---------------------------------------------------
     @property
@@ -63,6 +69,14 @@ class Head(abc.ABC):
     def output_layer(self) -> nn.Module:
         """What follows the last linear layer (an activation, a reshape)."""
         return nn.Identity()
+
+    def network(self, n_features: int, size: tuple[int, int],
+                feature_hw: tuple[int, int] | None = None) -> nn.Module:
+        """This head's layers on the body's feature map (``n_features`` channels, ``feature_hw``
+        cells for a network input of ``size``; measured only for heads that need it): its
+        ``head_type``'s network, then :meth:`output_layer`."""
+        build = fastai_head if self.head_type == "fastai" else linear_head
+        return nn.Sequential(*build(n_features, self.n_out), self.output_layer())
 
     def loader_args(self) -> dict[str, Any]:
         """Extra ``build_loader`` arguments this head's targets need (a flip permutation)."""
@@ -140,9 +154,19 @@ class Head(abc.ABC):
     def record(self, answer: np.ndarray) -> dict[str, Any]:
         """The JSON line fields of one image's exported answer (same as fastkp-infer's)."""
 
+    def blank_below(self, answer: np.ndarray, min_score: float) -> np.ndarray:
+        """``answer`` with its parts scored below ``min_score`` blanked (NaN, printed as null);
+        heads without scores return it unchanged."""
+        return answer
+
+    @property
+    def scores(self) -> bool:
+        """Whether this head's answers carry scores that ``--min-score`` filters."""
+        return False
+
     def export_entry(self) -> dict[str, Any]:
         """This head's entry in ``fastkp.json``'s ``heads`` list."""
-        return {"name": self.name, "kind": self.kind}
+        return {"name": self.name, "kind": self.kind, "head_type": self.head_type}
 
     def state(self) -> dict[str, Any]:
         """Everything needed to rebuild the head (saved in checkpoints)."""

@@ -32,8 +32,8 @@ class BinaryHead(Head):
     batch_keys = ("labels",)
 
     def __init__(self, name: str, *, labels: Sequence[str], threshold: float = 0.5, index: int = 0,
-                 loss: str | None = None, weight: float = 1.0):
-        super().__init__(name, loss=loss, weight=weight)
+                 loss: str | None = None, weight: float = 1.0, head_type: str = "fastai"):
+        super().__init__(name, loss=loss, weight=weight, head_type=head_type)
         if len(labels) != 2 or labels[0] == labels[1]:
             raise UsageError(f"binary head {name!r}: labels must be two different names, got {list(labels)}")
         self.labels, self.threshold, self.index = list(labels), float(threshold), int(index)
@@ -83,7 +83,8 @@ class BinaryHead(Head):
     @classmethod
     def from_state(cls, state):
         return cls(state["name"], labels=state["labels"], threshold=state.get("threshold", 0.5),
-                   index=state.get("index", 0), loss=state.get("loss"), weight=state.get("weight", 1.0))
+                   index=state.get("index", 0), loss=state.get("loss"), weight=state.get("weight", 1.0),
+                   head_type=state.get("head_type", "fastai"))
 
     def draw(self, ax, batch, i, hw, out=None):
         text = self.labels[int(self._target(batch)[i] > 0.5)] if "labels" in batch else self.name

@@ -33,8 +33,8 @@ class ClassHead(Head):
     batch_keys = ("label",)
 
     def __init__(self, name: str = "label", *, vocab: Sequence[str], label_smoothing: float = 0.0,
-                 loss: str | None = None, weight: float = 1.0):
-        super().__init__(name, loss=loss, weight=weight)
+                 loss: str | None = None, weight: float = 1.0, head_type: str = "fastai"):
+        super().__init__(name, loss=loss, weight=weight, head_type=head_type)
         if len(vocab) < 2 or len(set(vocab)) != len(vocab):
             raise UsageError(f"class head {name!r}: vocab must be two or more distinct classes, got {list(vocab)}")
         if not 0.0 <= label_smoothing < 1.0:
@@ -85,7 +85,8 @@ class ClassHead(Head):
     @classmethod
     def from_state(cls, state):
         return cls(state["name"], vocab=state["vocab"], label_smoothing=state.get("label_smoothing", 0.0),
-                   loss=state.get("loss"), weight=state.get("weight", 1.0))
+                   loss=state.get("loss"), weight=state.get("weight", 1.0),
+                   head_type=state.get("head_type", "fastai"))
 
     def draw(self, ax, batch, i, hw, out=None):
         text = self.vocab[int(batch["label"][i])] if "label" in batch else ""

@@ -1,10 +1,15 @@
 """Keypoint heads: K (x, y) points, trained in [-1, 1] coordinates of the network input.
 
-The output layer is the fused ``SigmoidRange(-1, 1)`` reshaped to (B, K, 2). The
-loss covers labelled, visible coordinates only: ``mse`` (the book), ``l1`` (the
-"Modern Computer Vision with PyTorch" facial-keypoints chapter) or ``smooth_l1``
-(Huber-like, quadratic below ``SMOOTH_L1_BETA`` = 0.05 in [-1, 1] units, linear
-above). Exported models answer in pixels of the input image.
+Regression heads (``fastai``, ``linear``) end with the fused ``SigmoidRange(-1, 1)``
+reshaped to (B, K, 2). The ``heatmap`` head (:mod:`fastkp.heads.networks`) gives
+(B, K, 3 + h*w): the fused soft-argmax's points, each point's score (the peak
+probability of its heatmap's softmax, uncalibrated) and the heatmaps. The loss covers
+labelled, visible coordinates only: ``mse`` (the book), ``l1`` (the "Modern Computer
+Vision with PyTorch" facial-keypoints chapter) or ``smooth_l1`` (Huber-like, quadratic
+below ``SMOOTH_L1_BETA`` = 0.05 in [-1, 1] units, linear above); the heatmap head adds
+DSNT's Jensen-Shannon term (:mod:`fastkp.heads.heatmaps`). Exported models answer in
+pixels of the input image, (B, K, 2), or (B, K, 3) with the scores (``"scores": true``
+in the head's ``fastkp.json`` entry).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from ..pipeline import codec
 from ..pipeline.augment import no_augmentation
 from ..pipeline.boxes import BoxCrop
 from .base import Head, f32
+from .heatmaps import JS_WEIGHT, js_divergence, mirror_maps
+from .networks import BETA, HeatmapNet, deconvolutions
 
 SMOOTH_L1_BETA = 0.05
 Y_RANGE = (-1.0, 1.0)
@@ -45,10 +52,16 @@ class PointsOutput(nn.Module):
 
 
 class PixelPoints(nn.Module):
-    """Exported output: [-1, 1] points -> pixels of the input image (codec.decode_window)."""
+    """Exported output: [-1, 1] points -> pixels of the input image (codec.decode_window),
+    followed by each point's score when the head has them."""
+
+    def __init__(self, scores: bool = False):
+        super().__init__()
+        self.scores = scores
 
     def forward(self, out: torch.Tensor, origin: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
-        return codec.decode_window(out, origin, frame)
+        points = codec.decode_window(out[..., :2], origin, frame)
+        return torch.cat([points, out[..., 2:3]], -1) if self.scores else points
 
 
 def _direction(metric: str) -> str:
@@ -84,11 +97,13 @@ class KeypointHead(Head):
     directions = {"rmse": "min", "rmse_px": "min", "rmse_px_image": "min", "nme": "min", "pck": "max"}
     monitor = "rmse_px"
     batch_keys = ("keypoints", "visible", "boxes", "area", *LABELS)  # area: OKS's, where the data gives one
+    head_types = ("fastai", "linear", "heatmap")
 
     def __init__(self, name: str = "keypoints", *, n_keypoints: int, names: Sequence[str] | None = None,
                  flip_index: Sequence[int] | None = None, loss: str | None = None, weight: float = 1.0,
-                 boxes: bool = False, oks: bool = False):
-        super().__init__(name, loss=loss, weight=weight)
+                 boxes: bool = False, oks: bool = False, head_type: str = "fastai"):
+        super().__init__(name, loss=loss, weight=weight, head_type=head_type)
+        self.heatmap_hw: tuple[int, int] | None = None  # set by network()
         if int(n_keypoints) != n_keypoints or n_keypoints < 1:
             raise UsageError(f"n_keypoints must be a positive int, got {n_keypoints!r}")
         self.n_keypoints = int(n_keypoints)
@@ -114,24 +129,51 @@ class KeypointHead(Head):
     def n_out(self) -> int:
         return 2 * self.n_keypoints
 
+    @property
+    def scores(self) -> bool:
+        """Whether the answers carry a score per point (the heatmap head's)."""
+        return self.head_type == "heatmap"
+
     def output_layer(self) -> nn.Module:
         return PointsOutput(*Y_RANGE)
+
+    def network(self, n_features, size, feature_hw=None):
+        if self.head_type != "heatmap":
+            return super().network(n_features, size, feature_hw)
+        if feature_hw is None:
+            raise UsageError(f"head {self.name!r}: a heatmap network needs the body's feature map size")
+        n_up = deconvolutions(size[1] / feature_hw[1])
+        self.heatmap_hw = (feature_hw[0] * 2**n_up, feature_hw[1] * 2**n_up)
+        return HeatmapNet(n_features, self.n_keypoints, n_up)
+
+    @staticmethod
+    def points(out: torch.Tensor) -> torch.Tensor:
+        """The (B, K, 2) points of a network output (a heatmap head's carries more columns)."""
+        return out[..., :2]
 
     def loader_args(self) -> dict[str, Any]:
         return {"flip_index": self.flip_index}
 
     def loss(self, out, batch):
         vis = batch["visible"].unsqueeze(-1).to(torch.float32)
-        pred, target = out.float(), batch["keypoints"]
+        pred, target = self.points(out).float(), batch["keypoints"]
         if self.loss_name == "mse":
             err = (pred - target).square()
         elif self.loss_name == "l1":
             err = (pred - target).abs()
         else:
             err = F.smooth_l1_loss(pred, target, reduction="none", beta=SMOOTH_L1_BETA)
-        return (err * vis).sum() / (2 * vis.sum()).clamp_min(1.0)
+        loss = (err * vis).sum() / (2 * vis.sum()).clamp_min(1.0)
+        if self.head_type != "heatmap":
+            return loss
+        maps = out[..., 3:]
+        if self.heatmap_hw is None or maps.shape[-1] != self.heatmap_hw[0] * self.heatmap_hw[1]:
+            raise UsageError(f"head {self.name!r}: heatmap outputs of {maps.shape[-1]} cells do not match the "
+                             f"network this head built ({self.heatmap_hw})")
+        return loss + JS_WEIGHT * js_divergence(maps, BETA, target, batch["visible"], self.heatmap_hw)
 
     def batch_stats(self, out, batch, size):
+        out = self.points(out)
         sums = keypoint_sums(out, batch["keypoints"], batch["visible"], size, batch.get("matrix"))
         if not self.paper_metrics() or not {"matrix", *LABELS} <= batch.keys():  # a batch made by hand
             return sums
@@ -169,27 +211,46 @@ class KeypointHead(Head):
         return self.metrics({k: float(v) if v.dim() == 0 else v.cpu().numpy() for k, v in stats.items()})
 
     def predict(self, out, batch, size):
-        return codec.decode(out.float().cpu().numpy(), batch["matrix"].cpu().numpy(), size)
+        out = out.float().cpu().numpy()
+        points = codec.decode(out[..., :2], batch["matrix"].cpu().numpy(), size)
+        return np.concatenate([points, out[..., 2:3]], -1) if self.scores else points
 
     def deploy_layer(self) -> nn.Module:
-        return PixelPoints()
+        return PixelPoints(self.scores)
 
     def record(self, answer):
-        points = {"keypoints": [[f32(x), f32(y)] for x, y in np.asarray(answer).reshape(-1, 2)]}
-        return {**points, "names": self.names} if self.names is not None else points
+        answer = np.asarray(answer).reshape(-1, 3 if self.scores else 2)
+        fields: dict[str, Any] = {"keypoints": [[f32(x), f32(y)] for x, y in answer[:, :2]]}
+        if self.scores:
+            fields["score"] = [f32(s) for s in answer[:, 2]]
+        return {**fields, "names": self.names} if self.names is not None else fields
+
+    def blank_below(self, answer: np.ndarray, min_score: float) -> np.ndarray:
+        """``answer`` with the points scored below ``min_score`` set to NaN (printed as null),
+        as DeepLabCut users drop points under ``pcutoff``; unchanged for heads without scores."""
+        if not self.scores or min_score <= 0:
+            return answer
+        blanked = np.array(answer, dtype=np.float32).reshape(-1, self.n_keypoints, 3)
+        blanked[..., :2][blanked[..., 2] < min_score] = np.nan
+        return blanked.reshape(np.shape(answer))
 
     def export_entry(self):
         return {**super().export_entry(), "n_keypoints": self.n_keypoints, "y_range": list(Y_RANGE),
-                "names": self.names, "flip_index": self.flip_index}
+                "names": self.names, "flip_index": self.flip_index, "scores": self.scores}
 
     def state(self):
-        return {**super().state(), "flip_index": self.flip_index, "boxes": self.boxes, "oks": self.oks}
+        hw = {"heatmap_hw": list(self.heatmap_hw)} if self.heatmap_hw is not None else {}
+        return {**super().state(), "flip_index": self.flip_index, "boxes": self.boxes, "oks": self.oks, **hw}
 
     @classmethod
     def from_state(cls, state):
-        return cls(state["name"], n_keypoints=state["n_keypoints"], names=state.get("names"),
+        head = cls(state["name"], n_keypoints=state["n_keypoints"], names=state.get("names"),
                    flip_index=state.get("flip_index"), loss=state.get("loss"), weight=state.get("weight", 1.0),
-                   boxes=state.get("boxes", False), oks=state.get("oks", False))
+                   boxes=state.get("boxes", False), oks=state.get("oks", False),
+                   head_type=state.get("head_type", "fastai"))
+        if state.get("heatmap_hw") is not None:  # a checkpoint's: its loss needs the maps' shape
+            head.heatmap_hw = tuple(int(v) for v in state["heatmap_hw"])
+        return head
 
     @property
     def supports_flip(self) -> bool:
@@ -200,7 +261,10 @@ class KeypointHead(Head):
         images, brought back through the flip permutation (codec.mirror)."""
         self.check_flip()
         index = torch.tensor(self.flip_index, device=out.device)
-        return (out + codec.mirror(mirrored, index, centre)) / 2
+        back = codec.mirror(mirrored, index, centre)
+        if self.heatmap_hw is not None and out.shape[-1] > 3:  # a network output: the maps mirror too
+            back = torch.cat([back[..., :3], mirror_maps(back[..., 3:], self.heatmap_hw)], -1)
+        return (out + back) / 2
 
     def draw(self, ax, batch, i, hw, out=None):
         if "keypoints" in batch:  # images from files have no target
@@ -208,7 +272,7 @@ class KeypointHead(Head):
             target = codec.denormalize_points(batch["keypoints"][i].float().cpu().numpy(), hw)[vis]
             ax.scatter(target[:, 0], target[:, 1], s=30, c="lime", marker="+", label="target")
         if out is not None:
-            pred = codec.denormalize_points(out[i].float().cpu().numpy(), hw)
+            pred = codec.denormalize_points(self.points(out[i]).float().cpu().numpy(), hw)
             ax.scatter(pred[:, 0], pred[:, 1], s=30, c="red", marker="x", label="prediction")
             self._name_points(ax, pred)
 
@@ -217,6 +281,6 @@ class KeypointHead(Head):
             ax.annotate(name, (x, y), xytext=(3, 3), textcoords="offset points", fontsize=6, color="white")
 
     def draw_answer(self, ax, answer):
-        pts = np.asarray(answer).reshape(-1, 2)
+        pts = np.asarray(answer).reshape(-1, 3 if self.scores else 2)[:, :2]
         ax.scatter(pts[:, 0], pts[:, 1], s=30, c="red", edgecolors="white", linewidths=1)
         self._name_points(ax, pts)

@@ -42,8 +42,8 @@ class MultiLabelHead(Head):
     batch_keys = ("labels",)
 
     def __init__(self, name: str = "labels", *, vocab: Sequence[str], threshold: float = 0.5,
-                 default_threshold: float | None = None, loss: str | None = None, weight: float = 1.0):
-        super().__init__(name, loss=loss, weight=weight)
+                 default_threshold: float | None = None, loss: str | None = None, weight: float = 1.0, head_type: str = "fastai"):
+        super().__init__(name, loss=loss, weight=weight, head_type=head_type)
         if not vocab or not all(isinstance(v, str) for v in vocab):
             raise UsageError(f"vocab must be a non-empty list of strings, got {vocab!r}")
         if not 0.0 <= threshold <= 1.0:
@@ -107,7 +107,8 @@ class MultiLabelHead(Head):
     def from_state(cls, state):
         return cls(state["name"], vocab=state["vocab"], threshold=state["threshold"],
                    default_threshold=state.get("default_threshold"), loss=state.get("loss"),
-                   weight=state.get("weight", 1.0))
+                   weight=state.get("weight", 1.0),
+                   head_type=state.get("head_type", "fastai"))
 
     def draw(self, ax, batch, i, hw, out=None):
         lines = [label_text(batch["labels"][i].cpu().numpy(), self.vocab)] if "labels" in batch else []

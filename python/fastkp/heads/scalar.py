@@ -40,8 +40,8 @@ class ScalarHead(Head):
     batch_keys = ("values",)
 
     def __init__(self, name: str, *, y_range: Sequence[float], index: int = 0, unit: str = "",
-                 loss: str | None = None, weight: float = 1.0):
-        super().__init__(name, loss=loss, weight=weight)
+                 loss: str | None = None, weight: float = 1.0, head_type: str = "fastai"):
+        super().__init__(name, loss=loss, weight=weight, head_type=head_type)
         lo, hi = (float(v) for v in y_range)
         if not lo < hi:
             raise UsageError(f"scalar head {name!r}: y_range must be (lo, hi) with lo < hi, got {y_range!r}")
@@ -94,7 +94,8 @@ class ScalarHead(Head):
     @classmethod
     def from_state(cls, state):
         return cls(state["name"], y_range=state["y_range"], index=state.get("index", 0), unit=state.get("unit", ""),
-                   loss=state.get("loss"), weight=state.get("weight", 1.0))
+                   loss=state.get("loss"), weight=state.get("weight", 1.0),
+                   head_type=state.get("head_type", "fastai"))
 
     def draw(self, ax, batch, i, hw, out=None):
         text = f"{self.name} {float(self._target(batch)[i]):.3g}" if "values" in batch else self.name

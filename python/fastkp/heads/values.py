@@ -48,8 +48,8 @@ class ValuesHead(Head):
 
     def __init__(self, name: str = "values", *, names: Sequence[str], mean: Sequence[float],
                  std: Sequence[float], index: Sequence[int] | None = None, loss: str | None = None,
-                 weight: float = 1.0):
-        super().__init__(name, loss=loss, weight=weight)
+                 weight: float = 1.0, head_type: str = "fastai"):
+        super().__init__(name, loss=loss, weight=weight, head_type=head_type)
         self._on_device: tuple[torch.Tensor, torch.Tensor] | None = None
         if not names or len(set(names)) != len(names) or not len(names) == len(mean) == len(std):
             raise UsageError(f"values head {name!r}: names, mean and std must be {len(names)} distinct "
@@ -129,7 +129,8 @@ class ValuesHead(Head):
     @classmethod
     def from_state(cls, state):
         return cls(state["name"], names=state["names"], mean=state["mean"], std=state["std"],
-                   index=state.get("index"), loss=state.get("loss"), weight=state.get("weight", 1.0))
+                   index=state.get("index"), loss=state.get("loss"), weight=state.get("weight", 1.0),
+                   head_type=state.get("head_type", "fastai"))
 
     def draw(self, ax, batch, i, hw, out=None):
         parts = []

@@ -102,11 +102,12 @@ def decode_window(out: torch.Tensor, origin: torch.Tensor, frame: torch.Tensor) 
 
 
 def mirror(points: torch.Tensor, flip_index: torch.Tensor, centre: float = 0.0) -> torch.Tensor:
-    """Points (B, K, 2) found on mirrored images, as points of the originals: point i is the
-    mirror's point ``flip_index[i]`` with x -> ``centre - x`` (``centre`` 0 in [-1, 1]
-    coordinates, the image width W in pixels). Scriptable: exported models flip with it."""
+    """Points (B, K, 2 + extra) found on mirrored images, as points of the originals: point i
+    is the mirror's point ``flip_index[i]`` with x -> ``centre - x`` (``centre`` 0 in [-1, 1]
+    coordinates, the image width W in pixels); columns after y (a score) travel with their
+    point unchanged. Scriptable: exported models flip with it."""
     mirrored = points.index_select(1, flip_index)
-    return torch.stack([centre - mirrored[..., 0], mirrored[..., 1]], -1)
+    return torch.cat([centre - mirrored[..., :1], mirrored[..., 1:]], -1)
 
 
 def diagonal(target, visible):

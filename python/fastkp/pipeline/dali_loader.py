@@ -236,8 +236,8 @@ def build_loader(
     ``labels`` float32 (B, C), ``values`` float32 (B, D) and ``label`` int64 (B,).
 
     ``train=True`` augments with ``aug`` (default ``AugConfig()``), reshuffles every epoch
-    from (seed, epoch), drops the last partial batch and gives every shard the same number of
-    batches. ``train=False`` only resizes (squashes to ``size``, :func:`resize_matrix`) and
+    from (seed, epoch), sees every sample every epoch (the last batch is completed from the
+    start of the epoch's order) and gives every shard the same number of full batches. ``train=False`` only resizes (squashes to ``size``, :func:`resize_matrix`) and
     yields every sample once across shards, keeping the last partial batch. ``flip_index[i]``
     names the point that becomes point i when an image is flipped. ``box_crop`` crops each
     sample's box (:mod:`fastkp.pipeline.boxes`; jittered in training by ``aug.box_scale`` and

@@ -2,9 +2,10 @@
 
 Training: every epoch draws a permutation and the augmentation of every sample
 from ``numpy.random.default_rng((seed, epoch))``, so a sample's augmentation
-depends on (seed, epoch, index) only. Each of ``num_shards`` shards takes an
-equal block of the permutation and drops its last partial batch, so all shards
-yield the same number of batches. Validation: no augmentation, shards take
+depends on (seed, epoch, index) only. Each of ``num_shards`` shards takes a
+block of the permutation (sizes differ by one at most) and completes its last
+batch from the start of its block, so every sample is seen every epoch and all
+shards yield the same number of full batches. Validation: no augmentation, shards take
 contiguous blocks of the samples in order, and the last partial batch is kept,
 so every sample is seen exactly once across shards.
 """
@@ -156,11 +157,13 @@ class EpochPlanner:
 
         n = len(samples)
         if self.train:
-            self.per_shard = n // self.num_shards
-            self.num_batches = self.per_shard // self.batch_size
-            if self.num_batches == 0:
+            # every image in every epoch: the shards split the epoch's order, and each shard's
+            # last batch is completed from the start of its share (np.resize wraps around)
+            if n // self.num_shards < self.batch_size:
                 raise UsageError(f"{n} samples cannot fill one training batch of {self.batch_size} "
                                  f"on each of {self.num_shards} shards")
+            per_shard = -(-n // self.num_shards)
+            self.num_batches = -(-per_shard // self.batch_size)
         else:
             self.mine = np.array_split(np.arange(n), self.num_shards)[self.shard_id]
             self.num_batches = -(-len(self.mine) // self.batch_size)
@@ -175,8 +178,7 @@ class EpochPlanner:
             rng = np.random.default_rng((self.seed, epoch))
             order = rng.permutation(n)
             draws = augment.draw(rng, self.src_hw, self.size, self.aug, self.windows)
-            start = self.shard_id * self.per_shard
-            mine = order[start : start + self.num_batches * self.batch_size]
+            mine = np.resize(np.array_split(order, self.num_shards)[self.shard_id], self.num_batches * self.batch_size)
         else:
             mine = self.mine
             draws = augment.no_augmentation(self.src_hw, self.size, self.windows)
