@@ -35,6 +35,7 @@ from . import backbones
 from .errors import UsageError
 from .pipeline import AugConfig
 from .pipeline.boxes import BoxCrop
+from .sizing import MIN_STEPS
 from .tasks import TASKS
 
 VERSION = 1
@@ -57,12 +58,12 @@ F32_MAX = 3.4028234663852886e38  # the largest finite float32
 # settings added after version 1 was first written: missing from older files, they take these values
 ADDED = {"format": None, "loss_weights": None, "label_smoothing": 0.0, "on_error": "raise", "pretrained": False,
          "schedule": "fine_tune", "box_crop": False, "box_margin": 0.25, "box_mode": "pad", "flip_json": None,
-         "max_pixels": None}
+         "max_pixels": None, "head": "fastai", "min_steps": None}
 # settings no task's demo or book fixes
 GENERIC = {"format": None, "loss": None, "loss_weights": None, "label_smoothing": 0.0, "monitor": None, "amp": False, "channels_last": True, "compile": False, "seed": 0,
            "weights": None, "pretrained": "auto", "schedule": "auto", "on_error": "raise", "aug": "fastai",
            "threads": None, "max_pixels": None, "device": "auto", "progress": True, "box_crop": None,
-           "box_margin": 0.25, "box_mode": "pad", "flip_json": None}
+           "box_margin": 0.25, "box_mode": "pad", "flip_json": None, "head": None}
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class Config:
     epochs: int
     freeze_epochs: int
     lr: float
+    min_steps: int | None  # a random body's default length: epochs until this many steps (fastkp.sizing)
+    head: str  # the network each head ends with: fastai, linear or heatmap (fastkp.heads.networks)
     loss: str | None  # None: the head's default (resolved once the heads exist)
     loss_weights: dict[str, float] | None  # head name -> weight of its loss in the sum (default 1)
     label_smoothing: float  # class heads' cross-entropy
@@ -184,7 +187,7 @@ def _check(name: str, ok: bool, want: str, value: Any) -> None:
 def for_model(task: str, arch: str, size: tuple[int, int]) -> Config:
     """Settings to run a model that no training run describes (a checkpoint made elsewhere)."""
     s = {**{k: v for k, v in GENERIC.items() if k != "aug"}, "pretrained": False, "schedule": "fine_tune",
-         "box_crop": False}
+         "box_crop": False, "head": "fastai", "min_steps": None}
     return Config(task=task, data=None, arch=arch, size=tuple(size), bs=32, epochs=0, freeze_epochs=0, lr=1e-3,
                   aug=AugConfig(), **s)
 
@@ -235,6 +238,7 @@ def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) ->
             raise UsageError("freeze_epochs applies to fine_tune only: one_cycle trains every layer for all the epochs",
                              setting="freeze_epochs")
         s["epochs"] = given.get("epochs", hyper["epochs"] + hyper["freeze_epochs"])
+        s["min_steps"] = None if "epochs" in given else MIN_STEPS
         s["freeze_epochs"], s["lr"] = 0, given.get("lr", ONE_CYCLE_LR)
         s["aug"] = given.get("aug", t.recipe.get("aug", "light"))
     aug = _aug(s.pop("aug"), {k: v for k, v in given.items() if k in AUG_FIELDS})
@@ -255,6 +259,8 @@ def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) ->
     _check("label_smoothing", isinstance(s["label_smoothing"], (int, float)) and 0 <= s["label_smoothing"] < 1,
            "in [0, 1)", s["label_smoothing"])
     _check("on_error", s["on_error"] in ("raise", "skip"), "raise or skip", s["on_error"])
+    s["head"] = s["head"] or t.head_types[0]
+    _check("head", s["head"] in t.head_types, f"one of {', '.join(t.head_types)} for task {task}", s["head"])
     fmt = t.format(s["format"]) if data is not None else t.formats[0]
     if s["box_crop"] is None:
         s["box_crop"] = fmt in t.box_formats
@@ -265,6 +271,7 @@ def resolve(task: str = "biwi", data: str | Path | None = None, **given: Any) ->
            "a positive int", s["threads"])
     s["threads"] = s["threads"] or torch.get_num_threads()
     s["max_pixels"] = pixel_limit(None if s["max_pixels"] is None else check_max_pixels(s["max_pixels"]))
+    s.setdefault("min_steps", None)
     return Config(task=task, data=_path(data), **{**s, "size": size, "lr": float(s["lr"]),
                                                  "weights": _path(s["weights"]), "aug": aug,
                                                  "flip_json": _path(s["flip_json"])})

@@ -22,6 +22,7 @@ from .config import AUG_PRESETS, DEVICES, PRETRAINED, SCHEDULES, float32_value, 
 from .data.pixels import DEFAULT_MAX_PIXELS  # noqa: E402
 from .errors import ArgumentParser, UsageError, run_cli  # noqa: E402
 from .heads import loss_names  # noqa: E402
+from .heads.networks import STYLES  # noqa: E402
 from .pipeline.augment import PAD_MODES  # noqa: E402
 from .pipeline.boxes import BOX_MODES  # noqa: E402
 from .tasks import TASKS  # noqa: E402
@@ -66,6 +67,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                    "or squash")
     p.add_argument("--flip-json", type=Path, metavar="FILE",
                    help='keypoints: {"flip_index": [...], "names": [...]} over the format\'s flip permutation')
+    p.add_argument("--head", choices=STYLES,
+                   help="the network each head ends with: heatmap (keypoint tasks' default: a neck, heatmaps and "
+                        "the fused soft-argmax, with a score per point), fastai (concat pool, BatchNorm, dropout, "
+                        "linear 512; the other tasks' default) or linear (average pool, one linear layer)")
     p.add_argument("--loss", choices=loss_names(), help="the heads' loss (default: each head's own: mse for points "
                    "and values, l1 for an age; see docs/training.md)")
     p.add_argument("--loss-weights", metavar="HEAD=W,...", type=_weights,
