@@ -16,6 +16,7 @@
 #include "fastkp/infer/error.h"
 #include "json.h"
 #include "messages.h"
+#include "resize.h"
 #include "shared_libraries.h"
 #include "ops/build_info.h"
 
@@ -216,9 +217,21 @@ std::vector<Prediction> Model::predict(const std::vector<Image>& images) const {
 }
 
 Prediction Model::predict(const Image& image) const {
-  if (impl_->metadata.box_crop) return predict(image, {whole_frame(image)}).at(0);
+  const Metadata& m = impl_->metadata;
+  if (m.box_crop) return predict(image, {whole_frame(image)}).at(0);
   if (!complete(image)) throw Error(impl_->path + ": the image has no pixels or the wrong number of them");
-  return unpack(forward(wrapped(image)), {}, 1, impl_->metadata).at(0);
+  if (image.height * image.width <= kResizeFirstPixels) return unpack(forward(wrapped(image)), {}, 1, m).at(0);
+  const Image small = resized(image, m.input_height, m.input_width);
+  std::vector<at::Tensor> outputs = forward(wrapped(small));
+  c10::InferenceMode guard;
+  for (size_t h = 0; h < m.heads.size(); ++h) {  // points come in pixels of `small`: back to the image's
+    if (m.heads[h].kind != "keypoints") continue;
+    std::vector<float> scale(outputs[h].size(-1), 1.0f);  // (x, y[, score])
+    scale[0] = static_cast<float>(image.width) / small.width;
+    scale[1] = static_cast<float>(image.height) / small.height;
+    outputs[h] = outputs[h] * at::tensor(scale);
+  }
+  return unpack(outputs, {}, 1, m).at(0);
 }
 
 std::vector<Prediction> Model::predict(const Image& image, const std::vector<Box>& boxes) const {

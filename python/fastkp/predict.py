@@ -47,7 +47,8 @@ from .export import DeployedModel, load
 from .heads import Head
 from .heads.base import f32
 from .pipeline.boxes import check_boxes
-from .pipeline.decode import decode_rgb
+from .pipeline import shrink
+from .pipeline.decode import with_rgb
 from .plots import unique_titles
 
 PROG = "fastkp.predict"
@@ -98,8 +99,8 @@ def predict_image(model: DeployedModel, heads: Sequence[Head], path: str, boxes:
     (reason,) = check_images([path], threads=1, cache=False, max_pixels=max_pixels)
     if reason is not None:
         raise DatasetError(reason)
-    pixels = decode_rgb(path, max_pixels)
-    h, w = pixels.shape[:2]
+    pixels, shown, (h, w) = with_rgb(path, lambda im: _model_view(im, model), max_pixels)
+    to_image = np.array([w / pixels.shape[1], h / pixels.shape[0]], np.float32)  # 1, 1 unless sampled
     if model.metadata.box_crop is not None and boxes is None:
         boxes = [[0.0, 0.0, float(w), float(h)]]
     # the model takes one image per box: copies of this one, at most BATCH_BYTES at a time
@@ -111,10 +112,29 @@ def predict_image(model: DeployedModel, heads: Sequence[Head], path: str, boxes:
         given = None if chunk is None else torch.tensor(chunk, dtype=torch.float32)
         outs = model.flip_answers(images, given) if tta == "flip" else model.answers(images, given)
         for i in range(images.shape[0]):
-            answers = [a[i].cpu().numpy() for a in outs]
+            answers = [_in_image(h, a[i].cpu().numpy(), to_image) for h, a in zip(heads, outs)]
             box = None if chunk is None else chunk[i]
-            results.append(Result(pixels, answers, make_record(path, (h, w), answers, heads, box)))
+            results.append(Result(shown, answers, make_record(path, (h, w), answers, heads, box)))
     return results
+
+
+def _model_view(im, model: DeployedModel) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """(pixels for the model, pixels to draw, the image's (height, width)) of the decoded
+    image ``im``: over shrink.LARGE pixels (no boxes), the model gets the small frame of
+    what its resize reads (fastkp.pipeline.shrink), never a float copy of the whole image."""
+    if model.metadata.box_crop is None and im.height * im.width > shrink.LARGE:
+        return shrink.sampled_frame(im, model.metadata.input_size), shrink.display_copy(im), (im.height, im.width)
+    pixels = np.array(im)
+    return pixels, pixels, (im.height, im.width)
+
+
+def _in_image(head: Head, answer: np.ndarray, to_image: np.ndarray) -> np.ndarray:
+    """Points from the pixels of what the model saw to the image's (the squash is proportional)."""
+    if head.export_entry()["kind"] != "keypoints" or (to_image == 1).all():
+        return answer
+    answer = answer.copy()
+    answer[..., :2] *= to_image
+    return answer
 
 
 # A number as --box takes it (and fastkp-infer's std::from_chars): plain decimal or
@@ -203,7 +223,7 @@ def plot_results(results: Sequence[Result], heads: Sequence[Head], out: str | Pa
         ax.axis("off")
     titles = unique_titles([r.record["image"] for r in results])
     for ax, r, title in zip(axes.flat, results, titles):
-        h, w = r.pixels.shape[:2]
+        h, w = r.record["height"], r.record["width"]  # r.pixels may be a smaller copy
         ax.imshow(r.pixels, extent=(0, w, h, 0))  # pixel corners at integers, as the keypoints
         ax.set_title(title, fontsize=9)
         for head, answer in zip(heads, r.answers):

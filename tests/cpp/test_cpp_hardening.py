@@ -1,6 +1,7 @@
-"""Issue 24, fastkp-infer's side (and where named, fastkp.predict's): prepended model
-archives, --boxes lines that name no usable file or hold too many boxes, --threads and
-FASTKP_MAX_PIXELS out of range, and one line for a bad value."""
+"""Issue 24, fastkp-infer's side (and where named, fastkp.predict's and fastkp._verify's):
+prepended model archives, --boxes lines that name no usable file or hold too many boxes,
+--threads and FASTKP_MAX_PIXELS out of range, one line for a bad value, PNG chunk bombs,
+and the memory a large image takes."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import contextlib
 import io
 import os
 import subprocess
+import sys
 import zipfile
 import zlib
 
+import numpy as np
 import pytest
 import torch
 
@@ -19,6 +22,7 @@ from fastkp._verify import verify_images
 from support.images import chunk, png_bytes, random_pixels, scanlines, write_ppm
 from support.infer import INFER, json_lines, refused_lines, run_infer
 from support.model_files import record, save_model
+from support.models import make_probe, probe_pixels
 
 # The tests script small modules with torch.jit directly, which warns of its deprecation.
 pytestmark = pytest.mark.filterwarnings(r"ignore:.*torch\.jit\..* is deprecated:FutureWarning")
@@ -172,3 +176,54 @@ def test_png_chunk_bombs_are_refused_by_all_three(plain_model, tmp_path, where):
     proc = run_predict(model, *fine, *bombs)
     assert proc.returncode == 1 and len(json_lines(proc.stdout)) == len(fine)
     assert [line.removeprefix("fastkp.predict: ") for line in proc.stderr.splitlines()] == lines
+
+
+def big_png(path, side: int = 10_000):
+    """A ``side`` x ``side`` RGB PNG of a few hundred KB (rows of three kinds), written row by
+    row; and the function giving row ``y`` of its pixels."""
+    x = np.arange(side)
+    kinds = [np.stack([x % 251, (x // 40) % 256, np.full(side, k * 100)], 1).astype(np.uint8) for k in range(3)]
+    row = lambda y: kinds[(y // 7) % 3]  # noqa: E731
+    z = zlib.compressobj(1)
+    idat = b"".join(z.compress(b"\0" + row(y).tobytes()) for y in range(side)) + z.flush()
+    path.write_bytes(png_bytes(side, side, 8, 2, idat))
+    return path, row
+
+
+def squashed(row, side: int, out: int) -> np.ndarray:
+    """F.interpolate(bilinear, align_corners=False) of the image to out x out, in float32."""
+    scale = np.float32(side) / np.float32(out)
+    src = np.maximum(scale * (np.arange(out, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5), 0)
+    i0 = src.astype(np.int64)
+    lam = (src - i0).astype(np.float32)
+    i1 = np.minimum(i0 + 1, side - 1)
+    rows = lambda y: row(y).astype(np.float32)  # noqa: E731
+    cols = lambda r: (1 - lam)[:, None] * r[i0] + lam[:, None] * r[i1]  # noqa: E731
+    return np.stack([(1 - lam[k]) * cols(rows(i0[k])) + lam[k] * cols(rows(i1[k])) for k in range(out)])
+
+
+def peak_mb(*args) -> float:
+    """fastkp-infer's peak resident memory: ru_maxrss of the children of a fresh process."""
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
+    return float(subprocess.run([sys.executable, "-c", code, str(INFER), *map(str, args)], capture_output=True,
+                                text=True, check=True, timeout=300).stdout)
+
+
+def test_large_image_is_squashed_in_uint8_first(plain_model, tmp_path):
+    """A 10000 x 10000 PNG (100 Mpx, under the pixel limit): fastkp-infer peaks at its decoded
+    pixels (3 bytes each) and the file's bytes over a small image's run (1.4 GB over it when
+    the model's resize started from a float32 copy), the network sees the
+    bilinear squash up to rounding, and points come back in the image's pixels."""
+    side = 10_000
+    path, row = big_png(tmp_path / "big.png", side)
+    probe = make_probe(tmp_path / "probe.pt", (8, 8))
+    small = write_ppm(tmp_path / "small.ppm", random_pixels(8, 8))
+    extra = peak_mb(probe, path) - peak_mb(probe, small)
+    held = (3 * side * side + path.stat().st_size) / 2**20  # the decoded pixels and the file's bytes
+    assert extra <= held + 16, f"{extra:.0f} MB over a small image's run, {held:.0f} MB held"
+    (rec,) = json_lines(run_infer(probe, path).stdout)
+    assert (rec["height"], rec["width"]) == (side, side)
+    np.testing.assert_allclose(probe_pixels({**rec, "height": 8, "width": 8}), squashed(row, side, 8), atol=0.5 + 1e-3)
+    (rec,) = json_lines(run_infer(plain_model, path).stdout)
+    assert rec["keypoints"] == [[side, side]]  # the model saw 8 x 8: its corner, scaled back
