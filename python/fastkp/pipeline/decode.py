@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -10,17 +11,26 @@ from PIL import Image, ImageOps
 from ..data import DatasetError
 from ..data.pixels import check_pixels, over_limit, pil_limit
 
+T = TypeVar("T")
+
 
 def decode_rgb(path: str, max_pixels: int | None = None) -> np.ndarray:
     """(H, W, 3) uint8 pixels of the image as displayed (EXIF orientation applied); images
     over ``max_pixels`` (fastkp.data.pixels) are refused from their header."""
+    return with_rgb(path, np.array, max_pixels)
+
+
+def with_rgb(path: str, use: Callable[[Image.Image], T], max_pixels: int | None = None) -> T:
+    """``use(image)`` of the decoded RGB PIL image as displayed, without copies of it
+    (EXIF orientation applied in place); errors as :func:`decode_rgb`."""
     try:
         with pil_limit(max_pixels), Image.open(path) as im:
             check_pixels(path, im.height, im.width, max_pixels)
-            im = ImageOps.exif_transpose(im)
+            im.load()
+            ImageOps.exif_transpose(im, in_place=True)
             if im.mode.startswith("I;16"):  # 16-bit grey: scale to 8 bits as DALI does
                 im = Image.fromarray(np.round(np.asarray(im) / 257.0).astype(np.uint8))
-            return np.array(im.convert("RGB"))
+            return use(im if im.mode == "RGB" else im.convert("RGB"))
     except FileNotFoundError:
         raise DatasetError(f"{path}: missing image") from None
     except Image.DecompressionBombError:
