@@ -66,6 +66,11 @@ void check_soft_argmax(const at::Tensor& heatmaps, double beta) {
   TORCH_CHECK(std::isfinite(beta), op, ": beta must be finite, got ", beta);
 }
 
+bool soft_argmax_channels_last(const at::Tensor& heatmaps) {
+  return heatmaps.dim() == 4 && !heatmaps.is_contiguous() &&
+         heatmaps.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
 void check_soft_argmax_backward(const at::Tensor& grad_coords, const at::Tensor& heatmaps,
                                 const at::Tensor& coords, const at::Tensor& peak, double beta) {
   const char* op = "fastkp.soft_argmax_backward";

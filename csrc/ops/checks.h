@@ -21,6 +21,10 @@ Reduction check_bce(const at::Tensor& input, const at::Tensor& target,
                     const std::optional<at::Tensor>& pos_weight, int64_t reduction);
 // heatmaps: a float32/float64 (B, K, H, W) tensor with H, W >= 1; beta finite.
 void check_soft_argmax(const at::Tensor& heatmaps, double beta);
+// The layout rule of soft_argmax_backward's result, which every backend and the
+// fake kernel follow: channels-last when the heatmaps are channels-last (and not
+// also contiguous, as with K == 1), else contiguous.
+bool soft_argmax_channels_last(const at::Tensor& heatmaps);
 void check_soft_argmax_backward(const at::Tensor& grad_coords, const at::Tensor& heatmaps,
                                 const at::Tensor& coords, const at::Tensor& peak, double beta);
 void check_bce_grad(const at::Tensor& grad, const at::Tensor& input, Reduction reduction);

@@ -138,4 +138,7 @@ def _soft_argmax_fake(heatmaps, beta):
 
 @torch.library.register_fake("fastkp::soft_argmax_backward")
 def _soft_argmax_backward_fake(grad_coords, heatmaps, coords, peak, beta):
-    return heatmaps.new_empty(heatmaps.shape)  # contiguous, whatever the heatmaps' layout
+    # channels-last for channels-last maps (not also contiguous), else contiguous, as the kernels
+    if not heatmaps.is_contiguous() and heatmaps.is_contiguous(memory_format=torch.channels_last):
+        return torch.empty_like(heatmaps, memory_format=torch.channels_last)
+    return heatmaps.new_empty(heatmaps.shape)

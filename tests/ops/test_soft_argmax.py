@@ -144,6 +144,11 @@ def test_any_layout(device, layout):
     out[0].backward(g)
     out_ref[0].backward(g)
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=0, atol=0)
+    # The backward's result: channels-last for channels-last maps (a convolution's backward wants
+    # it), else contiguous (AccumulateGrad then gives .grad the input's strides).
+    grad = torch.ops.fastkp.soft_argmax_backward(g, h, out[0].detach(), out[1], 3.0)
+    cl = layout == "channels_last"
+    assert grad.is_contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -422,8 +427,9 @@ CAPABILITY_CHECK = """
 import torch, fastkp.ops as ops
 print(ops.cpu_capability())
 g = torch.Generator().manual_seed(0)
-for shape in [(3, 5, 7, 13), (2, 3, 16, 16), (1, 2, 5, 33)]:
-    h = (torch.randn(shape, generator=g) * 3).requires_grad_()
+for shape, cl in [((3, 5, 7, 13), False), ((2, 3, 16, 16), False), ((1, 2, 5, 33), False), ((2, 17, 9, 20), True)]:
+    h = (torch.randn(shape, generator=g) * 3)
+    h = h.contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format).requires_grad_()
     h_ref = h.detach().clone().requires_grad_()
     out, ref = ops.soft_argmax(h, 2.0), ops.soft_argmax_composite(h_ref, 2.0)
     torch.testing.assert_close(out, ref)

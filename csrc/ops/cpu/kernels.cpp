@@ -359,6 +359,20 @@ void soft_argmax_backward(c10::ScalarType dtype, const SoftArgmaxGradArgs& a, in
                              [&] { soft_argmax_backward_impl<scalar_t>(a, begin, end); });
 }
 
+void transpose(c10::ScalarType dtype, const void* src, int64_t ld_src, void* dst, int64_t ld_dst, int64_t rows,
+               int64_t cols) {
+  AT_DISPATCH_FLOATING_TYPES(dtype, "fastkp_transpose", [&] {
+    const auto* s = static_cast<const scalar_t*>(src);
+    auto* d = static_cast<scalar_t*>(dst);
+    // at::vec::transpose_mxn takes int sizes: strips of at most 2^20 rows and columns.
+    constexpr int64_t kStrip = int64_t(1) << 20;
+    for (int64_t i = 0; i < rows; i += kStrip)
+      for (int64_t j = 0; j < cols; j += kStrip)
+        at::vec::transpose_mxn<scalar_t>(s + i * ld_src + j, ld_src, d + j * ld_dst + i, ld_dst,
+                                         int(std::min(kStrip, rows - i)), int(std::min(kStrip, cols - j)));
+  });
+}
+
 #define FASTKP_STR2(x) #x
 #define FASTKP_STR(x) FASTKP_STR2(x)
 
@@ -366,7 +380,7 @@ void soft_argmax_backward(c10::ScalarType dtype, const SoftArgmaxGradArgs& a, in
 const Kernels& table() {
   static const Kernels k{FASTKP_STR(CPU_CAPABILITY), sigmoid_range_forward,
                          sigmoid_range_backward, bce_forward, bce_backward,
-                         soft_argmax_forward,   soft_argmax_backward};
+                         soft_argmax_forward,   soft_argmax_backward,   transpose};
   return k;
 }
 

@@ -60,6 +60,10 @@ struct Kernels {
   // maps [begin, end) of a soft_argmax call (float or double only).
   void (*soft_argmax_forward)(c10::ScalarType, const SoftArgmaxArgs&, int64_t begin, int64_t end);
   void (*soft_argmax_backward)(c10::ScalarType, const SoftArgmaxGradArgs&, int64_t begin, int64_t end);
+  // dst[j * ld_dst + i] = src[i * ld_src + j] for i < rows, j < cols (float or double):
+  // channels-last heatmaps to maps and back, in SIMD tiles where ATen has them.
+  void (*transpose)(c10::ScalarType, const void* src, int64_t ld_src, void* dst, int64_t ld_dst, int64_t rows,
+                    int64_t cols);
 };
 
 // The kernels for this CPU: AVX512, AVX2 or DEFAULT, honouring

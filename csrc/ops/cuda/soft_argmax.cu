@@ -3,6 +3,7 @@
 // results) for the max and the three sums; the cell arithmetic is math.h's.
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -137,9 +138,10 @@ at::Tensor backward(const at::Tensor& grad_coords, const at::Tensor& heatmaps, c
   const auto h = heatmaps.contiguous();
   const auto g = grad_coords.contiguous(), c = coords.contiguous(), p = peak.contiguous();
   const int64_t B = h.size(0), K = h.size(1), H = h.size(2), W = h.size(3);
-  // Contiguous, as the fake kernel promises (whatever the heatmaps' layout).
   auto grad_h = at::empty({B, K, H, W}, h.options());
-  if (B * K == 0) return grad_h;
+  if (B * K == 0) {
+    return soft_argmax_channels_last(heatmaps) ? at::empty_like(heatmaps, at::MemoryFormat::ChannelsLast) : grad_h;
+  }
   auto stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "fastkp_soft_argmax_backward", [&] {
     backward_kernel<scalar_t><<<unsigned(B * K), kBlock, 0, stream>>>(
@@ -147,6 +149,9 @@ at::Tensor backward(const at::Tensor& grad_coords, const at::Tensor& heatmaps, c
         c.const_data_ptr<scalar_t>(), p.const_data_ptr<scalar_t>(), uint32_t(H), uint32_t(W), scalar_t(beta));
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+  if (soft_argmax_channels_last(heatmaps)) {  // the layout the fake kernel promises
+    return at::empty_like(heatmaps, at::MemoryFormat::ChannelsLast).copy_(grad_h);
+  }
   return grad_h;
 }
 
