@@ -16,7 +16,7 @@
 #include "fastkp/infer/error.h"
 #include "json.h"
 #include "messages.h"
-#include "resize.h"
+#include "sampled_frame.h"
 #include "shared_libraries.h"
 #include "ops/build_info.h"
 
@@ -220,8 +220,8 @@ Prediction Model::predict(const Image& image) const {
   const Metadata& m = impl_->metadata;
   if (m.box_crop) return predict(image, {whole_frame(image)}).at(0);
   if (!complete(image)) throw Error(impl_->path + ": the image has no pixels or the wrong number of them");
-  if (image.height * image.width <= kResizeFirstPixels) return unpack(forward(wrapped(image)), {}, 1, m).at(0);
-  const Image small = resized(image, m.input_height, m.input_width);
+  if (image.height * image.width <= kSampleAbovePixels) return unpack(forward(wrapped(image)), {}, 1, m).at(0);
+  const Image small = sampled_frame(image, m.input_height, m.input_width);
   std::vector<at::Tensor> outputs = forward(wrapped(small));
   c10::InferenceMode guard;
   for (size_t h = 0; h < m.heads.size(); ++h) {  // points come in pixels of `small`: back to the image's
