@@ -5,7 +5,9 @@ coordinates with K = 1, B x 20 labels, B = 64 and 256) and at 16M elements.
 ``soft_argmax`` against its eager composite (``fastkp.ops.soft_argmax_composite``:
 softmax, two weighted sums, amax) at the heatmap head's training sizes (B x K x H x W:
 64 x 17 x 24 x 32, 16 x 68 x 16 x 16, 64 x 4 x 48 x 64; beta 4, backward from a random
-coordinate gradient).
+coordinate gradient), NCHW and channels-last, by wall clock and, with one thread, by CPU
+time (``test_soft_argmax_forward_backward_cpu_time``: on a shared machine the figure
+that other jobs do not move).
 
 Run with ``make bench`` (or ``pytest benchmarks/bench_ops.py -o python_files="bench_*.py"
 --import-mode=prepend --benchmark-only -s [--device cuda]``). Every time, fused and baselines alike, comes
@@ -24,6 +26,9 @@ after), so the eager baselines are timed before any compiled code has run.
 """
 
 from __future__ import annotations
+
+import statistics
+import time
 
 import pytest
 import torch
@@ -149,12 +154,17 @@ SOFT_ARGMAX_SIZES = {"64x17x24x32": (64, 17, 24, 32), "16x68x16x16": (16, 68, 16
 SOFT_ARGMAX_BETA = 4.0
 
 
-def soft_argmax_calls(device: torch.device, size: str, backward: bool):
+def soft_argmax_calls(device: torch.device, size: str, backward: bool, channels_last: bool = False):
     """(heatmaps, wrap): wrap(fn) is a no-argument call of fn (fused or composite),
-    forward only, or forward+backward from a fixed random gradient of the coordinates."""
+    forward only, or forward+backward from a fixed random gradient of the coordinates;
+    channels_last: the maps in that layout, as a 1x1 convolution gives them in
+    channels-last training."""
     torch.manual_seed(0)
     shape = SOFT_ARGMAX_SIZES[size]
-    h = (torch.randn(shape, device=device) * 2).requires_grad_(backward)
+    h = torch.randn(shape, device=device) * 2
+    if channels_last:
+        h = h.contiguous(memory_format=torch.channels_last)
+    h.requires_grad_(backward)
     grad = torch.randn(*shape[:2], 2, device=device)
 
     def wrap(fn):
@@ -184,6 +194,47 @@ def test_soft_argmax_forward_backward(benchmark, device, size):
     h, wrap = soft_argmax_calls(device, size, backward=True)
     run(benchmark, f"soft_argmax fwd+bwd {size}", device, wrap(ops.soft_argmax),
         {"eager": wrap(ops.soft_argmax_composite)}, 3 * h.nbytes)
+
+
+@pytest.mark.parametrize("size", list(SOFT_ARGMAX_SIZES))
+def test_soft_argmax_channels_last_forward_backward(benchmark, device, size):
+    h, wrap = soft_argmax_calls(device, size, backward=True, channels_last=True)
+    run(benchmark, f"soft_argmax fwd+bwd {size} channels_last", device, wrap(ops.soft_argmax),
+        {"eager": wrap(ops.soft_argmax_composite)}, 3 * h.nbytes)
+
+
+def thread_timed(fns: dict, rounds: int = 7, calls: int = 20) -> dict[str, float]:
+    """Median CPU seconds per call of each function on the calling thread
+    (``time.thread_time``), rounds interleaved: on a shared machine the time other
+    jobs hold the core is not counted, as it is by wall clock. Meaningful with one
+    thread (``OMP_NUM_THREADS=1``), where all the work runs on the caller."""
+    for fn in fns.values():
+        fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.thread_time()
+            for _ in range(calls):
+                fn()
+            samples[name].append((time.thread_time() - t0) / calls)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+@pytest.mark.parametrize("size", list(SOFT_ARGMAX_SIZES))
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_soft_argmax_forward_backward_cpu_time(benchmark, device, layout, size):
+    """The CPU time of a training step's soft_argmax, fused and composite (one thread)."""
+    if device.type != "cpu" or torch.get_num_threads() != 1:
+        pytest.skip("CPU time with one thread: OMP_NUM_THREADS=1, --device cpu")
+    h, wrap = soft_argmax_calls(device, size, backward=True, channels_last=layout == "channels_last")
+    fused, eager = wrap(ops.soft_argmax), wrap(ops.soft_argmax_composite)
+    times = thread_timed({"fused": fused, "eager": eager})
+    benchmark(fused)
+    info = {"fused_cpu_ms": round(times["fused"] * 1e3, 4), "eager_cpu_ms": round(times["eager"] * 1e3, 4),
+            "speedup_vs_eager": round(times["eager"] / times["fused"], 2)}
+    label = f"soft_argmax fwd+bwd {size} {layout} cpu time"
+    benchmark.extra_info.update(label=label, device=device.type, **info)
+    print(f"\n{label} [{device.type}]: " + ", ".join(f"{k}={v}" for k, v in info.items()))
 
 
 @pytest.mark.parametrize("size", list(SOFT_ARGMAX_SIZES))
