@@ -29,7 +29,9 @@ int64_t pixel_limit();
 // and palettes converted to RGB, alpha dropped, 16-bit PNG samples made 8-bit as PIL
 // makes them. Files that libjpeg or libpng report as corrupt or truncated (libjpeg's
 // corrupt-data warnings included), and images of more than max_pixels pixels, are
-// refused rather than decoded with made-up pixels: Error "PATH: why".
+// refused rather than decoded with made-up pixels: Error "PATH: why". So are PNGs whose
+// iCCP, zTXt or iTXt chunk inflates past 1 MiB (or whose text chunks hold over 64 MiB):
+// decompression bombs, refused as PIL refuses them.
 Image decode_image(const std::string& path, int64_t max_pixels = pixel_limit());
 
 // Refuses what decode_image refuses, with the same messages, without making pixels:
