@@ -15,7 +15,8 @@ library's cache"; the Config records what that came to (True or False).
 
 The result, a frozen :class:`Config`, is written to ``OUT/config.json`` at the
 start of every run and stored in ``last.pth``; resuming compares every key
-except ``threads``, ``max_pixels``, ``device`` and ``progress``.
+except ``threads``, ``max_pixels``, ``device``, ``progress`` and ``min_steps`` (which
+acts through ``epochs``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from .sizing import MIN_STEPS
 from .tasks import TASKS
 
 VERSION = 1
-NOT_COMPARED = ("threads", "max_pixels", "device", "progress")
+NOT_COMPARED = ("threads", "max_pixels", "device", "progress", "min_steps")  # min_steps acts through epochs
 BOX_SETTINGS = ("box_margin", "box_mode", "aug.box_scale", "aug.box_shift")  # with box_crop only
 DEVICES = ("auto", "cpu", "cuda")
 AUG_PRESETS = {

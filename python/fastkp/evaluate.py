@@ -132,7 +132,8 @@ def score(model: DeployedModel, head: int, samples: Sequence[Sample], flip: bool
     if not answers:
         raise UsageError("no image could be evaluated")
     kept = sorted(answers)
-    return Scores.of([samples[i] for i in kept], np.stack([answers[i] for i in kept])), len(bad)
+    points = np.stack([answers[i] for i in kept])[..., :2]  # a heatmap head's scores follow its points
+    return Scores.of([samples[i] for i in kept], points), len(bad)
 
 
 def summary(record: dict, written: Sequence[Path]) -> str:

@@ -46,10 +46,6 @@ from .schedule import OneCycle, Phase, SuggestedLRs, adamw, fine_tune_phases, on
 from .sizing import size_to_data
 from .tasks import TASKS
 
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
-
-
 __all__ = ["Learner", "Predictor", "SuggestedLRs", "TrainingError", "UsageError", "load_learner"]
 
 
@@ -58,10 +54,7 @@ class Learner(Predictor):
     loaders); files go to ``out``. :meth:`from_folder` reads the data and builds both."""
 
     def __init__(self, data: DataLoaders, config: Config, *, out: str | Path = "runs/fastkp"):
-        self.task = TASKS[config.task]
-        self.data = data
-        self.rank, self.world = data.rank, data.world
-        heads = data.heads
+        self.task, self.data, self.rank, self.world, heads = TASKS[config.task], data, data.rank, data.world, data.heads
         config = size_to_data(config, len(data.train_samples), data.world)[0]  # as the loaders were built
         monitor, self.direction = heads_mod.monitored(heads, config.monitor)
         cfg = replace(config, loss=config.loss or heads[0].loss_name, monitor=monitor)
@@ -183,9 +176,7 @@ class Learner(Predictor):
             for _ in range(max(start, first[i]), first[i + 1]):
                 self._epoch(sched, plan, guard, folder)
                 if self.state.epoch == start + 1 < total:  # the run's first epoch: how long the rest takes
-                    left = total - self.state.epoch
-                    self.log(f"about {_duration(self.history[-1]['time_s'] * left)} for the {left} epoch(s) left "
-                             f"({len(self.train_dl)} steps each)")
+                    self.recorder.estimate(total - self.state.epoch, self.history[-1]["time_s"], len(self.train_dl))
 
     def _resume(self, plan: list[dict]) -> dict:
         path = self.out / "last.pth"
@@ -250,7 +241,6 @@ class Learner(Predictor):
             save_checkpoint(path, self.spec, self.config, model=guard.finite, epoch=self.state.epoch,
                             history=self.history, best=self.state.best)
         raise guard.failure(self.state.epoch, path, self.out / "last.pth")
-
 
     def validate(self, tta: str | None = None) -> dict[str, float]:
         """Validation loss and every head's metrics over the whole (sharded) validation set;

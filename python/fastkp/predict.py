@@ -92,10 +92,11 @@ def make_record(path: str, hw: tuple[int, int], answers: Sequence[np.ndarray], h
 
 
 def predict_image(model: DeployedModel, heads: Sequence[Head], path: str, boxes: list[list[float]] | None = None,
-                  tta: str | None = None, max_pixels: int | None = None) -> list[Result]:
+                  tta: str | None = None, max_pixels: int | None = None, min_score: float = 0.0) -> list[Result]:
     """Check ``path`` as fastkp-infer's decoders do (corrupt data, ``max_pixels``), decode it
     (PIL, EXIF orientation applied, RGB) and run ``model`` on it: one result, or one per box
-    for a box-crop model (``boxes`` None: the whole image)."""
+    for a box-crop model (``boxes`` None: the whole image); points scored below ``min_score``
+    are blanked."""
     (reason,) = check_images([path], threads=1, cache=False, max_pixels=max_pixels)
     if reason is not None:
         raise DatasetError(reason)
@@ -112,7 +113,8 @@ def predict_image(model: DeployedModel, heads: Sequence[Head], path: str, boxes:
         given = None if chunk is None else torch.tensor(chunk, dtype=torch.float32)
         outs = model.flip_answers(images, given) if tta == "flip" else model.answers(images, given)
         for i in range(images.shape[0]):
-            answers = [_in_image(h, a[i].cpu().numpy(), to_image) for h, a in zip(heads, outs)]
+            answers = [head.blank_below(_in_image(head, a[i].cpu().numpy(), to_image), min_score)
+                       for head, a in zip(heads, outs)]
             box = None if chunk is None else chunk[i]
             results.append(Result(shown, answers, make_record(path, (h, w), answers, heads, box)))
     return results
@@ -242,6 +244,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help='box-crop models: lines {"image": PATH, "boxes": [[x0, y0, x1, y1], ...]}, the images to run '
                         f'(at most {MAX_BOXES_PER_LINE} boxes a line)')
     p.add_argument("--tta", choices=["flip"], help="flip: average with the mirrored image's answer (keypoints)")
+    p.add_argument("--min-score", type=float, default=0.0, metavar="S",
+                   help="heatmap keypoint heads: print points scored below S in [0, 1] as null (DeepLabCut's pcutoff)")
     p.add_argument("--plot", type=Path, metavar="OUT.png",
                    help=f"draw the first {MAX_PLOTTED} images with their answers")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
@@ -265,6 +269,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--device {args.device}: {e}") from None
     model = load(args.model.expanduser(), device)
     heads = model.metadata.head_objects()
+    heads_mod.check_min_score(args.min_score, heads)
     if args.tta == "flip":
         try:
             model.check_flip()
@@ -275,7 +280,7 @@ def main(args: argparse.Namespace) -> int:
     plotted: list[Result] = []
     for path, boxes in jobs:
         try:
-            results = predict_image(model, heads, path, boxes, args.tta, args.max_pixels)
+            results = predict_image(model, heads, path, boxes, args.tta, args.max_pixels, args.min_score)
         except (DatasetError, ValueError) as e:
             print(f"{PROG}: {e}", file=sys.stderr)
             status = EXIT_PARTIAL

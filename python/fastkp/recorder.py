@@ -31,6 +31,12 @@ class Recorder:
         if self.rank == 0:
             tqdm.write(line, file=sys.stdout)
 
+    def estimate(self, epochs_left: int, epoch_s: float, steps: int) -> None:
+        """After a run's first epoch: about how long the rest takes."""
+        seconds = epochs_left * epoch_s
+        took = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+        self.log(f"about {took} for the {epochs_left} epoch(s) left ({steps} steps each)")
+
     def header(self) -> None:
         self.log("  ".join(f"{c:>{WIDTH}}" for c in self.columns))
 

@@ -99,7 +99,7 @@ def test_config_json_round_trip(tmp_path):
     flat = {"version", "task", "data", "format", "arch", "size", "bs", "epochs", "freeze_epochs", "lr", "loss",
             "loss_weights", "label_smoothing", "monitor", "amp", "channels_last", "compile", "seed", "weights",
             "pretrained", "schedule", "on_error", "aug", "threads", "device", "progress", "box_crop", "box_margin",
-            "box_mode", "flip_json", "max_pixels"}
+            "box_mode", "flip_json", "max_pixels", "head", "min_steps"}
     assert set(d) == flat and set(d["aug"]) == {f.name for f in dataclasses.fields(AugConfig)}
     assert "~" not in d["weights"] and d["size"] == [64, 48]
     assert Config.from_dict(d) == cfg and (d["pretrained"], d["schedule"]) == (True, "fine_tune")
@@ -108,6 +108,9 @@ def test_config_json_round_trip(tmp_path):
     assert Config.from_dict(d) == cfg
     del d["pretrained"], d["schedule"]  # written before the weights chose the schedule: fine_tune, random body
     assert Config.from_dict(d) == dataclasses.replace(cfg, pretrained=False, schedule="fine_tune")
+    del d["head"], d["min_steps"]  # written before heads had types: the fastai head, epochs as given
+    assert Config.from_dict(d) == dataclasses.replace(cfg, pretrained=False, schedule="fine_tune", head="fastai",
+                                                      min_steps=None)
 
 
 def test_runs_from_before_box_crops_resume(tmp_path):

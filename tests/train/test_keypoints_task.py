@@ -60,7 +60,8 @@ def test_each_format_trains_exports_and_predicts(sets, fmt, tmp_path):
     sample = learn.valid_samples[0]
     images = torch.zeros(1, *sample.size, 3, dtype=torch.uint8)
     boxes = torch.from_numpy(sample.box[None]) if crops else None
-    assert model.answers(images, boxes)[0].shape == (1, sample.keypoints.shape[0], 2)
+    answer = model.answers(images, boxes)[0]  # the default heatmap head: (x, y, score) per point
+    assert answer.shape == (1, sample.keypoints.shape[0], 3) and 0 < answer[..., 2].min() <= answer[..., 2].max() <= 1
 
 
 def test_300w_format_trains_on_300vw_videos_validating_on_whole_ones(tmp_path):
@@ -81,8 +82,8 @@ def test_flip_test_in_validation_is_the_manual_average(sets, tmp_path):
     for (batch, (tta,)), (_, (plain,)) in zip(learn._outputs(learn.valid_dl, "flip"), learn._outputs(learn.valid_dl)):
         with torch.no_grad():
             mirrored = learn.model(batch["images"].flip(3))[0].float()
-        back = mirrored[:, flip] * torch.tensor([-1.0, 1.0])
-        torch.testing.assert_close(tta, (plain + back) / 2, atol=1e-5, rtol=0)
+        back = mirrored[:, flip, :3] * torch.tensor([-1.0, 1.0, 1.0])  # x, y, score (the maps mirror too)
+        torch.testing.assert_close(tta[..., :3], (plain[..., :3] + back) / 2, atol=1e-5, rtol=0)
     assert learn.validate(tta="flip")["rmse_px"] != learn.validate()["rmse_px"]
     with pytest.raises(UsageError, match="tta"):
         learn.validate(tta="rotate")

@@ -47,6 +47,8 @@ constexpr const char* kUsage =
     "                per box\n"
     "  --device      where the model runs (default cpu)\n"
     "  --threads N   CPU threads for the model (at most the number of CPUs)\n"
+    "  --min-score S keypoint heads with scores (heatmap heads): points scored below S in [0, 1]\n"
+    "                print as null (DeepLabCut's pcutoff)\n"
     "  --max-pixels N\n"
     "                refuse images of more pixels, as their headers say (default: the\n"
     "                environment variable FASTKP_MAX_PIXELS, else 100000000)\n"
@@ -63,6 +65,7 @@ struct Args {
   int threads = 0;
   int bench = 0;
   int64_t max_pixels = 0;  // 0: fastkp::infer::pixel_limit()
+  float min_score = 0.0f;  // --min-score
 };
 
 struct UsageError {
@@ -76,6 +79,14 @@ int64_t positive(const std::string& flag, const std::string& value,
   if (ec != std::errc() || end != value.data() + value.size() || n < 1 || n > most)
     throw UsageError{flag + " needs a positive integer, got '" + value + "'"};
   return n;
+}
+
+float score(const std::string& flag, const std::string& value) {
+  float s = 0.0f;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), s);
+  if (ec != std::errc() || end != value.data() + value.size() || !(s >= 0.0f && s <= 1.0f))
+    throw UsageError{flag + " needs a number in [0, 1], got '" + value + "'"};
+  return s;
 }
 
 Args parse(int argc, char** argv) {
@@ -92,6 +103,7 @@ Args parse(int argc, char** argv) {
     else if (arg == "--boxes") a.boxes = value();
     else if (arg == "--threads") a.threads = static_cast<int>(positive(arg, value()));
     else if (arg == "--bench") a.bench = static_cast<int>(positive(arg, value()));
+    else if (arg == "--min-score") a.min_score = score(arg, value());
     else if (arg == "--max-pixels") a.max_pixels = positive(arg, value(), std::numeric_limits<int64_t>::max());
     else if (arg.rfind("--", 0) == 0 && arg.size() > 2) throw UsageError{"unknown option " + arg};
     else positional.push_back(arg);
@@ -203,6 +215,11 @@ int main(int argc, char** argv) {
     std::cerr << "fastkp-infer: --device " << args.device << ": " << e.what_without_backtrace() << "\n";
     return 2;
   }
+  if (args.min_score > 0 && !fastkp::infer::has_keypoint_scores(model->metadata())) {
+    std::cerr << "fastkp-infer: --min-score: " << args.model << ": the model's heads give no scores (a keypoint "
+              << "model trained with --head heatmap does)\n";
+    return 2;
+  }
   const bool boxes_given = args.box || args.boxes;
   if (boxes_given && !model->metadata().box_crop) {
     std::cerr << "fastkp-infer: " << args.model << ": the model was trained without boxes: give no --box or --boxes\n";
@@ -226,8 +243,10 @@ int main(int argc, char** argv) {
       fastkp::infer::Image image = fastkp::infer::decode_image(job.image, args.max_pixels);
       std::vector<fastkp::infer::Prediction> preds =
           job.boxes.empty() ? std::vector{model->predict(image)} : model->predict(image, job.boxes);
-      for (const fastkp::infer::Prediction& pred : preds)
+      for (fastkp::infer::Prediction& pred : preds) {
+        fastkp::infer::blank_below(pred, args.min_score);
         std::cout << fastkp::infer::to_json(job.image, image, pred, model->metadata()) << std::endl;
+      }
     } catch (const fastkp::infer::Error& e) {
       std::cerr << "fastkp-infer: " << e.what() << std::endl;
       status = 1;
