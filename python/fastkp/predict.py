@@ -29,7 +29,6 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,22 +40,19 @@ import torch
 from . import heads as heads_mod
 from .data import check_images
 from .data.pixels import DEFAULT_MAX_PIXELS, check_max_pixels, pixel_limit
-from .data.textio import read_bounded
 from .errors import EXIT_OK, EXIT_PARTIAL, ArgumentParser, DatasetError, UsageError, run_cli
 from .export import DeployedModel, load
 from .heads import Head
 from .heads.base import f32
-from .pipeline.boxes import check_boxes
 from .pipeline import shrink
 from .pipeline.decode import with_rgb
+from .predict_boxes import MAX_BOXES_PER_LINE, parse_box, read_boxes_file
 from .plots import unique_titles
 
 PROG = "fastkp.predict"
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pnm")
 MAX_PLOTTED = 16
-MAX_BOXES_FILE = 1 << 30
-MAX_BOXES_PER_LINE = 10_000  # each box runs the model once (fastkp-infer's kMaxBoxesPerLine)
 BATCH_BYTES = 256 << 20  # pixels of one model call (fastkp-infer's bound too)
 
 
@@ -137,79 +133,6 @@ def _in_image(head: Head, answer: np.ndarray, to_image: np.ndarray) -> np.ndarra
     answer = answer.copy()
     answer[..., :2] *= to_image
     return answer
-
-
-# A number as --box takes it (and fastkp-infer's std::from_chars): plain decimal or
-# scientific notation, an optional '-' and no '+', no spaces, no inf or nan.
-_NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def parse_box(text: str, where: str) -> list[float]:
-    """``x0,y0,x1,y1``: four comma-separated numbers (nothing else, not even spaces), finite
-    as float32, with x1 > x0 and y1 > y0; UsageError naming ``where`` and ``text`` otherwise."""
-    parts = text.split(",")
-    if len(parts) == 4 and all(_NUMBER.fullmatch(v) and not _underflows(v) for v in parts):
-        try:
-            return check_box([float(v) for v in parts], where)
-        except UsageError:
-            pass
-    raise UsageError(f"{where} needs x0,y0,x1,y1: four finite numbers with x1 > x0 and y1 > y0, got {text!r}")
-
-
-def _underflows(number: str) -> bool:
-    """Non-zero digits that round to zero as a double (``1e-400``), out of range for
-    fastkp-infer's std::from_chars as much as ``1e400`` is."""
-    return float(number) == 0.0 and any(c in "123456789" for c in re.split("[eE]", number)[0])
-
-
-def check_box(box: object, where: str) -> list[float]:
-    """``[x0, y0, x1, y1]`` as float32 values (those the model takes, as fastkp-infer
-    checks them): finite, with x1 > x0 and y1 > y0."""
-    if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                            for v in box)):
-        raise UsageError(f"{where}: a box is a list of four numbers [x0, y0, x1, y1], got {box!r}")
-    try:
-        return check_boxes([box], where)[0].tolist()
-    except ValueError:
-        raise UsageError(f"{where}: box {box} must be finite (as float32) with x1 > x0 and y1 > y0") from None
-
-
-def read_boxes_file(path: str) -> list[tuple[str, list[list[float]]]]:
-    """``--boxes FILE.jsonl``: (image, boxes) per non-blank line, in file order; UsageError
-    naming FILE:LINE for anything malformed, before any image runs."""
-    try:
-        data = read_bounded(Path(path), "boxes file", limit=MAX_BOXES_FILE)
-    except DatasetError as e:
-        raise UsageError(f"--boxes {path}: {e}") from None
-    out = []
-    for n, raw in enumerate(data.split(b"\n"), 1):  # fastkp-infer's lines: split at "\n" only
-        where = f"{path}:{n}"
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise UsageError(f"{where}: invalid UTF-8 at byte {e.start}") from None
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except ValueError as e:
-            raise UsageError(f"{where}: not JSON ({e})") from None
-        except RecursionError:  # the parser's depth bound: Python's recursion limit
-            raise UsageError(f"{where}: not JSON (arrays or objects nested too deeply)") from None
-        if not isinstance(entry, dict) or not {"image", "boxes"} <= set(entry) or not isinstance(entry["image"], str) \
-                or not isinstance(entry["boxes"], list) or not entry["boxes"]:
-            raise UsageError(f'{where}: expected {{"image": PATH, "boxes": [[x0, y0, x1, y1], ...]}}')
-        if "\0" in entry["image"]:  # a path cannot hold one: open() would fail later, without FILE:LINE
-            raise UsageError(f"{where}: field 'image' holds a NUL byte")
-        if any("\ud800" <= c <= "\udfff" for c in entry["image"]):  # json.loads lets "\udc80" through
-            raise UsageError(f"{where}: field 'image' holds a lone surrogate")
-        if len(entry["boxes"]) > MAX_BOXES_PER_LINE:
-            raise UsageError(f"{where}: field 'boxes' has {len(entry['boxes'])} boxes, at most {MAX_BOXES_PER_LINE} "
-                             "per line")
-        out.append((entry["image"], [check_box(b, where) for b in entry["boxes"]]))
-    if not out:
-        raise UsageError(f"--boxes {path}: no line names an image")
-    return out
 
 
 def plot_results(results: Sequence[Result], heads: Sequence[Head], out: str | Path) -> None:

@@ -15,7 +15,7 @@ from fastkp.evaluate import cli as evaluate_cli
 from fastkp.export import ExportError, load, read_metadata
 from fastkp.export.__main__ import cli as export_cli
 from fastkp.predict import cli as predict_cli
-from fastkp.predict import read_boxes_file
+from fastkp.predict_boxes import read_boxes_file
 from fastkp.train import get_args_parser as train_parser
 from support.images import random_pixels, write_ppm
 from support.model_files import record, save_model
