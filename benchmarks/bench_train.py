@@ -6,7 +6,9 @@ back. At the book's (240, 320) resnet18 and at the demo settings, from
 640x480 JPEGs through the DALI loader with the default augmentation.
 Targets at (240, 320): (b) >= 2.2x (a), and (b) >= 90% of (c). And the heads cost
 nothing measurable: the regression and agegender tasks at the same size and body
-train within 3% of Biwi's images/s (``test_heads_cost_nothing``).
+train within 3% of Biwi's images/s (``test_heads_cost_nothing``, all with fastai's head);
+the heatmap keypoint head trains at least 0.8x the regression heads' images/s at the demo's
+96x128 (``test_heatmap_head_throughput``).
 
 Run with ``make bench`` (or ``pytest benchmarks/bench_train.py -o python_files="bench_*.py"
 --benchmark-only -s``); the ratios are in ``extra_info``.
@@ -106,7 +108,7 @@ def test_heads_cost_nothing(benchmark, head_task_data, tmp_path):
     learners = {}
     for task in HEAD_TASKS:
         learners[task] = Learner.from_folder(task, head_task_data[task], size=(240, 320), bs=16, amp=True,
-                                             channels_last=True, out=tmp_path / task, progress=False)
+                                             channels_last=True, out=tmp_path / task, progress=False, head="fastai")
         learners[task].unfreeze()
     one = {task: next(iter(learn.train_dl)) for task, learn in learners.items()}
     in_memory = {task: [] for task in HEAD_TASKS}
@@ -123,3 +125,31 @@ def test_heads_cost_nothing(benchmark, head_task_data, tmp_path):
         ratio = benchmark.extra_info[f"{task}_in_memory"] / benchmark.extra_info["biwi_in_memory"]
         benchmark.extra_info[f"{task}_over_biwi"] = round(ratio, 3)
     print("\nheads at (240, 320) bs 16: " + ", ".join(f"{k}={v}" for k, v in benchmark.extra_info.items()))
+
+
+KEYPOINT_HEADS = ("heatmap", "fastai", "linear")
+
+
+def test_heatmap_head_throughput(benchmark, biwi, tmp_path):
+    """Steps of (b) at the demo's 96x128, bs 32, resnet18, with each keypoint head; in-memory
+    rates (median of 6 rounds of 4 steps, the heads' order rotating) and loader-fed ones."""
+    size, bs = TASKS["biwi"].demo.size, TASKS["biwi"].demo.bs
+    learners = {}
+    for head in KEYPOINT_HEADS:
+        learners[head] = Learner.from_folder("biwi", biwi, size=size, bs=bs, amp=True, channels_last=True,
+                                             out=tmp_path / head, progress=False, head=head)
+        learners[head].unfreeze()
+    one = next(iter(learners["heatmap"].train_dl))
+    in_memory = {head: [] for head in KEYPOINT_HEADS}
+    for r in range(6):
+        for head in KEYPOINT_HEADS[r % 3:] + KEYPOINT_HEADS[:r % 3]:
+            in_memory[head].append(images_per_s(learners[head], itertools.repeat(one), 4))
+    fed = {head: images_per_s(learn, loader_batches(learn), 8) for head, learn in learners.items()}
+    benchmark.pedantic(steps, args=(learners["heatmap"], itertools.repeat(one), 4), rounds=1)
+    for head in KEYPOINT_HEADS:
+        benchmark.extra_info[f"{head}_in_memory"] = round(statistics.median(in_memory[head]), 2)
+        benchmark.extra_info[f"{head}_loader_fed"] = round(fed[head], 2)
+    for base in KEYPOINT_HEADS[1:]:
+        benchmark.extra_info[f"heatmap_over_{base}"] = round(
+            benchmark.extra_info["heatmap_in_memory"] / benchmark.extra_info[f"{base}_in_memory"], 3)
+    print(f"\nkeypoint heads at {size} bs {bs}: " + ", ".join(f"{k}={v}" for k, v in benchmark.extra_info.items()))

@@ -64,8 +64,10 @@ def test_save_load_export_and_load_learner(learn, tmp_path):
     assert not hasattr(again, "train_dl")  # no data read, no demo set made
     want, got = learn.predict([image])[0], again.predict([image])[0]
     assert got["keypoints"] == want["keypoints"] and got["names"] == learn.heads[0].names
+    assert got["score"] == want["score"]  # the heatmap head's, one per point
     exported = load(tmp_path / "m.pt")(torch.from_numpy(np.array(Image.open(image)))[None])
-    np.testing.assert_allclose(exported[0].numpy(), want["keypoints"], atol=0.5)  # PIL vs DALI decode
+    np.testing.assert_allclose(exported[0, :, :2].numpy(), want["keypoints"], atol=0.5)  # PIL vs DALI decode
+    np.testing.assert_allclose(exported[0, :, 2].numpy(), want["score"], atol=0.05)
     assert isinstance(again.show_results([image]), Figure) and (tmp_path / "again" / "show_results.png").exists()
 
 
