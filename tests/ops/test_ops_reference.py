@@ -4,16 +4,13 @@ the CPU the truth."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 import fastkp.nn
 import fastkp.ops as ops
+from support.capability import run_with_capability
 from support.devices import cpu_and_cuda
 
 REDUCTIONS = ["none", "mean", "sum"]
@@ -356,7 +353,4 @@ for r in ("none", "mean", "sum"):
 
 @pytest.mark.parametrize("capability", ["default", "avx2"])
 def test_every_cpu_instruction_set_computes_the_same(capability):
-    env = dict(os.environ, ATEN_CPU_CAPABILITY=capability)
-    res = subprocess.run([sys.executable, "-c", CAPABILITY_CHECK], env=env, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == capability.upper()
+    run_with_capability(CAPABILITY_CHECK, capability)

@@ -5,7 +5,6 @@ torch.compile, torch.export, AOTInductor, the ONNX decomposition), on every devi
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -13,6 +12,7 @@ import pytest
 import torch
 
 import fastkp.ops as ops
+from support.capability import run_with_capability
 from support.devices import cpu_and_cuda
 
 DEVICES = cpu_and_cuda()
@@ -445,10 +445,7 @@ for shape, cl in [((3, 5, 7, 13), False), ((2, 3, 16, 16), False), ((1, 2, 5, 33
 
 @pytest.mark.parametrize("capability", ["default", "avx2"])
 def test_every_cpu_instruction_set_computes_the_same(capability):
-    env = dict(os.environ, ATEN_CPU_CAPABILITY=capability)
-    res = subprocess.run([sys.executable, "-c", CAPABILITY_CHECK], env=env, capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.strip() == capability.upper()
+    run_with_capability(CAPABILITY_CHECK, capability)
 
 
 @pytest.mark.cuda
