@@ -175,3 +175,11 @@ def test_max_pixels_flag_reaches_the_readers(tmp_path, capsys):
     assert "fastkp.train: error: --max-pixels: max_pixels must be a positive integer" in capsys.readouterr().err
     assert cli(["--task", "landmarks", "--data", str(root), "--max-pixels", "1000", "--out", str(tmp_path / "r")]) == 2
     assert "more than the limit of 1,000 pixels" in capsys.readouterr().err
+
+
+def test_head_defaults_by_task_and_heatmap_is_for_keypoints(tmp_path):
+    assert resolve("keypoints", None).head == "heatmap" and resolve("biwi", None).head == "heatmap"
+    assert resolve("pascal", None).head == "fastai" and resolve("keypoints", None, head="linear").head == "linear"
+    with pytest.raises(UsageError, match="head must be one of fastai, linear for task pascal") as e:
+        resolve("pascal", None, head="heatmap")
+    assert e.value.setting == "head"
