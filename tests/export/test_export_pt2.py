@@ -106,12 +106,20 @@ def test_python_refuses_a_zip_slip_package(package, tmp_path):
     assert not target.exists()
 
 
+def other_machine(path, out) -> None:
+    """``path`` with its compiled libraries marked for another machine (ELF e_machine: ARM):
+    whole and well-formed, so they pass the checks before loading, and the loader refuses them."""
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            zout.writestr(item, data[:18] + (40).to_bytes(2, "little") + data[20:] if item.filename.endswith(".so")
+                          else data)
+
+
 def test_a_failed_pt2_load_leaves_no_extraction_folder(package, tmp_path, monkeypatch):
     _, path = package
     broken = tmp_path / "broken.pt2"
-    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(broken, "w") as zout:
-        for item in zin.infolist():
-            zout.writestr(item, b"not a shared library" if item.filename.endswith(".so") else zin.read(item))
+    other_machine(path, broken)
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
@@ -154,9 +162,7 @@ def test_cpp_removes_pt2_extraction_folders(package, tmp_path):
     _, path = package
     broken, tmpdir = tmp_path / "garbage-so.pt2", tmp_path / "tmp"
     tmpdir.mkdir()
-    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(broken, "w") as zout:
-        for item in zin.infolist():
-            zout.writestr(item, b"\x7fELF garbage" if item.filename.endswith(".so") else zin.read(item))
+    other_machine(path, broken)
     image = write_ppm(tmp_path / "x.ppm", random_pixels(8, 8))
     assert infer_with_tmpdir(tmpdir, path, image).returncode == 0
     assert not list(tmpdir.iterdir())
