@@ -287,7 +287,8 @@ def recipe(cfg: Config) -> str:
         plan = (f"fine_tune: {cfg.freeze_epochs} frozen epoch(s), then {cfg.epochs} with discriminative rates "
                 f"up to {cfg.lr / 2:g}")
     else:
-        plan = f"one_cycle: {cfg.epochs} epochs, every layer at up to {cfg.lr:g}"
+        sized = "" if cfg.min_steps is None else f" or more (at least {cfg.min_steps} steps, sized to the data)"
+        plan = f"one_cycle: {cfg.epochs} epochs{sized}, every layer at up to {cfg.lr:g}"
     if cfg.weights is not None:
         start = f"the body starts from {cfg.weights}"
     elif cfg.pretrained:

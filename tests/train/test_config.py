@@ -36,7 +36,8 @@ def test_a_random_body_gets_one_cycle_over_the_recipes_epochs(tmp_path):
         resolve("biwi", freeze_epochs=1)
     assert err.value.setting == "freeze_epochs"
     line = recipe(resolve("biwi"))
-    assert line.startswith("fastkp: recipe one_cycle: 9 epochs, every layer at up to 0.003, light augmentation "
+    assert line.startswith("fastkp: recipe one_cycle: 9 epochs or more (at least 300 steps, sized to the data), "
+                           "every layer at up to 0.003, light augmentation "
                            "(the default for a random body); the body starts from RANDOM weights") and \
         "--pretrained yes downloads them" in line
 
